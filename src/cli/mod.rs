@@ -1,0 +1,217 @@
+//! The command line: clap definitions, shared option groups and the dispatcher.
+//!
+//! Each command lives in its own file and returns an exit code (design §7); errors are printed
+//! once, here, as `error[CODE]: message` with the spec §6 code. The doc comments on the clap
+//! types are the user manual (`--help`).
+
+mod sandbox;
+mod topology;
+
+use crate::config::{Config, DEFAULT_CONFIG_PATH, FlagOverrides};
+use crate::error::{Error, Result};
+use crate::mysql::{ConnectSpec, Credentials, Endpoint};
+use crate::secret::Secret;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Gives disk space back from fragmented InnoDB tables across MySQL/MariaDB replication
+/// clusters, safely: discover, plan, review, apply.
+#[derive(Debug, Parser)]
+#[command(name = "mysql-tablespace-recycling", version, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [env: RECYCLER_CONFIG_FILE] [default: ./config.yaml; a missing default file
+    /// means built-in defaults]
+    #[arg(long, global = true, env = "RECYCLER_CONFIG_FILE", hide_env = true)]
+    pub config: Option<PathBuf>,
+    /// Log level: debug, info, warn, error [env: RECYCLER_LOG_LEVEL] [config: logging.level]
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Log file, rotated by size [env: RECYCLER_LOG_FILE] [config: logging.file]
+    #[arg(long, global = true)]
+    pub log_file: Option<PathBuf>,
+    /// Show what would be done, change nothing
+    #[arg(long, global = true, env = "RECYCLER_DRY_RUN")]
+    pub dry_run: bool,
+    /// Nodes worked on at once (probes, scans, rebuilds)
+    #[arg(long, global = true, env = "RECYCLER_PARALLEL", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Discover the replication topology from any node and show it
+    Topology(topology::TopologyArgs),
+    /// Run a local MariaDB replication cluster for demos and tests
+    Sandbox(sandbox::SandboxArgs),
+}
+
+/// What every command gets: the resolved config and the global flags.
+#[derive(Debug)]
+pub struct Context {
+    pub config: Config,
+    pub dry_run: bool,
+    pub parallel: usize,
+}
+
+/// Connection flags shared by every command that talks to a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// MySQL host (or use --cluster)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// MySQL port [default: 3306]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// MySQL user
+    #[arg(long)]
+    pub user: Option<String>,
+    /// MySQL password [env: RECYCLER_DB_PASSWORD]
+    #[arg(
+        long,
+        env = "RECYCLER_DB_PASSWORD",
+        hide_env = true,
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// A cluster from database.clusters in the config: its primary's address and credentials
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+/// A resolved target: the seed address, how to connect, and the cluster's name if named.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub spec: ConnectSpec,
+    pub cluster_name: Option<String>,
+}
+
+impl TargetArgs {
+    /// Applies design §10: flags win over `--cluster`'s config entry; password precedence is
+    /// flag > `RECYCLER_DB_PASSWORD` > config.
+    pub fn resolve(&self, cfg: &Config) -> Result<Target> {
+        let cluster = self
+            .cluster
+            .as_deref()
+            .map(|n| cfg.cluster(n))
+            .transpose()?;
+        let host = self
+            .host
+            .clone()
+            .or_else(|| cluster.map(|c| c.primary.host.clone()))
+            .ok_or_else(|| Error::invalid("--host is required (or --cluster NAME)"))?;
+        let port = self
+            .port
+            .or_else(|| cluster.map(|c| c.primary.port))
+            .unwrap_or(3306);
+        let user = self
+            .user
+            .clone()
+            .or_else(|| cluster.map(|c| c.primary.username.clone()))
+            .ok_or_else(|| Error::invalid("--user is required (or --cluster NAME)"))?;
+        let password = self
+            .password
+            .clone()
+            .map(Secret::new)
+            .or_else(|| cluster.map(|c| c.primary.password.clone()))
+            .unwrap_or_default();
+        Ok(Target {
+            endpoint: Endpoint::new(host, port),
+            spec: ConnectSpec::new(
+                Credentials { user, password },
+                cfg.database.default.timeout.0,
+            ),
+            cluster_name: self.cluster.clone(),
+        })
+    }
+}
+
+/// Parses the process arguments, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    0
+                }
+                _ => {
+                    let text = e.render().to_string();
+                    let text = text.strip_prefix("error: ").unwrap_or(&text);
+                    eprint!("error[1001]: {text}");
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    match try_run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error[{}]: {e}", e.code());
+            1
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let explicit = cli.config.is_some();
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let mut config = Config::load(&path, explicit)?;
+    config.apply_env(|k| std::env::var(k).ok())?;
+    config.apply_flags(&FlagOverrides {
+        log_level: cli.log_level.clone(),
+        log_file: cli.log_file.clone(),
+        server_port: None,
+    })?;
+    Ok(config)
+}
+
+fn try_run(cli: Cli) -> Result<i32> {
+    let config = load_config(&cli)?;
+    crate::logging::init(&config.logging)?;
+    let ctx = Context {
+        config,
+        dry_run: cli.dry_run,
+        parallel: usize::from(cli.parallel),
+    };
+    let rt = tokio::runtime::Runtime::new()
+        .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Topology(a) => topology::run(&ctx, a).await,
+            Command::Sandbox(a) => sandbox::run(&ctx, a).await,
+        }
+    })
+}
+
+/// Writes `text` to `path`, or to stdout when `path` is `None`.
+pub fn emit(text: &str, path: Option<&PathBuf>) -> Result<()> {
+    match path {
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+            }
+            std::fs::write(p, text).map_err(|e| Error::file(p, e))?;
+            eprintln!("wrote {}", p.display());
+            Ok(())
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! `sandbox up|down|status`: a local MariaDB replication cluster (design §9).
+
+use super::Context;
+use crate::error::{Error, Result};
+use crate::sandbox::{Layout, Sandbox};
+use crate::secret::Secret;
+use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::Table;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub action: SandboxAction,
+}
+
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// Directory holding the sandbox's datadirs, sockets, pid files and logs
+    #[arg(long, default_value = "./sandbox")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxAction {
+    /// Start the cluster (initializing it the first time); a running sandbox is left as it is
+    Up(UpArgs),
+    /// Stop the sandbox's own servers (found by their pid files)
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Also delete the sandbox directory
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Show each node: pid, read-only, replication
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+        output_format: StatusFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Port of the primary; node i listens on base-port + i [default: 23306]
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// Replicas of the primary [default: 2]
+    #[arg(long)]
+    pub replicas: Option<usize>,
+    /// Add a chained replica replicating from replica 1
+    #[arg(long)]
+    pub chain: bool,
+    /// Account created on every node (all privileges, also used for replication)
+    #[arg(long, default_value = "recycler")]
+    pub user: String,
+    /// Password of that account [env: RECYCLER_DB_PASSWORD]
+    #[arg(
+        long,
+        env = "RECYCLER_DB_PASSWORD",
+        hide_env = true,
+        hide_env_values = true,
+        default_value = "recycler"
+    )]
+    pub password: String,
+}
+
+pub async fn run(_ctx: &Context, args: SandboxArgs) -> Result<i32> {
+    match args.action {
+        SandboxAction::Up(a) => up(a).await,
+        SandboxAction::Down { dir, purge } => {
+            let sb = Sandbox::open(&dir.dir)?;
+            sb.down(purge, Duration::from_secs(60)).await?;
+            println!(
+                "sandbox at {} stopped{}",
+                sb.dir.display(),
+                if purge { " and deleted" } else { "" }
+            );
+            Ok(0)
+        }
+        SandboxAction::Status { dir, output_format } => {
+            let sb = Sandbox::open(&dir.dir)?;
+            let st = sb.status().await;
+            match output_format {
+                StatusFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&st).map_err(|e| Error::invalid(e.to_string()))?
+                ),
+                StatusFormat::Table => println!("{}", status_table(&sb).await),
+            }
+            Ok(if st.iter().all(|s| s.running) { 0 } else { 1 })
+        }
+    }
+}
+
+async fn up(a: UpArgs) -> Result<i32> {
+    let existing = Sandbox::open(&a.dir.dir).ok();
+    let layout = match &existing {
+        Some(sb) => {
+            let mut l = sb.layout.clone();
+            let conflicts = a.base_port.is_some_and(|p| p != l.base_port)
+                || a.replicas.is_some_and(|r| r != l.replicas)
+                || (a.chain && !l.chain);
+            if conflicts {
+                return Err(Error::invalid(format!(
+                    "a sandbox with another layout exists at {} (base port {}, {} replicas{}); \
+                     run `sandbox down --purge --dir {}` first",
+                    sb.dir.display(),
+                    l.base_port,
+                    l.replicas,
+                    if l.chain { ", chained replica" } else { "" },
+                    sb.dir.display()
+                )));
+            }
+            l.user = a.user.clone();
+            l
+        }
+        None => Layout {
+            base_port: a.base_port.unwrap_or(23306),
+            replicas: a.replicas.unwrap_or(2),
+            chain: a.chain,
+            user: a.user.clone(),
+        },
+    };
+    if layout.replicas == 0 && layout.chain {
+        return Err(Error::invalid("--chain needs at least one replica"));
+    }
+    let sb = Sandbox::new(&a.dir.dir, layout);
+    sb.up(&Secret::new(a.password)).await?;
+    println!("{}", status_table(&sb).await);
+    println!(
+        "sandbox running in {}; connect with --host 127.0.0.1 --port {} --user {} and the \
+         password given to `sandbox up`.\nstop it with: mysql-tablespace-recycling sandbox down --dir {}",
+        sb.dir.display(),
+        sb.layout.base_port,
+        sb.layout.user,
+        sb.dir.display()
+    );
+    Ok(0)
+}
+
+async fn status_table(sb: &Sandbox) -> Table {
+    let mut t = Table::new();
+    t.load_style(comfy_table::presets::UTF8_BORDERS_ONLY);
+    t.set_header(["node", "address", "pid", "read_only", "replication"]);
+    for s in sb.status().await {
+        t.add_row([
+            s.name,
+            s.address,
+            s.pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "stopped".into()),
+            s.read_only
+                .map(|r| if r { "ON" } else { "OFF" }.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s.replication.unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,650 @@
+//! Typed configuration: defaults < `config.yaml` < `RECYCLER_*` environment < command-line flags.
+//!
+//! The file format is the spec's §4.1 `config.yaml`, extended by the design (§10). Every struct
+//! denies unknown keys, so a typo such as `recycling.defaults.treshold_mb` is an error naming the
+//! full path instead of a silently ignored setting. Durations are written like `30s`, `1h`, `7d`.
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The path read when neither `--config` nor `RECYCLER_CONFIG_FILE` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "./config.yaml";
+
+/// A duration written the human way (`30s`, `1h`, `1h30m`, `7d`) in files, flags and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    /// Whole seconds.
+    pub const fn secs(s: u64) -> Self {
+        Self(Duration::from_secs(s))
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let t = s.trim();
+        if let Ok(n) = t.parse::<u64>() {
+            return Ok(Self::secs(n));
+        }
+        humantime::parse_duration(t)
+            .map(Self)
+            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like 30s, 5m, 1h or 7d"))
+    }
+}
+
+impl std::fmt::Display for HumanDuration {
+    /// Compact Go-style rendering: `1h`, `1h30m`, `45s`, `1500ms`, `7d`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() != 0 {
+            return write!(f, "{}ms", d.as_millis());
+        }
+        let mut s = d.as_secs();
+        if s == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+            if s >= len {
+                write!(f, "{}{unit}", s / len)?;
+                s %= len;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Self::secs(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The work mode of spec §5.2: whether a rebuild is written to the binary log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Each node rebuilds its own tables with `sql_log_bin=0`; nothing replicates.
+    #[default]
+    BinlogOff,
+    /// The executing node rebuilds with the binary log on; the rebuild replicates downstream.
+    BinlogOn,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::BinlogOff => "binlog-off",
+            Self::BinlogOn => "binlog-on",
+        })
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub logging: LoggingConfig,
+    pub database: DatabaseConfig,
+    pub recycling: RecyclingConfig,
+    pub monitoring: MonitoringConfig,
+    pub persistence: PersistenceConfig,
+}
+
+/// `server:` — the REST server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub read_timeout: HumanDuration,
+    pub write_timeout: HumanDuration,
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8080,
+            read_timeout: HumanDuration::secs(30),
+            write_timeout: HumanDuration::secs(30),
+            idle_timeout: HumanDuration::secs(120),
+        }
+    }
+}
+
+/// `logging:` — level and the size-rotated log file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// debug, info, warn or error.
+    pub level: String,
+    /// The log file; rotated when it exceeds `max_size` MiB.
+    pub file: PathBuf,
+    /// MiB before the file is rotated.
+    pub max_size: u64,
+    /// Rotated files kept (0 = keep all, subject to `max_age`).
+    pub max_backups: usize,
+    /// Days a rotated file is kept (0 = no age limit).
+    pub max_age: u64,
+    /// Gzip rotated files.
+    pub compress: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            file: PathBuf::from("./logs/recycling.log"),
+            max_size: 100,
+            max_backups: 5,
+            max_age: 30,
+            compress: true,
+        }
+    }
+}
+
+/// `database:` — connection defaults and named clusters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub default: ConnectionDefaults,
+    pub clusters: Vec<ClusterConfig>,
+}
+
+/// `database.default:` — per-node connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionDefaults {
+    /// Connect timeout per node.
+    pub timeout: HumanDuration,
+    /// Most read connections open to one node at once.
+    pub max_open_conns: u32,
+    /// Read connections kept open while idle.
+    pub max_idle_conns: u32,
+    /// A read connection is closed after this age.
+    pub conn_max_lifetime: HumanDuration,
+}
+
+impl Default for ConnectionDefaults {
+    fn default() -> Self {
+        Self {
+            timeout: HumanDuration::secs(10),
+            max_open_conns: 10,
+            max_idle_conns: 5,
+            conn_max_lifetime: HumanDuration::secs(3600),
+        }
+    }
+}
+
+/// `database.clusters[]:` — a named cluster: its primary's address and credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub primary: ClusterPrimary,
+}
+
+/// `database.clusters[].primary:`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterPrimary {
+    pub host: String,
+    #[serde(default = "default_mysql_port")]
+    pub port: u16,
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
+}
+
+fn default_mysql_port() -> u16 {
+    3306
+}
+
+/// `recycling:` — plan defaults and concurrency limits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecyclingConfig {
+    pub defaults: RecyclingDefaults,
+    pub concurrency: ConcurrencyConfig,
+}
+
+/// `recycling.defaults:` — defaults of the plan settings; flags override them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecyclingDefaults {
+    /// Minimum estimated reclaim per table, MiB.
+    pub threshold_mb: u64,
+    /// Minimum estimated reclaim per table, percent of its file.
+    pub threshold_percent: f64,
+    /// Tables per batch on one node; checkpoints run between batches.
+    pub batch_size: usize,
+    /// Deadline of a whole apply.
+    pub timeout: HumanDuration,
+    pub mode: Mode,
+    /// Never touch the primary or any writable node.
+    pub exclude_primary: bool,
+}
+
+impl Default for RecyclingDefaults {
+    fn default() -> Self {
+        Self {
+            threshold_mb: 100,
+            threshold_percent: 10.0,
+            batch_size: 5,
+            timeout: HumanDuration::secs(3600),
+            mode: Mode::BinlogOff,
+            exclude_primary: true,
+        }
+    }
+}
+
+/// `recycling.concurrency:` — server job limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    pub max_workers: usize,
+    pub queue_size: usize,
+    /// Longest one table's rebuild may run before it is killed.
+    pub worker_timeout: HumanDuration,
+}
+
+impl Default for ConcurrencyConfig {
+    fn default() -> Self {
+        Self {
+            max_workers: 10,
+            queue_size: 100,
+            worker_timeout: HumanDuration::secs(1800),
+        }
+    }
+}
+
+/// `monitoring:`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringConfig {
+    pub metrics: MetricsConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// `monitoring.metrics:`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub interval: HumanDuration,
+    pub retention: HumanDuration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: HumanDuration::secs(30),
+            retention: HumanDuration::secs(7 * 86_400),
+        }
+    }
+}
+
+/// `monitoring.alerts:`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub enabled: bool,
+    pub webhook_url: Option<String>,
+}
+
+/// `persistence:`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistenceConfig {
+    pub job_state: JobStateConfig,
+    pub metrics: MetricsStoreConfig,
+}
+
+/// `persistence.job_state:` — the SQLite job store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobStateConfig {
+    pub enabled: bool,
+    pub file: PathBuf,
+    /// Accepted for compatibility with the spec; the store is written as events happen.
+    pub interval: HumanDuration,
+}
+
+impl Default for JobStateConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            file: PathBuf::from("./data/jobs.db"),
+            interval: HumanDuration::secs(10),
+        }
+    }
+}
+
+/// `persistence.metrics:` — the fragmentation history store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsStoreConfig {
+    pub enabled: bool,
+    pub file: PathBuf,
+}
+
+impl Default for MetricsStoreConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            file: PathBuf::from("./data/metrics.db"),
+        }
+    }
+}
+
+/// Settings given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub log_level: Option<String>,
+    pub log_file: Option<PathBuf>,
+    pub server_port: Option<u16>,
+}
+
+const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+impl Config {
+    /// Parses a config document. Errors name the file and the key path.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let de = serde_yaml::Deserializer::from_str(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.inner().to_string();
+            let msg = if inner.contains("unknown field") {
+                // serde_yaml: "<path>: unknown field `x`, expected one of … at line L column C"
+                let (body, at) = inner
+                    .rsplit_once(" at line ")
+                    .map(|(b, l)| (b, format!(" at line {l}")))
+                    .unwrap_or((inner.as_str(), String::new()));
+                let hint = body
+                    .split_once(", expected")
+                    .map(|(_, rest)| format!(" (expected{rest})"))
+                    .unwrap_or_default();
+                format!("unknown config key `{path}`{hint}{at}")
+            } else {
+                format!("config key `{path}`: {inner}")
+            };
+            Error::invalid(format!("{}: {msg}", origin.display()))
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// Loads the file at `path`. A missing file is an error when the path was given explicitly
+    /// (flag or `RECYCLER_CONFIG_FILE`), and means "all defaults" at the default path.
+    pub fn load(path: &Path, explicit: bool) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::invalid(format!(
+                "config file {} not found",
+                path.display()
+            ))),
+            Err(e) => Err(Error::file(path, e)),
+        }
+    }
+
+    /// Applies the `RECYCLER_*` environment (spec §4.2) on top of the file.
+    /// `get` looks a variable up; tests pass a map instead of the process environment.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = get("RECYCLER_LOG_LEVEL") {
+            self.logging.level = v;
+        }
+        if let Some(v) = get("RECYCLER_LOG_FILE") {
+            self.logging.file = PathBuf::from(v);
+        }
+        if let Some(v) = get("RECYCLER_SERVER_PORT") {
+            self.server.port = v.parse().map_err(|_| {
+                Error::invalid(format!("RECYCLER_SERVER_PORT: {v:?} is not a port number"))
+            })?;
+        }
+        if let Some(v) = get("RECYCLER_ALERT_WEBHOOK") {
+            self.monitoring.alerts.webhook_url = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Applies command-line flags, the top layer, and validates the result (a bad value in a
+    /// lower layer that a flag overrides is no error).
+    pub fn apply_flags(&mut self, flags: &FlagOverrides) -> Result<()> {
+        if let Some(v) = &flags.log_level {
+            self.logging.level = v.clone();
+        }
+        if let Some(v) = &flags.log_file {
+            self.logging.file = v.clone();
+        }
+        if let Some(v) = flags.server_port {
+            self.server.port = v;
+        }
+        self.validate(Path::new("settings (file < RECYCLER_* environment < flags)"))
+    }
+
+    /// The named cluster of `database.clusters`.
+    pub fn cluster(&self, name: &str) -> Result<&ClusterConfig> {
+        self.database
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .database
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                Error::invalid(format!(
+                    "cluster {name:?} is not in database.clusters (known: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |key: &str, why: String| {
+            Err(Error::invalid(format!(
+                "{}: config key `{key}`: {why}",
+                origin.display()
+            )))
+        };
+        let level = self.logging.level.to_ascii_lowercase();
+        if !LOG_LEVELS.contains(&level.as_str()) {
+            return bad(
+                "logging.level",
+                format!(
+                    "{:?} is not one of debug, info, warn, error",
+                    self.logging.level
+                ),
+            );
+        }
+        let d = &self.recycling.defaults;
+        if !(0.0..=100.0).contains(&d.threshold_percent) {
+            return bad(
+                "recycling.defaults.threshold_percent",
+                format!("{} is not between 0 and 100", d.threshold_percent),
+            );
+        }
+        if d.batch_size == 0 {
+            return bad("recycling.defaults.batch_size", "must be at least 1".into());
+        }
+        if self.database.default.max_open_conns == 0 {
+            return bad(
+                "database.default.max_open_conns",
+                "must be at least 1".into(),
+            );
+        }
+        if self.recycling.concurrency.max_workers == 0 {
+            return bad(
+                "recycling.concurrency.max_workers",
+                "must be at least 1".into(),
+            );
+        }
+        for (i, c) in self.database.clusters.iter().enumerate() {
+            if c.name.is_empty() {
+                return bad(&format!("database.clusters[{i}].name"), "is empty".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn durations_parse_and_render() {
+        for (text, secs) in [("30s", 30), ("1h", 3600), ("7d", 604_800), ("90", 90)] {
+            assert_eq!(
+                text.parse::<HumanDuration>().unwrap(),
+                HumanDuration::secs(secs)
+            );
+        }
+        assert_eq!(HumanDuration::secs(5400).to_string(), "1h30m");
+        assert_eq!(HumanDuration::secs(604_800).to_string(), "7d");
+        assert_eq!(HumanDuration::secs(0).to_string(), "0s");
+        assert!("soon".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn the_shipped_config_parses_and_equals_the_defaults_where_it_sets_them() {
+        let text = include_str!("../config.yaml");
+        let cfg = Config::parse(text, Path::new("config.yaml")).unwrap();
+        assert_eq!(cfg.recycling.defaults.threshold_mb, 100);
+        assert_eq!(cfg.server.port, 8080);
+    }
+
+    #[test]
+    fn unknown_key_names_its_full_path() {
+        let err = Config::parse(
+            "recycling:\n  defaults:\n    treshold_mb: 5\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(err.code().as_u16(), 1001);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`recycling.defaults.treshold_mb`"),
+            "message: {msg}"
+        );
+        assert!(msg.contains("threshold_mb"), "suggests the real key: {msg}");
+    }
+
+    #[test]
+    fn bad_values_name_their_path() {
+        let err = Config::parse(
+            "recycling:\n  defaults:\n    timeout: soon\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("recycling.defaults.timeout"), "{err}");
+        let err = Config::parse("logging:\n  level: loud\n", Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("logging.level"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error_only_when_explicit() {
+        let p = Path::new("/nonexistent/config.yaml");
+        assert!(Config::load(p, false).is_ok());
+        let err = Config::load(p, true).unwrap_err();
+        assert_eq!(err.code().as_u16(), 1001);
+        assert!(err.to_string().contains("/nonexistent/config.yaml"));
+    }
+
+    /// Pins the precedence: defaults < file < environment < flags.
+    #[test]
+    fn precedence_defaults_file_env_flags() {
+        let defaults = Config::default();
+        assert_eq!(defaults.logging.level, "info");
+        assert_eq!(defaults.server.port, 8080);
+
+        let mut cfg = Config::parse(
+            "logging:\n  level: warn\n  file: /from/file.log\nserver:\n  port: 1111\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (cfg.logging.level.as_str(), cfg.server.port),
+            ("warn", 1111)
+        );
+
+        let env: HashMap<&str, &str> = [
+            ("RECYCLER_LOG_LEVEL", "error"),
+            ("RECYCLER_SERVER_PORT", "2222"),
+        ]
+        .into();
+        cfg.apply_env(|k| env.get(k).map(|v| v.to_string()))
+            .unwrap();
+        assert_eq!(
+            (cfg.logging.level.as_str(), cfg.server.port),
+            ("error", 2222)
+        );
+        assert_eq!(
+            cfg.logging.file,
+            PathBuf::from("/from/file.log"),
+            "untouched by env"
+        );
+
+        cfg.apply_flags(&FlagOverrides {
+            log_level: Some("debug".into()),
+            server_port: Some(3333),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (cfg.logging.level.as_str(), cfg.server.port),
+            ("debug", 3333)
+        );
+        assert_eq!(cfg.logging.file, PathBuf::from("/from/file.log"));
+    }
+
+    #[test]
+    fn cluster_password_is_redacted_in_debug() {
+        let cfg = Config::parse(
+            "database:\n  clusters:\n    - name: prod\n      primary: {host: h, username: u, password: s3cret}\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        assert_eq!(cfg.cluster("prod").unwrap().primary.port, 3306);
+        assert!(cfg.cluster("nope").is_err());
+    }
+}

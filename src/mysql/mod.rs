@@ -1,0 +1,332 @@
+//! Talking to MySQL and MariaDB: connecting, rows, identifier quoting and the flavor-specific SQL.
+//!
+//! Every question whose SQL differs between MySQL 5.7, 8.0, 8.4+ and MariaDB has exactly one
+//! function here ([`flavor`], [`replication`]); callers never branch on the flavor themselves.
+//! Introspection statements (`SHOW …`, catalog selects without user values) run over the text
+//! protocol and come back as [`Row`]s keyed by column name, so the parsers can be unit-tested with
+//! rows captured from each flavor. Statements that carry user values bind them as parameters.
+
+pub mod flavor;
+pub mod replication;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::{ConnectOptions, Connection, Executor, Row as _};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A node's network address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// Parses `host:port` (port defaults to 3306).
+    pub fn parse(s: &str) -> Result<Self> {
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse()
+                    .map_err(|_| Error::invalid(format!("{s:?}: bad port in address")))?,
+            ),
+            None => (s, 3306),
+        };
+        if host.is_empty() {
+            return Err(Error::invalid(format!("{s:?}: empty host in address")));
+        }
+        Ok(Self::new(host, port))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// A login. The password is a [`Secret`]: it never reaches a log, a file or a response.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// How to reach nodes: the login shared by every node of a cluster and the connect timeout.
+#[derive(Debug, Clone)]
+pub struct ConnectSpec {
+    pub credentials: Credentials,
+    pub connect_timeout: Duration,
+    /// Connect through this unix socket instead of TCP (sandbox administration only).
+    pub socket: Option<PathBuf>,
+}
+
+impl ConnectSpec {
+    pub fn new(credentials: Credentials, connect_timeout: Duration) -> Self {
+        Self {
+            credentials,
+            connect_timeout,
+            socket: None,
+        }
+    }
+
+    fn options(&self, ep: &Endpoint) -> MySqlConnectOptions {
+        let mut o = MySqlConnectOptions::new()
+            .host(&ep.host)
+            .port(ep.port)
+            .username(&self.credentials.user)
+            // Statement text can carry credentials (CHANGE MASTER TO); never log it.
+            .disable_statement_logging();
+        // An empty password must be sent as no password at all, or the server sees one.
+        if !self.credentials.password.is_empty() {
+            o = o.password(self.credentials.password.expose());
+        }
+        if let Some(s) = &self.socket {
+            o = o.socket(s);
+        }
+        o
+    }
+}
+
+/// Opens one dedicated connection to `ep`, failing with error 1002 after the connect timeout.
+#[tracing::instrument(skip(spec), fields(node = %ep))]
+pub async fn connect(ep: &Endpoint, spec: &ConnectSpec) -> Result<MySqlConnection> {
+    let opts = spec.options(ep);
+    let conn_err = |reason: String| Error::Connection {
+        host: ep.host.clone(),
+        port: ep.port,
+        reason,
+    };
+    match tokio::time::timeout(spec.connect_timeout, MySqlConnection::connect_with(&opts)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(conn_err(describe_connect_error(&e))),
+        Err(_) => Err(conn_err(format!(
+            "no answer within {}s",
+            spec.connect_timeout.as_secs_f64()
+        ))),
+    }
+}
+
+fn describe_connect_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28000") => format!("access denied ({})", db.message()),
+            _ => db.message().to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Maps a failed statement on `node` to an error naming the node; MySQL's privilege errors
+/// (1142, 1227, 1044, 1045, 1370) become error 1008 naming what is missing.
+pub fn query_error(node: &Endpoint, e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        let errno = db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|m| m.number());
+        if matches!(errno, Some(1142 | 1143 | 1227 | 1044 | 1045 | 1370)) {
+            return Error::Privilege {
+                node: node.to_string(),
+                privilege: privilege_named_in(db.message()),
+                message: db.message().to_string(),
+            };
+        }
+        return Error::Query {
+            node: node.to_string(),
+            message: db.message().to_string(),
+        };
+    }
+    Error::Query {
+        node: node.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// MySQL's 1227 reads "… you need (at least one of) the SUPER, BINLOG ADMIN privilege(s) …".
+fn privilege_named_in(msg: &str) -> String {
+    msg.split_once("the ")
+        .and_then(|(_, rest)| rest.split_once(" privilege"))
+        .map(|(p, _)| p.trim().to_string())
+        .filter(|p| !p.is_empty() && p.len() < 80)
+        .unwrap_or_else(|| "(see message)".into())
+}
+
+/// MySQL error number of a failed statement, if it came from the server.
+pub fn error_number(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|m| m.number()),
+        _ => None,
+    }
+}
+
+/// One result row of an introspection query: column name → text value (`None` for NULL).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    cols: Vec<(String, Option<String>)>,
+}
+
+impl Row {
+    /// Builds a row from `(column, value)` pairs; used by tests to feed captured rows.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
+        Self {
+            cols: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+        }
+    }
+
+    fn from_text_row(row: &MySqlRow) -> Self {
+        let cols = row
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                use sqlx::Column;
+                let v: Option<Vec<u8>> = row.try_get_unchecked(i).ok().flatten();
+                (
+                    c.name().to_string(),
+                    v.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                )
+            })
+            .collect();
+        Self { cols }
+    }
+
+    /// The value of the first of `names` present (case-insensitive); `None` if absent or NULL.
+    pub fn get(&self, names: &[&str]) -> Option<&str> {
+        names.iter().find_map(|n| {
+            self.cols
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .and_then(|(_, v)| v.as_deref())
+        })
+    }
+
+    /// A string column, empty when absent or NULL.
+    pub fn text(&self, names: &[&str]) -> String {
+        self.get(names).unwrap_or_default().to_string()
+    }
+
+    /// An unsigned integer column.
+    pub fn u64(&self, names: &[&str]) -> Option<u64> {
+        self.get(names).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// A boolean column in any of MySQL's spellings (ON/OFF, 1/0, Yes/No).
+    pub fn flag(&self, names: &[&str]) -> Option<bool> {
+        self.get(names).map(parse_flag)
+    }
+}
+
+/// MySQL's boolean spellings: `ON`, `1`, `YES`, `TRUE` are true.
+pub fn parse_flag(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_uppercase().as_str(),
+        "ON" | "1" | "YES" | "TRUE"
+    )
+}
+
+/// Runs an introspection statement (no user values) over the text protocol.
+pub async fn query_rows(
+    conn: &mut MySqlConnection,
+    node: &Endpoint,
+    sql: &str,
+) -> Result<Vec<Row>> {
+    let rows = conn
+        .fetch_all(sql)
+        .await
+        .map_err(|e| query_error(node, e))?;
+    Ok(rows.iter().map(Row::from_text_row).collect())
+}
+
+/// Quotes an identifier (schema, table, user) for MySQL: backticks, inner backticks doubled.
+/// The only place identifiers enter SQL text.
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// Quotes a string literal for the few statements that take no parameters
+/// (`CHANGE MASTER TO`, `CREATE USER … IDENTIFIED BY`): backslashes and quotes escaped.
+pub fn quote_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_doubled_backticks() {
+        assert_eq!(quote_ident("orders"), "`orders`");
+        assert_eq!(quote_ident("we`ird. name"), "`we``ird. name`");
+    }
+
+    #[test]
+    fn literals_escape_quotes_and_backslashes() {
+        assert_eq!(quote_literal(r"it's\x"), r"'it''s\\x'");
+    }
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            Endpoint::parse("127.0.0.1:23306").unwrap(),
+            Endpoint::new("127.0.0.1", 23306)
+        );
+        assert_eq!(Endpoint::parse("db1").unwrap().port, 3306);
+        assert!(Endpoint::parse("db1:x").is_err());
+    }
+
+    #[test]
+    fn privilege_is_named_from_the_server_message() {
+        assert_eq!(
+            privilege_named_in(
+                "Access denied; you need (at least one of) the SUPER, BINLOG ADMIN privilege(s) for this operation"
+            ),
+            "SUPER, BINLOG ADMIN"
+        );
+        assert_eq!(
+            privilege_named_in(
+                "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation"
+            ),
+            "PROCESS"
+        );
+    }
+
+    #[test]
+    fn rows_are_case_insensitive_and_fall_back_across_names() {
+        let r = Row::from_pairs([
+            ("Source_Port", Some("3306")),
+            ("Replica_IO_Running", Some("Yes")),
+        ]);
+        assert_eq!(r.u64(&["Master_Port", "Source_Port"]), Some(3306));
+        assert_eq!(r.get(&["replica_io_running"]), Some("Yes"));
+        assert_eq!(r.flag(&["Replica_IO_Running"]), Some(true));
+        assert_eq!(r.get(&["Nope"]), None);
+    }
+}

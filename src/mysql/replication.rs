@@ -1,0 +1,386 @@
+//! Replication questions, one function each, whatever the flavor asks for:
+//! the sources a node replicates from, the replicas it announces, its binlog dump threads, and
+//! whether it belongs to a Group Replication group.
+//!
+//! MySQL 8.0.22+ renamed `Master_*`/`Slave_*` columns to `Source_*`/`Replica_*` and 8.4 removed the
+//! old statements; MariaDB keeps the old names and adds multi-source (`SHOW ALL SLAVES STATUS`).
+//! The parsers accept every spelling.
+
+use super::flavor::{Flavor, ServerInfo, Version};
+use super::{Endpoint, Row, query_rows};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+use sqlx::mysql::MySqlConnection;
+
+/// One replication channel (MySQL) / connection (MariaDB multi-source) of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationSource {
+    /// Channel (MySQL) or connection name (MariaDB); empty for the default one.
+    pub channel: String,
+    pub source: Endpoint,
+    /// `Yes`, `No` or `Connecting`.
+    pub io_running: String,
+    /// `Yes` or `No`.
+    pub sql_running: String,
+    /// `Seconds_Behind_Master` / `Seconds_Behind_Source`; `None` when replication is stopped.
+    pub seconds_behind: Option<u64>,
+    pub source_server_id: Option<u32>,
+    pub source_uuid: Option<String>,
+    /// `Slave_Pos`/`Current_Pos`/`No` (MariaDB) or `auto_position=1/0` (MySQL).
+    pub gtid: Option<String>,
+    pub last_io_error: Option<String>,
+    pub last_sql_error: Option<String>,
+}
+
+impl ReplicationSource {
+    /// Both replication threads run.
+    pub fn running(&self) -> bool {
+        self.io_running.eq_ignore_ascii_case("Yes") && self.sql_running.eq_ignore_ascii_case("Yes")
+    }
+
+    /// Parses one row of `SHOW SLAVE STATUS`, `SHOW REPLICA STATUS` or `SHOW ALL SLAVES STATUS`.
+    /// Rows without a source host (after `RESET SLAVE`) give `None`.
+    pub fn from_row(r: &Row) -> Option<Self> {
+        let host = r.text(&["Source_Host", "Master_Host"]);
+        if host.is_empty() {
+            return None;
+        }
+        let nonempty = |names: &[&str]| r.get(names).filter(|v| !v.is_empty()).map(str::to_string);
+        Some(Self {
+            channel: r.text(&["Channel_Name", "Connection_name"]),
+            source: Endpoint::new(
+                host,
+                r.u64(&["Source_Port", "Master_Port"])
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(3306),
+            ),
+            io_running: r.text(&["Replica_IO_Running", "Slave_IO_Running"]),
+            sql_running: r.text(&["Replica_SQL_Running", "Slave_SQL_Running"]),
+            seconds_behind: r.u64(&["Seconds_Behind_Source", "Seconds_Behind_Master"]),
+            source_server_id: r
+                .u64(&["Source_Server_Id", "Master_Server_Id"])
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| *v != 0),
+            source_uuid: nonempty(&["Source_UUID", "Master_UUID"]),
+            gtid: nonempty(&["Using_Gtid"]).or_else(|| {
+                r.get(&["Auto_Position"])
+                    .map(|v| format!("auto_position={v}"))
+            }),
+            last_io_error: nonempty(&["Last_IO_Error"]),
+            last_sql_error: nonempty(&["Last_SQL_Error"]),
+        })
+    }
+}
+
+/// The statement listing a node's replication sources.
+pub fn sources_statement(info: &ServerInfo) -> &'static str {
+    match info.flavor {
+        Flavor::MariaDb => "SHOW ALL SLAVES STATUS",
+        Flavor::MySql84 => "SHOW REPLICA STATUS",
+        Flavor::MySql80 if info.version_number() >= Version(8, 0, 22) => "SHOW REPLICA STATUS",
+        _ => "SHOW SLAVE STATUS",
+    }
+}
+
+/// The sources `node` replicates from (several with multi-source), in channel order.
+pub async fn replication_sources(
+    conn: &mut MySqlConnection,
+    node: &Endpoint,
+    info: &ServerInfo,
+) -> Result<Vec<ReplicationSource>> {
+    let rows = query_rows(conn, node, sources_statement(info)).await?;
+    Ok(rows
+        .iter()
+        .filter_map(ReplicationSource::from_row)
+        .collect())
+}
+
+/// A replica as announced to its source (`report_host`/`report_port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnouncedReplica {
+    pub server_id: u32,
+    pub endpoint: Endpoint,
+    pub uuid: Option<String>,
+}
+
+impl AnnouncedReplica {
+    /// Parses a row of `SHOW SLAVE HOSTS` / `SHOW REPLICAS`. Replicas that announce no host give
+    /// `None` (they are found through their dump thread instead).
+    pub fn from_row(r: &Row) -> Option<Self> {
+        let host = r.text(&["Host"]);
+        if host.is_empty() {
+            return None;
+        }
+        Some(Self {
+            server_id: r
+                .u64(&["Server_id", "Server_Id"])
+                .and_then(|v| u32::try_from(v).ok())?,
+            endpoint: Endpoint::new(
+                host,
+                r.u64(&["Port"])
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|p| *p != 0)
+                    .unwrap_or(3306),
+            ),
+            uuid: r
+                .get(&["Replica_UUID", "Slave_UUID"])
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// The statement listing announced replicas.
+pub fn replicas_statement(info: &ServerInfo) -> &'static str {
+    match info.flavor {
+        Flavor::MySql84 => "SHOW REPLICAS",
+        Flavor::MySql80 if info.version_number() >= Version(8, 0, 22) => "SHOW REPLICAS",
+        _ => "SHOW SLAVE HOSTS",
+    }
+}
+
+/// Replicas that announced themselves to `node`.
+pub async fn announced_replicas(
+    conn: &mut MySqlConnection,
+    node: &Endpoint,
+    info: &ServerInfo,
+) -> Result<Vec<AnnouncedReplica>> {
+    let rows = query_rows(conn, node, replicas_statement(info)).await?;
+    Ok(rows.iter().filter_map(AnnouncedReplica::from_row).collect())
+}
+
+/// Parses the client host out of a processlist `HOST` value (`10.0.0.5:51234`, `[::1]:5000`).
+pub fn client_host(host_col: &str) -> String {
+    if let Some(rest) = host_col.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_string();
+    }
+    match host_col.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h.into(),
+        _ => host_col.to_string(),
+    }
+}
+
+/// Client hosts of the binlog dump threads on `node`: one entry per connected replica, announced
+/// or not. The processlist gives the address, never the replica's own port.
+pub async fn dump_thread_hosts(conn: &mut MySqlConnection, node: &Endpoint) -> Result<Vec<String>> {
+    let rows = query_rows(
+        conn,
+        node,
+        "SELECT HOST FROM information_schema.PROCESSLIST \
+         WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')",
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| client_host(&r.text(&["HOST"])))
+        .collect())
+}
+
+/// Online members of the Group Replication group `node` belongs to (MySQL only; empty elsewhere
+/// or when the plugin is absent).
+pub async fn group_replication_members(
+    conn: &mut MySqlConnection,
+    node: &Endpoint,
+    info: &ServerInfo,
+) -> Result<Vec<String>> {
+    if info.flavor == Flavor::MariaDb {
+        return Ok(Vec::new());
+    }
+    let rows = query_rows(
+        conn,
+        node,
+        "SELECT MEMBER_HOST, MEMBER_PORT FROM performance_schema.replication_group_members \
+         WHERE MEMBER_STATE IN ('ONLINE', 'RECOVERING') AND MEMBER_ID <> ''",
+    )
+    .await;
+    // A server without the table has no group.
+    Ok(rows
+        .unwrap_or_default()
+        .iter()
+        .map(|r| format!("{}:{}", r.text(&["MEMBER_HOST"]), r.text(&["MEMBER_PORT"])))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(version: &str) -> ServerInfo {
+        let rows = [Row::from_pairs([
+            ("Variable_name", Some("version")),
+            ("Value", Some(version)),
+        ])];
+        ServerInfo::from_variables(&rows)
+    }
+
+    #[test]
+    fn statements_by_flavor() {
+        assert_eq!(
+            sources_statement(&info("10.11.19-MariaDB")),
+            "SHOW ALL SLAVES STATUS"
+        );
+        assert_eq!(sources_statement(&info("5.7.44")), "SHOW SLAVE STATUS");
+        assert_eq!(sources_statement(&info("8.0.21")), "SHOW SLAVE STATUS");
+        assert_eq!(sources_statement(&info("8.0.22")), "SHOW REPLICA STATUS");
+        assert_eq!(sources_statement(&info("8.4.3")), "SHOW REPLICA STATUS");
+        assert_eq!(
+            replicas_statement(&info("10.6.1-MariaDB")),
+            "SHOW SLAVE HOSTS"
+        );
+        assert_eq!(replicas_statement(&info("8.0.36")), "SHOW REPLICAS");
+        assert_eq!(replicas_statement(&info("5.7.44")), "SHOW SLAVE HOSTS");
+    }
+
+    /// Captured from MariaDB 10.11 `SHOW ALL SLAVES STATUS` (abridged), default connection.
+    #[test]
+    fn mariadb_all_slaves_status() {
+        let r = Row::from_pairs([
+            ("Connection_name", Some("")),
+            (
+                "Slave_SQL_State",
+                Some("Slave has read all relay log; waiting for more updates"),
+            ),
+            ("Slave_IO_State", Some("Waiting for master to send event")),
+            ("Master_Host", Some("127.0.0.1")),
+            ("Master_User", Some("recycler")),
+            ("Master_Port", Some("23306")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_IO_Error", Some("")),
+            ("Last_SQL_Error", Some("")),
+            ("Seconds_Behind_Master", Some("0")),
+            ("Master_Server_Id", Some("1")),
+            ("Using_Gtid", Some("Slave_Pos")),
+            ("Gtid_IO_Pos", Some("0-1-42")),
+        ]);
+        let s = ReplicationSource::from_row(&r).unwrap();
+        assert_eq!(s.source, Endpoint::new("127.0.0.1", 23306));
+        assert!(s.running());
+        assert_eq!(s.seconds_behind, Some(0));
+        assert_eq!(s.source_server_id, Some(1));
+        assert_eq!(s.gtid.as_deref(), Some("Slave_Pos"));
+        assert_eq!(s.last_io_error, None);
+    }
+
+    /// MariaDB multi-source: a second named connection, stopped, with an error.
+    #[test]
+    fn mariadb_multi_source_stopped_connection() {
+        let r = Row::from_pairs([
+            ("Connection_name", Some("dc2")),
+            ("Master_Host", Some("10.0.0.9")),
+            ("Master_Port", Some("3306")),
+            ("Slave_IO_Running", Some("No")),
+            ("Slave_SQL_Running", Some("No")),
+            ("Seconds_Behind_Master", None),
+            ("Last_IO_Error", Some("error connecting to master")),
+            ("Master_Server_Id", Some("0")),
+            ("Using_Gtid", Some("No")),
+        ]);
+        let s = ReplicationSource::from_row(&r).unwrap();
+        assert_eq!(s.channel, "dc2");
+        assert!(!s.running());
+        assert_eq!(s.seconds_behind, None, "NULL lag stays unknown, never 0");
+        assert_eq!(s.source_server_id, None);
+        assert_eq!(
+            s.last_io_error.as_deref(),
+            Some("error connecting to master")
+        );
+    }
+
+    /// Captured from MySQL 8.0.36 `SHOW REPLICA STATUS` (8.0.22+ column names).
+    #[test]
+    fn mysql8_replica_status_source_columns() {
+        let r = Row::from_pairs([
+            ("Replica_IO_State", Some("Waiting for source to send event")),
+            ("Source_Host", Some("10.0.0.1")),
+            ("Source_User", Some("repl")),
+            ("Source_Port", Some("3306")),
+            ("Replica_IO_Running", Some("Yes")),
+            ("Replica_SQL_Running", Some("Yes")),
+            ("Last_IO_Error", Some("")),
+            ("Last_SQL_Error", Some("")),
+            ("Seconds_Behind_Source", Some("7")),
+            ("Source_Server_Id", Some("101")),
+            ("Source_UUID", Some("3e11fa47-71ca-11e1-9e33-c80aa9429562")),
+            ("Auto_Position", Some("1")),
+            ("Channel_Name", Some("")),
+        ]);
+        let s = ReplicationSource::from_row(&r).unwrap();
+        assert_eq!(s.source, Endpoint::new("10.0.0.1", 3306));
+        assert_eq!(s.seconds_behind, Some(7));
+        assert_eq!(s.source_server_id, Some(101));
+        assert_eq!(
+            s.source_uuid.as_deref(),
+            Some("3e11fa47-71ca-11e1-9e33-c80aa9429562")
+        );
+        assert_eq!(s.gtid.as_deref(), Some("auto_position=1"));
+        assert!(s.running());
+    }
+
+    /// Captured from MySQL 5.7 `SHOW SLAVE STATUS`: IO thread reconnecting.
+    #[test]
+    fn mysql57_slave_status() {
+        let r = Row::from_pairs([
+            ("Master_Host", Some("db-primary")),
+            ("Master_Port", Some("3307")),
+            ("Slave_IO_Running", Some("Connecting")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Seconds_Behind_Master", None),
+            ("Master_Server_Id", Some("11")),
+            ("Master_UUID", Some("")),
+            ("Auto_Position", Some("0")),
+            ("Channel_Name", Some("")),
+        ]);
+        let s = ReplicationSource::from_row(&r).unwrap();
+        assert_eq!(s.io_running, "Connecting");
+        assert!(!s.running());
+        assert_eq!(s.source_uuid, None);
+    }
+
+    #[test]
+    fn reset_slave_rows_are_ignored() {
+        let r = Row::from_pairs([("Master_Host", Some("")), ("Master_Port", Some("3306"))]);
+        assert!(ReplicationSource::from_row(&r).is_none());
+    }
+
+    #[test]
+    fn announced_replicas_of_each_flavor() {
+        // MariaDB 10.11 SHOW SLAVE HOSTS
+        let m = AnnouncedReplica::from_row(&Row::from_pairs([
+            ("Server_id", Some("3")),
+            ("Host", Some("127.0.0.1")),
+            ("Port", Some("23308")),
+            ("Master_id", Some("1")),
+        ]))
+        .unwrap();
+        assert_eq!((m.server_id, m.endpoint.port, m.uuid), (3, 23308, None));
+        // MySQL 8.0.22+ SHOW REPLICAS
+        let y = AnnouncedReplica::from_row(&Row::from_pairs([
+            ("Server_Id", Some("102")),
+            ("Host", Some("10.0.0.2")),
+            ("Port", Some("3306")),
+            ("Source_Id", Some("101")),
+            ("Replica_UUID", Some("aaaaaaaa-71ca-11e1-9e33-c80aa9429562")),
+        ]))
+        .unwrap();
+        assert_eq!(y.endpoint, Endpoint::new("10.0.0.2", 3306));
+        assert!(y.uuid.is_some());
+        // A replica without report_host shows an empty host on MySQL 5.7.
+        assert!(
+            AnnouncedReplica::from_row(&Row::from_pairs([
+                ("Server_id", Some("5")),
+                ("Host", Some("")),
+                ("Port", Some("3306")),
+            ]))
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn processlist_hosts() {
+        assert_eq!(client_host("127.0.0.1:51234"), "127.0.0.1");
+        assert_eq!(client_host("[::1]:5000"), "::1");
+        assert_eq!(client_host("db-replica-2"), "db-replica-2");
+        assert_eq!(client_host("localhost"), "localhost");
+    }
+}

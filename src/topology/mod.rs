@@ -1,0 +1,143 @@
+//! The replication topology: the model (spec §5.1 `ClusterTopology` / `DatabaseNode`), discovery
+//! from any node ([`discover`]) and rendering as JSON, YAML or a `pt-slave-find`-like tree.
+
+mod discover;
+mod render;
+
+pub use discover::{DiscoverOptions, discover};
+pub use render::{OutputFormat, render};
+
+use crate::mysql::Endpoint;
+use crate::mysql::flavor::Flavor;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Role of a node (spec §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The root of the tree: replicates from no one (or is the writable end of a co-master loop).
+    Master,
+    /// Replicates from a source.
+    Slave,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Master => "master",
+            Self::Slave => "slave",
+        })
+    }
+}
+
+/// State of a node's replication from its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationState {
+    /// Channel / connection name; empty for the default one.
+    pub channel: String,
+    pub io_running: String,
+    pub sql_running: String,
+    /// `Slave_Pos`/`Current_Pos`/`No` (MariaDB) or `auto_position=…` (MySQL).
+    pub gtid: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// One node of the tree. The spec's fields first, then what the design adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseNode {
+    pub host: String,
+    pub port: u16,
+    /// 0 only for a node that could not be reached and did not announce its id.
+    pub server_id: u32,
+    pub role: Role,
+    pub read_only: bool,
+    /// Seconds behind its direct source; `null` for the root and when replication is stopped.
+    pub lag_seconds: Option<i64>,
+    pub version: String,
+    /// MySQL only.
+    pub server_uuid: Option<String>,
+    /// MySQL only.
+    pub super_read_only: Option<bool>,
+    pub flavor: Option<Flavor>,
+    pub log_bin: bool,
+    pub log_slave_updates: bool,
+    pub gtid_mode: Option<String>,
+    /// `host:port` of the source this node replicates from, when it has one.
+    pub source: Option<String>,
+    /// Replication from `source`; `null` for a node with no source.
+    pub replication: Option<ReplicationState>,
+    /// Why the node could not be probed; the other fields are then what its parent knew.
+    pub error: Option<String>,
+    pub slaves: Vec<DatabaseNode>,
+}
+
+impl DatabaseNode {
+    /// The node's address.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(self.host.clone(), self.port)
+    }
+
+    /// Whether the node was reached.
+    pub fn reachable(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Both replication threads run.
+    pub fn replicating(&self) -> bool {
+        self.replication.as_ref().is_some_and(|r| {
+            r.io_running.eq_ignore_ascii_case("Yes") && r.sql_running.eq_ignore_ascii_case("Yes")
+        })
+    }
+
+    /// This node and every node below it, depth first, each with its parent.
+    pub fn walk(&self) -> Vec<(&DatabaseNode, Option<&DatabaseNode>)> {
+        let mut out = vec![(self, None)];
+        let mut i = 0;
+        while i < out.len() {
+            let (n, _) = out[i];
+            for c in &n.slaves {
+                out.push((c, Some(n)));
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+/// The `topology` field of the JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyTree {
+    pub master: DatabaseNode,
+}
+
+/// A discovered cluster (design §4 JSON shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterTopology {
+    /// Stable id derived from the root's identity.
+    pub cluster_id: String,
+    /// The configured cluster name, or the root's address.
+    pub cluster_name: String,
+    pub discover_time: DateTime<Utc>,
+    pub topology: TopologyTree,
+}
+
+impl ClusterTopology {
+    /// The root (primary).
+    pub fn root(&self) -> &DatabaseNode {
+        &self.topology.master
+    }
+
+    /// Every node with its parent, root first.
+    pub fn nodes(&self) -> Vec<(&DatabaseNode, Option<&DatabaseNode>)> {
+        self.topology.master.walk()
+    }
+
+    /// The node at `ep` (by address), if present.
+    pub fn find(&self, ep: &Endpoint) -> Option<&DatabaseNode> {
+        self.nodes()
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|n| n.host == ep.host && n.port == ep.port)
+    }
+}

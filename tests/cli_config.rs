@@ -1,0 +1,97 @@
+//! Config handling through the binary: error codes, unknown keys, missing files. No database.
+
+mod common;
+
+use common::cli;
+
+#[test]
+fn unknown_key_is_error_1001_naming_its_path() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("config.yaml"),
+        "recycling:\n  defaults:\n    treshold_mb: 5\n",
+    )
+    .unwrap();
+    let out = cli(&work)
+        .args(["topology", "--host", "127.0.0.1", "--user", "u"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(
+            "error[1001]: ./config.yaml: unknown config key `recycling.defaults.treshold_mb`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn explicit_missing_config_is_1001_default_missing_is_fine() {
+    let work = tempfile::tempdir().unwrap();
+    let out = cli(&work)
+        .args([
+            "--config",
+            "missing.yaml",
+            "sandbox",
+            "status",
+            "--dir",
+            "nowhere",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[1001]: config file missing.yaml not found"),
+        "{err}"
+    );
+    // Same through the environment.
+    let out = cli(&work)
+        .env("RECYCLER_CONFIG_FILE", "missing.yaml")
+        .args(["sandbox", "status", "--dir", "nowhere"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config file missing.yaml not found"));
+    // No config at the default path: defaults; the command itself then fails on the sandbox.
+    let out = cli(&work)
+        .args(["sandbox", "status", "--dir", "nowhere"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no sandbox at nowhere"), "{err}");
+}
+
+#[test]
+fn bad_flags_are_1001_and_bad_env_values_too() {
+    let work = tempfile::tempdir().unwrap();
+    let out = cli(&work).args(["topology", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[1001]: unexpected argument"));
+    let out = cli(&work)
+        .env("RECYCLER_LOG_LEVEL", "loud")
+        .args(["sandbox", "status", "--dir", "x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[1001]") && err.contains("logging.level"),
+        "{err}"
+    );
+    // The flag beats the environment.
+    let out = cli(&work)
+        .env("RECYCLER_LOG_LEVEL", "loud")
+        .args(["--log-level", "warn", "sandbox", "status", "--dir", "x"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("logging.level"));
+}
+
+#[test]
+fn missing_user_is_a_clear_error() {
+    let work = tempfile::tempdir().unwrap();
+    let out = cli(&work)
+        .args(["topology", "--host", "h"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[1001]: --user is required"));
+}

@@ -1,0 +1,276 @@
+//! Topology discovery against a real sandbox cluster with a chained replica.
+
+mod common;
+
+use common::{PASSWORD, cli, cluster, target_args};
+use mysql_tablespace_recycling::mysql::Endpoint;
+use mysql_tablespace_recycling::topology::{
+    ClusterTopology, DatabaseNode, DiscoverOptions, Role, discover,
+};
+use std::collections::BTreeSet;
+
+/// (node, parent) address pairs; the root's parent is empty.
+fn edges(t: &ClusterTopology) -> BTreeSet<(String, String)> {
+    t.nodes()
+        .into_iter()
+        .map(|(n, p)| {
+            (
+                n.endpoint().to_string(),
+                p.map(|p| p.endpoint().to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// What must not depend on the seed: addresses, ids, roles, read-only, shape.
+fn shape(n: &DatabaseNode) -> String {
+    let kids: Vec<String> = n.slaves.iter().map(shape).collect();
+    format!(
+        "{}#{}:{}:{}[{}]",
+        n.endpoint(),
+        n.server_id,
+        n.role,
+        n.read_only,
+        kids.join(",")
+    )
+}
+
+#[tokio::test]
+async fn the_same_tree_from_primary_replica_and_chained_replica() {
+    let c = cluster();
+    let opts = DiscoverOptions::default();
+    let mut trees = Vec::new();
+    for seed in [c.primary(), c.replica(1), c.replica(2), c.chained()] {
+        trees.push(discover(&seed, &c.spec(), &opts).await.expect("discover"));
+    }
+    let first = &trees[0];
+    assert_eq!(first.root().endpoint(), c.primary());
+    assert_eq!(first.root().role, Role::Master);
+    assert!(!first.root().read_only);
+    assert_eq!(first.nodes().len(), 4);
+    for (n, parent) in first.nodes() {
+        if parent.is_some() {
+            assert_eq!(n.role, Role::Slave, "{}", n.endpoint());
+            assert!(n.read_only, "{} must be read-only", n.endpoint());
+            assert!(n.replicating());
+            assert!(n.lag_seconds.is_some(), "running replica has a lag");
+        }
+    }
+    let chained = first.find(&c.chained()).expect("chained replica present");
+    assert_eq!(
+        chained.source.as_deref(),
+        Some(c.replica(1).to_string().as_str())
+    );
+    let r1 = first.find(&c.replica(1)).unwrap();
+    assert_eq!(
+        r1.slaves.len(),
+        1,
+        "the chained replica hangs under replica 1"
+    );
+    for t in &trees[1..] {
+        assert_eq!(shape(t.root()), shape(first.root()));
+        assert_eq!(t.cluster_id, first.cluster_id);
+    }
+}
+
+/// Parses `pt-slave-find --report-format=hostname` output into (node, parent) pairs.
+fn pt_edges(text: &str) -> BTreeSet<(String, String)> {
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut out = BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let indent = line.find(|c: char| c.is_ascii_alphanumeric()).unwrap_or(0);
+        let addr = line[indent..].trim().to_string();
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        let parent = stack.last().map(|(_, a)| a.clone()).unwrap_or_default();
+        out.insert((addr.clone(), parent));
+        stack.push((indent, addr));
+    }
+    out
+}
+
+#[tokio::test]
+async fn agrees_with_pt_slave_find() {
+    let c = cluster();
+    let p = c.primary();
+    let out = std::process::Command::new("pt-slave-find")
+        .args([
+            "--recursion-method=hosts",
+            "--report-format=hostname",
+            &format!("h={},P={},u={},p={PASSWORD}", p.host, p.port, common::USER),
+        ])
+        .output()
+        .expect("pt-slave-find must be installed (apt-get install percona-toolkit)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = pt_edges(&String::from_utf8_lossy(&out.stdout));
+    let ours = edges(
+        &discover(&p, &c.spec(), &DiscoverOptions::default())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 4);
+}
+
+#[test]
+fn max_depth_1_stops_after_the_first_level() {
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    let out = cli(&work)
+        .arg("topology")
+        .args(target_args(&c.primary()))
+        .args(["--output-format", "json", "--max-depth", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let master = &v["topology"]["master"];
+    assert_eq!(master["role"], "master");
+    let slaves = master["slaves"].as_array().unwrap();
+    assert_eq!(slaves.len(), 2);
+    for s in slaves {
+        assert_eq!(s["role"], "slave");
+        assert_eq!(s["read_only"], true);
+        assert!(
+            s["slaves"].as_array().unwrap().is_empty(),
+            "no second level"
+        );
+    }
+    // The spec's fields are all there.
+    for key in [
+        "host",
+        "port",
+        "server_id",
+        "role",
+        "read_only",
+        "lag_seconds",
+        "version",
+        "slaves",
+    ] {
+        assert!(master.get(key).is_some(), "missing {key}");
+    }
+    for key in ["cluster_id", "cluster_name", "discover_time"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+}
+
+#[test]
+fn yaml_table_and_output_file() {
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("out/topo.yaml");
+    cli(&work)
+        .arg("topology")
+        .args(target_args(&c.replica(2)))
+        .args(["--output-format", "yaml", "--output-file"])
+        .arg(&file)
+        .assert()
+        .success();
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        yaml["topology"]["master"]["port"].as_u64(),
+        Some(u64::from(c.primary().port))
+    );
+
+    let out = cli(&work)
+        .arg("topology")
+        .args(target_args(&c.chained()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        lines[0].starts_with(&format!("{}  master", c.primary())),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("+- {}  slave", c.replica(1))),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("|  +- {}  slave", c.chained())),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("+- {}  slave", c.replica(2))),
+        "{text}"
+    );
+}
+
+#[test]
+fn refused_host_is_error_1002_naming_host_and_port() {
+    let work = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = cli(&work)
+        .arg("topology")
+        .args(target_args(&Endpoint::new("127.0.0.1", port)))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[1002]"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn bad_password_is_a_clear_error_without_the_password() {
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    let wrong = "Wr0ng-Pa55-d81e";
+    let out = cli(&work)
+        .arg("topology")
+        .args([
+            "--host",
+            &c.primary().host,
+            "--port",
+            &c.primary().port.to_string(),
+        ])
+        .args(["--user", common::USER, "--password", wrong])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[1002]") && err.contains("access denied"),
+        "{err}"
+    );
+    assert!(!err.contains(wrong), "password leaked: {err}");
+    let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap_or_default();
+    assert!(
+        !log.contains(wrong) && !log.contains(PASSWORD),
+        "password in log"
+    );
+}
+
+#[test]
+fn password_from_the_environment() {
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    cli(&work)
+        .arg("topology")
+        .args([
+            "--host",
+            &c.primary().host,
+            "--port",
+            &c.primary().port.to_string(),
+        ])
+        .args(["--user", common::USER])
+        .env("RECYCLER_DB_PASSWORD", PASSWORD)
+        .assert()
+        .success();
+}
