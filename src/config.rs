@@ -447,7 +447,9 @@ impl Config {
         if let Some(v) = flags.server_port {
             self.server.port = v;
         }
-        self.validate(Path::new("settings (file < RECYCLER_* environment < flags)"))
+        self.validate(Path::new(
+            "settings (file < RECYCLER_* environment < flags)",
+        ))
     }
 
     /// The named cluster of `database.clusters`.
