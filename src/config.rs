@@ -246,6 +246,10 @@ pub struct RecyclingDefaults {
     pub mode: Mode,
     /// Never touch the primary or any writable node.
     pub exclude_primary: bool,
+    /// Session `lock_wait_timeout` of every rebuild: how long it may wait for its metadata lock.
+    pub lock_wait_timeout: HumanDuration,
+    /// binlog-on: the most lag a downstream replica may have before the next batch starts.
+    pub max_lag: HumanDuration,
 }
 
 impl Default for RecyclingDefaults {
@@ -257,6 +261,8 @@ impl Default for RecyclingDefaults {
             timeout: HumanDuration::secs(3600),
             mode: Mode::BinlogOff,
             exclude_primary: true,
+            lock_wait_timeout: HumanDuration::secs(5),
+            max_lag: HumanDuration::secs(10),
         }
     }
 }
@@ -498,6 +504,12 @@ impl Config {
             return bad(
                 "recycling.defaults.threshold_percent",
                 format!("{} is not between 0 and 100", d.threshold_percent),
+            );
+        }
+        if d.lock_wait_timeout.0.as_secs() == 0 {
+            return bad(
+                "recycling.defaults.lock_wait_timeout",
+                "must be at least 1s".into(),
             );
         }
         if d.batch_size == 0 {

@@ -1,15 +1,18 @@
 //! mysql-tablespace-recycling: gives disk space back from fragmented InnoDB tables across
 //! MySQL/MariaDB replication clusters, safely.
 //!
-//! Data flows one way (design §2): [`topology`] discovers the cluster, [`mysql`] holds every
-//! flavor-specific question, [`sandbox`] runs a real local cluster for demos and tests, and
-//! [`cli`] is the thin command-line layer over all of it.
+//! Data flows one way (design §2): [`topology`] discovers the cluster, [`inspect`] scans each
+//! node's catalog and estimates what a rebuild frees, [`plan`] turns that into a reviewable plan
+//! file. [`mysql`] holds every flavor-specific question, [`sandbox`] runs a real local cluster for
+//! demos and tests, and [`cli`] is the thin command-line layer over all of it.
 
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod inspect;
 pub mod logging;
 pub mod mysql;
+pub mod plan;
 pub mod sandbox;
 pub mod secret;
 pub mod topology;

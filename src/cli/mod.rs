@@ -4,6 +4,7 @@
 //! once, here, as `error[CODE]: message` with the spec §6 code. The doc comments on the clap
 //! types are the user manual (`--help`).
 
+mod plan;
 mod sandbox;
 mod topology;
 
@@ -44,6 +45,14 @@ pub struct Cli {
 pub enum Command {
     /// Discover the replication topology from any node and show it
     Topology(topology::TopologyArgs),
+    /// Scan nodes, estimate what rebuilds would free, and write a reviewable plan
+    Plan(Box<plan::PlanArgs>),
+    /// Show a plan file
+    Show(plan::ShowArgs),
+    /// Compare two plans: exit 0 when the work is the same, 2 when it differs
+    Diff(plan::DiffArgs),
+    /// Check a plan against safety rules and a policy: exit 4 on any error finding
+    Check(plan::CheckArgs),
     /// Run a local MariaDB replication cluster for demos and tests
     Sandbox(sandbox::SandboxArgs),
 }
@@ -193,6 +202,10 @@ fn try_run(cli: Cli) -> Result<i32> {
     rt.block_on(async {
         match cli.command {
             Command::Topology(a) => topology::run(&ctx, a).await,
+            Command::Plan(a) => plan::run(&ctx, *a).await,
+            Command::Show(a) => plan::show(a),
+            Command::Diff(a) => plan::diff_cmd(a),
+            Command::Check(a) => plan::check_cmd(a),
             Command::Sandbox(a) => sandbox::run(&ctx, a).await,
         }
     })

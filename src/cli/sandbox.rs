@@ -2,6 +2,7 @@
 
 use super::Context;
 use crate::error::{Error, Result};
+use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, Sandbox};
 use crate::secret::Secret;
 use clap::{Args, Subcommand, ValueEnum};
@@ -33,6 +34,17 @@ pub enum SandboxAction {
         /// Also delete the sandbox directory
         #[arg(long)]
         purge: bool,
+    },
+    /// Create demo schemas with real fragmentation on the primary (replicated to every node)
+    Fragment {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Schema to (re)create the demo tables in
+        #[arg(long, default_value = "shop")]
+        schema: String,
+        /// Size of each large table before fragmentation, MiB
+        #[arg(long, default_value_t = 40)]
+        size_mb: u64,
     },
     /// Show each node: pid, read-only, replication
     Status {
@@ -88,6 +100,30 @@ pub async fn run(_ctx: &Context, args: SandboxArgs) -> Result<i32> {
                 sb.dir.display(),
                 if purge { " and deleted" } else { "" }
             );
+            Ok(0)
+        }
+        SandboxAction::Fragment {
+            dir,
+            schema,
+            size_mb,
+        } => {
+            let sb = Sandbox::open(&dir.dir)?;
+            let tables = demo_tables(&schema, size_mb.max(1));
+            sb.fragment(&tables).await?;
+            for t in &tables {
+                println!(
+                    "{}.{}: {} rows, {:?}{}{}",
+                    t.schema,
+                    t.table,
+                    t.rows,
+                    t.pattern,
+                    if t.fulltext { ", FULLTEXT" } else { "" },
+                    t.partitions
+                        .map(|p| format!(", {p} partitions"))
+                        .unwrap_or_default()
+                );
+            }
+            println!("fragmented on the primary and replicated to every node");
             Ok(0)
         }
         SandboxAction::Status { dir, output_format } => {

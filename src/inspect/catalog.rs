@@ -1,0 +1,236 @@
+//! The set-based catalog queries of a scan — one statement per catalog per node, never one per
+//! table — and the parsers that turn their rows into per-table facts.
+//!
+//! Catalogs: `information_schema.TABLES`, `COLUMNS` and `STATISTICS`; the InnoDB table→tablespace
+//! view joined to the tablespace view (`INNODB_SYS_TABLES`/`INNODB_SYS_TABLESPACES` on MariaDB and
+//! 5.7, `INNODB_TABLES`/`INNODB_TABLESPACES` on MySQL 8); `mysql.innodb_table_stats` and
+//! `mysql.innodb_index_stats` (persistent statistics). InnoDB names tables `db/table` with special
+//! characters encoded as `@xxxx` and partitions suffixed `#P#name` (`#p#` on MySQL 8).
+
+use crate::mysql::Row;
+use crate::mysql::flavor::Flavor;
+
+/// Schemas never scanned.
+pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+const NOT_SYSTEM: &str = "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
+
+/// InnoDB base tables with their size figures.
+pub fn tables_sql() -> String {
+    format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, ROW_FORMAT, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, \
+         DATA_FREE, CREATE_OPTIONS, CREATE_TIME FROM information_schema.TABLES \
+         WHERE ENGINE = 'InnoDB' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA {NOT_SYSTEM}"
+    )
+}
+
+/// Columns of every user table, in order.
+pub fn columns_sql() -> String {
+    format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, \
+         CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, \
+         DATETIME_PRECISION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA {NOT_SYSTEM} \
+         ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+    )
+}
+
+/// Index columns of every user table, including the index type (FULLTEXT, SPATIAL).
+pub fn indexes_sql() -> String {
+    format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, \
+         SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA {NOT_SYSTEM} \
+         ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+    )
+}
+
+/// Each InnoDB table (or partition) with the tablespace it lives in and that file's size.
+pub fn tablespaces_sql(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MySql80 | Flavor::MySql84 => {
+            "SELECT t.NAME, t.SPACE, s.NAME AS SPACE_NAME, s.SPACE_TYPE, s.FILE_SIZE, \
+             s.ALLOCATED_SIZE FROM information_schema.INNODB_TABLES t \
+             LEFT JOIN information_schema.INNODB_TABLESPACES s ON s.SPACE = t.SPACE"
+        }
+        Flavor::MariaDb | Flavor::MySql57 => {
+            "SELECT t.NAME, t.SPACE, s.NAME AS SPACE_NAME, NULL AS SPACE_TYPE, s.FILE_SIZE, \
+             s.ALLOCATED_SIZE FROM information_schema.INNODB_SYS_TABLES t \
+             LEFT JOIN information_schema.INNODB_SYS_TABLESPACES s ON s.SPACE = t.SPACE"
+        }
+    }
+}
+
+/// Persistent table statistics.
+pub fn table_stats_sql() -> String {
+    format!(
+        "SELECT database_name, table_name, n_rows, clustered_index_size, \
+         sum_of_other_index_sizes, last_update FROM mysql.innodb_table_stats \
+         WHERE database_name {NOT_SYSTEM}"
+    )
+}
+
+/// Persistent index statistics: pages in use and reserved per index.
+pub fn index_stats_sql() -> String {
+    format!(
+        "SELECT database_name, table_name, index_name, stat_name, stat_value \
+         FROM mysql.innodb_index_stats WHERE stat_name IN ('n_leaf_pages', 'size') \
+         AND database_name {NOT_SYSTEM}"
+    )
+}
+
+/// Decodes MySQL's filename encoding (`@0020` → space) of a database or table name.
+/// Sequences other than `@` + four hex digits are left as they are.
+pub fn decode_filename(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'@' && i + 5 <= bytes.len() {
+            let hex = &s[i + 1..i + 5];
+            if let Ok(cp) = u32::from_str_radix(hex, 16)
+                && hex.chars().all(|c| c.is_ascii_hexdigit())
+                && let Some(ch) = char::from_u32(cp)
+            {
+                out.push(ch);
+                i += 5;
+                continue;
+            }
+        }
+        let ch = s[i..].chars().next().unwrap_or('?');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Splits an InnoDB name `db/table#P#part` into (schema, table, is_partition), decoded.
+pub fn split_innodb_name(name: &str) -> Option<(String, String, bool)> {
+    let (db, rest) = name.split_once('/')?;
+    let lower = rest.to_ascii_lowercase();
+    let (table, part) = match lower.find("#p#") {
+        Some(pos) => (&rest[..pos], true),
+        None => (rest, false),
+    };
+    Some((decode_filename(db), decode_filename(table), part))
+}
+
+/// Where a table's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Its own `.ibd` (one per partition): a rebuild can shrink it.
+    FilePerTable { file_size: u64, allocated_size: u64 },
+    /// The system tablespace (`ibdata1`): a rebuild never returns space to the OS.
+    System,
+    /// A general (shared) tablespace.
+    General(String),
+}
+
+/// One row of [`tablespaces_sql`] interpreted: (schema, table, partition?, placement).
+pub fn placement_of(r: &Row) -> Option<(String, String, bool, Placement)> {
+    let name = r.get(&["NAME"])?;
+    let (schema, table, partition) = split_innodb_name(name)?;
+    let space = r.u64(&["SPACE"]).unwrap_or(0);
+    let space_name = r.get(&["SPACE_NAME"]).unwrap_or_default();
+    let space_type = r.get(&["SPACE_TYPE"]).unwrap_or_default();
+    let placement = if space == 0 || space_type.eq_ignore_ascii_case("System") {
+        Placement::System
+    } else if space_type.eq_ignore_ascii_case("General")
+        || (!space_name.is_empty() && space_name != name)
+    {
+        Placement::General(space_name.to_string())
+    } else if space_name.is_empty() {
+        // A table whose tablespace row is missing (discarded, or being rebuilt).
+        return None;
+    } else {
+        Placement::FilePerTable {
+            file_size: r.u64(&["FILE_SIZE"]).unwrap_or(0),
+            allocated_size: r.u64(&["ALLOCATED_SIZE"]).unwrap_or(0),
+        }
+    };
+    Some((schema, table, partition, placement))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filename_encoding_is_decoded() {
+        assert_eq!(decode_filename("orders"), "orders");
+        assert_eq!(decode_filename("we@0060ird@0020na@002eme"), "we`ird na.me");
+        assert_eq!(decode_filename("a@b"), "a@b");
+        assert_eq!(
+            split_innodb_name("shop/orders#P#p0"),
+            Some(("shop".into(), "orders".into(), true))
+        );
+        assert_eq!(
+            split_innodb_name("shop/orders#p#p1#sp#s0"),
+            Some(("shop".into(), "orders".into(), true))
+        );
+        assert_eq!(
+            split_innodb_name("my@002ddb/t"),
+            Some(("my-db".into(), "t".into(), false))
+        );
+    }
+
+    /// Rows captured from MariaDB 10.11 (`INNODB_SYS_TABLES` joined to `INNODB_SYS_TABLESPACES`).
+    #[test]
+    fn placements_on_mariadb() {
+        let own = Row::from_pairs([
+            ("NAME", Some("exp/t1")),
+            ("SPACE", Some("5")),
+            ("SPACE_NAME", Some("exp/t1")),
+            ("SPACE_TYPE", None),
+            ("FILE_SIZE", Some("130023424")),
+            ("ALLOCATED_SIZE", Some("130035712")),
+        ]);
+        let (_, t, part, p) = placement_of(&own).unwrap();
+        assert_eq!((t.as_str(), part), ("t1", false));
+        assert_eq!(
+            p,
+            Placement::FilePerTable {
+                file_size: 130023424,
+                allocated_size: 130035712
+            }
+        );
+        let system = Row::from_pairs([
+            ("NAME", Some("exp/sys1")),
+            ("SPACE", Some("0")),
+            ("SPACE_NAME", None),
+            ("FILE_SIZE", None),
+        ]);
+        assert_eq!(placement_of(&system).unwrap().3, Placement::System);
+    }
+
+    /// Rows as MySQL 8.0 returns them: a general tablespace and a file-per-table partition.
+    #[test]
+    fn placements_on_mysql8() {
+        let general = Row::from_pairs([
+            ("NAME", Some("shop/audit")),
+            ("SPACE", Some("12")),
+            ("SPACE_NAME", Some("ts_audit")),
+            ("SPACE_TYPE", Some("General")),
+            ("FILE_SIZE", Some("1048576")),
+        ]);
+        assert_eq!(
+            placement_of(&general).unwrap().3,
+            Placement::General("ts_audit".into())
+        );
+        let part = Row::from_pairs([
+            ("NAME", Some("shop/events#p#p2024")),
+            ("SPACE", Some("13")),
+            ("SPACE_NAME", Some("shop/events#p#p2024")),
+            ("SPACE_TYPE", Some("Single")),
+            ("FILE_SIZE", Some("4194304")),
+            ("ALLOCATED_SIZE", Some("4194304")),
+        ]);
+        let (s, t, is_part, p) = placement_of(&part).unwrap();
+        assert_eq!((s.as_str(), t.as_str(), is_part), ("shop", "events", true));
+        assert!(matches!(
+            p,
+            Placement::FilePerTable {
+                file_size: 4194304,
+                ..
+            }
+        ));
+    }
+}

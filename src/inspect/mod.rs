@@ -1,0 +1,630 @@
+//! Fragmentation scan of one node → [`TableStats`] with a reclaim estimate per table.
+//!
+//! A scan is set-based: six catalog statements per node whatever the number of tables
+//! ([`catalog`]), then a small bounded primary-key-range sample only for *candidate* tables —
+//! those whose upper-bound reclaim (all variable-length columns assumed empty) could pass the
+//! thresholds — that have variable-length columns. Nodes are scanned concurrently.
+//! `analyze` first refreshes persistent statistics with `ANALYZE NO_WRITE_TO_BINLOG TABLE`, which
+//! is never replicated.
+
+pub mod catalog;
+pub mod estimate;
+
+use crate::error::Result;
+use crate::mysql::flavor::{Flavor, ServerInfo, server_info};
+use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_ident};
+use catalog::{Placement, placement_of};
+use estimate::{
+    Column, Estimate, EstimateMethod, Index, IndexKind, Sample, TableShape, rebuilt_bytes,
+    rebuilt_from_leaf_pages,
+};
+use futures::StreamExt;
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Executor, Row as _};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Which tables a scan looks at. Patterns are globs (`*`, `?`); empty include lists mean all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableFilter {
+    pub databases: Vec<String>,
+    pub tables: Vec<String>,
+    pub exclude_databases: Vec<String>,
+    pub exclude_tables: Vec<String>,
+}
+
+/// Glob match with `*` (any run) and `?` (one character).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+impl TableFilter {
+    /// Whether `schema.table` is selected. System schemas never are.
+    pub fn matches(&self, schema: &str, table: &str) -> bool {
+        let any = |pats: &[String], s: &str| pats.iter().any(|p| glob_match(p, s));
+        !catalog::SYSTEM_SCHEMAS.contains(&schema)
+            && (self.databases.is_empty() || any(&self.databases, schema))
+            && (self.tables.is_empty() || any(&self.tables, table))
+            && !any(&self.exclude_databases, schema)
+            && !any(&self.exclude_tables, table)
+    }
+}
+
+/// The two thresholds of design §5: both must hold for a table to qualify.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub min_reclaim_bytes: u64,
+    pub min_percent: f64,
+}
+
+impl Thresholds {
+    /// Reclaim as a percent of the file, rounded to one decimal.
+    pub fn percent(reclaim: u64, file_size: u64) -> f64 {
+        if file_size == 0 {
+            return 0.0;
+        }
+        (reclaim as f64 / file_size as f64 * 1000.0).round() / 10.0
+    }
+
+    /// Whether `reclaim` of a `file_size` file passes both thresholds.
+    pub fn qualifies(&self, reclaim: u64, file_size: u64) -> bool {
+        reclaim > 0
+            && reclaim >= self.min_reclaim_bytes
+            && Self::percent(reclaim, file_size) >= self.min_percent
+    }
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub filter: TableFilter,
+    /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
+    pub analyze: bool,
+    /// Tables that cannot pass these are not sampled.
+    pub thresholds: Thresholds,
+    /// Rows read per sampled table (spread over up to four primary-key ranges).
+    pub sample_rows: u64,
+}
+
+/// Why a table cannot be rebuilt to any gain, or only with writes blocked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Obstacle {
+    /// In the system or a general tablespace: a rebuild never returns space to the OS.
+    SharedTablespace(String),
+    /// No tablespace row (discarded, or being rebuilt right now).
+    NoTablespace,
+}
+
+/// Everything the planner needs about one table on one node.
+#[derive(Debug, Clone)]
+pub struct TableStats {
+    pub schema: String,
+    pub table: String,
+    pub row_format: String,
+    pub rows: u64,
+    pub data_free_bytes: u64,
+    /// Sum over partitions; 0 when not file-per-table.
+    pub file_size_bytes: u64,
+    pub partitions: usize,
+    /// `FULLTEXT index …` / `SPATIAL index …`: the rebuild needs `LOCK=SHARED`.
+    pub blocking: Option<String>,
+    pub obstacle: Option<Obstacle>,
+    /// `None` when there is an obstacle.
+    pub estimate: Option<Estimate>,
+    /// Whether the estimate used a row sample.
+    pub sampled: bool,
+}
+
+impl TableStats {
+    /// Reclaim as a percent of the file.
+    pub fn reclaim_percent(&self) -> f64 {
+        self.estimate
+            .map(|e| Thresholds::percent(e.reclaim_bytes, self.file_size_bytes))
+            .unwrap_or(0.0)
+    }
+}
+
+/// The scan of one node.
+#[derive(Debug, Clone)]
+pub struct NodeScan {
+    pub node: Endpoint,
+    pub info: ServerInfo,
+    pub tables: Vec<TableStats>,
+    pub analyzed: usize,
+    pub sampled: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Default)]
+struct Partial {
+    row_format: String,
+    table_rows: u64,
+    data_free: u64,
+    partitioned: bool,
+    placements: Vec<(bool, Placement)>,
+    columns: Vec<Column>,
+    indexes: Vec<Index>,
+    /// (partition or table name) → n_rows.
+    n_rows: BTreeMap<String, u64>,
+    /// index name → leaf pages in use (summed over partitions).
+    leaf_pages: BTreeMap<String, u64>,
+}
+
+type Key = (String, String);
+
+fn key_of(r: &Row, schema_col: &str, table_col: &str) -> Key {
+    (r.text(&[schema_col]), r.text(&[table_col]))
+}
+
+/// Scans `node`. Fails with 1008 naming the privilege when a catalog is not readable.
+#[tracing::instrument(skip(spec, opts), fields(node = %node))]
+pub async fn scan_node(
+    node: &Endpoint,
+    spec: &ConnectSpec,
+    opts: &ScanOptions,
+) -> Result<NodeScan> {
+    let started = Instant::now();
+    let mut c = mysql::connect(node, spec).await?;
+    let info = server_info(&mut c, node).await?;
+    if matches!(info.flavor, Flavor::MySql80 | Flavor::MySql84) {
+        // MySQL 8 caches TABLES figures for a day by default.
+        c.execute("SET SESSION information_schema_stats_expiry = 0")
+            .await
+            .map_err(|e| mysql::query_error(node, e))?;
+    }
+    let mut tables: BTreeMap<Key, Partial> = BTreeMap::new();
+    for r in query_rows(&mut c, node, &catalog::tables_sql()).await? {
+        let (s, t) = key_of(&r, "TABLE_SCHEMA", "TABLE_NAME");
+        if !opts.filter.matches(&s, &t) {
+            continue;
+        }
+        tables.insert(
+            (s, t),
+            Partial {
+                row_format: r.text(&["ROW_FORMAT"]),
+                table_rows: r.u64(&["TABLE_ROWS"]).unwrap_or(0),
+                data_free: r.u64(&["DATA_FREE"]).unwrap_or(0),
+                partitioned: r
+                    .text(&["CREATE_OPTIONS"])
+                    .to_ascii_lowercase()
+                    .contains("partitioned"),
+                ..Default::default()
+            },
+        );
+    }
+    let mut analyzed = 0;
+    if opts.analyze && !tables.is_empty() {
+        analyzed = analyze(&mut c, node, tables.keys()).await?;
+    }
+    for r in query_rows(&mut c, node, catalog::tablespaces_sql(info.flavor)).await? {
+        if let Some((s, t, part, placement)) = placement_of(&r)
+            && let Some(p) = tables.get_mut(&(s, t))
+        {
+            p.placements.push((part, placement));
+        }
+    }
+    for r in query_rows(&mut c, node, &catalog::table_stats_sql()).await? {
+        let (s, t) = key_of(&r, "database_name", "table_name");
+        let (base, _) = split_partition(&t);
+        if let Some(p) = tables.get_mut(&(s, base)) {
+            p.n_rows.insert(t, r.u64(&["n_rows"]).unwrap_or(0));
+        }
+    }
+    for r in query_rows(&mut c, node, &catalog::index_stats_sql()).await? {
+        if r.text(&["stat_name"]) != "n_leaf_pages" {
+            continue;
+        }
+        let (s, t) = key_of(&r, "database_name", "table_name");
+        let (base, _) = split_partition(&t);
+        if let Some(p) = tables.get_mut(&(s, base)) {
+            *p.leaf_pages.entry(r.text(&["index_name"])).or_default() +=
+                r.u64(&["stat_value"]).unwrap_or(0);
+        }
+    }
+    for r in query_rows(&mut c, node, &catalog::columns_sql()).await? {
+        if let Some(p) = tables.get_mut(&key_of(&r, "TABLE_SCHEMA", "TABLE_NAME")) {
+            p.columns.push(Column {
+                name: r.text(&["COLUMN_NAME"]),
+                data_type: r.text(&["DATA_TYPE"]).to_ascii_lowercase(),
+                column_type: r.text(&["COLUMN_TYPE"]).to_ascii_lowercase(),
+                nullable: r.text(&["IS_NULLABLE"]) == "YES",
+                char_max_length: r.u64(&["CHARACTER_MAXIMUM_LENGTH"]),
+                octet_length: r.u64(&["CHARACTER_OCTET_LENGTH"]),
+                numeric_precision: r.u64(&["NUMERIC_PRECISION"]),
+                numeric_scale: r.u64(&["NUMERIC_SCALE"]),
+                datetime_precision: r.u64(&["DATETIME_PRECISION"]),
+            });
+        }
+    }
+    for r in query_rows(&mut c, node, &catalog::indexes_sql()).await? {
+        let Some(p) = tables.get_mut(&key_of(&r, "TABLE_SCHEMA", "TABLE_NAME")) else {
+            continue;
+        };
+        let name = r.text(&["INDEX_NAME"]);
+        let column = (r.text(&["COLUMN_NAME"]), r.u64(&["SUB_PART"]));
+        match p.indexes.iter_mut().find(|i| i.name == name) {
+            Some(i) => i.columns.push(column),
+            None => p.indexes.push(Index {
+                kind: match r.text(&["INDEX_TYPE"]).to_ascii_uppercase().as_str() {
+                    "FULLTEXT" => IndexKind::FullText,
+                    "SPATIAL" => IndexKind::Spatial,
+                    _ => IndexKind::BTree,
+                },
+                unique: r.text(&["NON_UNIQUE"]) == "0",
+                name,
+                columns: vec![column],
+            }),
+        }
+    }
+
+    let page_size = info.innodb_page_size;
+    let mut out = Vec::with_capacity(tables.len());
+    let mut sampled = 0;
+    for ((schema, table), p) in tables {
+        let mut stats = assemble(&schema, &table, &p, page_size);
+        if stats.obstacle.is_none() {
+            let shape = TableShape {
+                columns: &p.columns,
+                indexes: &p.indexes,
+                page_size,
+            };
+            let needs_sample = !shape.variable_columns().is_empty()
+                && stats.estimate.is_some_and(|e| {
+                    // The upper bound: variable-length columns assumed empty.
+                    e.method == EstimateMethod::RecordSize
+                        && opts
+                            .thresholds
+                            .qualifies(e.reclaim_bytes, stats.file_size_bytes)
+                });
+            if needs_sample {
+                match sample(&mut c, node, &schema, &table, &shape, opts.sample_rows).await {
+                    Ok(s) => {
+                        sampled += 1;
+                        stats.estimate =
+                            Some(estimate_with(&p, &shape, Some(&s), stats.file_size_bytes));
+                        stats.sampled = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(table = %format!("{schema}.{table}"), error = %e, "sample failed; estimating from leaf pages");
+                        stats.estimate = Some(leaf_estimate(&p, page_size, stats.file_size_bytes));
+                    }
+                }
+            }
+        }
+        out.push(stats);
+    }
+    Ok(NodeScan {
+        node: node.clone(),
+        info,
+        tables: out,
+        analyzed,
+        sampled,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Scans every node of `nodes`, at most `parallel` at once, keeping the order.
+pub async fn scan_nodes(
+    nodes: &[Endpoint],
+    spec: &ConnectSpec,
+    opts: &ScanOptions,
+    parallel: usize,
+) -> Vec<(Endpoint, Result<NodeScan>)> {
+    futures::stream::iter(nodes.iter().cloned())
+        .map(|n| async move {
+            let r = scan_node(&n, spec, opts).await;
+            (n, r)
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await
+}
+
+fn split_partition(name: &str) -> (String, bool) {
+    match name.to_ascii_lowercase().find("#p#") {
+        Some(pos) => (name[..pos].to_string(), true),
+        None => (name.to_string(), false),
+    }
+}
+
+/// `ANALYZE NO_WRITE_TO_BINLOG TABLE` in statements of up to 50 tables.
+async fn analyze<'a>(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    keys: impl Iterator<Item = &'a Key>,
+) -> Result<usize> {
+    let names: Vec<String> = keys
+        .map(|(s, t)| format!("{}.{}", quote_ident(s), quote_ident(t)))
+        .collect();
+    for chunk in names.chunks(50) {
+        let sql = format!("ANALYZE NO_WRITE_TO_BINLOG TABLE {}", chunk.join(", "));
+        c.fetch_all(sql.as_str())
+            .await
+            .map_err(|e| mysql::query_error(node, e))?;
+    }
+    Ok(names.len())
+}
+
+fn assemble(schema: &str, table: &str, p: &Partial, page_size: u64) -> TableStats {
+    let blocking = p
+        .indexes
+        .iter()
+        .find(|i| i.kind != IndexKind::BTree)
+        .map(|i| match i.kind {
+            IndexKind::FullText => format!("FULLTEXT index {}", i.name),
+            _ => format!("SPATIAL index {}", i.name),
+        });
+    let mut stats = TableStats {
+        schema: schema.to_string(),
+        table: table.to_string(),
+        row_format: p.row_format.clone(),
+        rows: p.table_rows,
+        data_free_bytes: p.data_free,
+        file_size_bytes: 0,
+        partitions: p.placements.iter().filter(|(part, _)| *part).count(),
+        blocking,
+        obstacle: None,
+        estimate: None,
+        sampled: false,
+    };
+    if p.placements.is_empty() {
+        stats.obstacle = Some(Obstacle::NoTablespace);
+        return stats;
+    }
+    for (_, pl) in &p.placements {
+        match pl {
+            Placement::FilePerTable { file_size, .. } => stats.file_size_bytes += file_size,
+            Placement::System => {
+                stats.obstacle = Some(Obstacle::SharedTablespace(
+                    "in the system tablespace (created with innodb_file_per_table=OFF): a \
+                     rebuild never returns space to the OS"
+                        .into(),
+                ));
+            }
+            Placement::General(name) => {
+                stats.obstacle = Some(Obstacle::SharedTablespace(format!(
+                    "in the general tablespace {name}: a rebuild never returns space to the OS"
+                )));
+            }
+        }
+    }
+    if p.partitioned && stats.partitions == 0 {
+        stats.partitions = p.placements.len();
+    }
+    if stats.obstacle.is_some() {
+        stats.file_size_bytes = 0;
+        return stats;
+    }
+    let shape = TableShape {
+        columns: &p.columns,
+        indexes: &p.indexes,
+        page_size,
+    };
+    stats.estimate = Some(estimate_with(p, &shape, None, stats.file_size_bytes));
+    stats
+}
+
+/// Rows per physical part (partitions or the table itself) from persistent statistics, else
+/// `TABLE_ROWS` spread evenly.
+fn rows_per_part(p: &Partial) -> Vec<f64> {
+    let parts = p.placements.len().max(1);
+    if p.n_rows.len() == parts {
+        return p.n_rows.values().map(|&n| n as f64).collect();
+    }
+    vec![p.table_rows as f64 / parts as f64; parts]
+}
+
+fn leaf_estimate(p: &Partial, page_size: u64, file_size: u64) -> Estimate {
+    let leaves: Vec<u64> = p.leaf_pages.values().copied().collect();
+    Estimate::new(
+        file_size,
+        rebuilt_from_leaf_pages(&leaves, page_size),
+        EstimateMethod::LeafPages,
+    )
+}
+
+/// The best estimate available: record size (types + sample), else leaf pages, else DATA_FREE.
+/// Without a sample, variable-length columns count as empty (an upper bound of the reclaim).
+fn estimate_with(
+    p: &Partial,
+    shape: &TableShape,
+    sample: Option<&Sample>,
+    file_size: u64,
+) -> Estimate {
+    if p.leaf_pages.is_empty() {
+        // No persistent statistics: DATA_FREE is all there is.
+        return Estimate::new(
+            file_size,
+            file_size.saturating_sub(p.data_free.min(file_size)),
+            EstimateMethod::DataFree,
+        );
+    }
+    match shape.record_sizes(sample, 0.0) {
+        Some(sizes) => {
+            let rebuilt = rows_per_part(p)
+                .into_iter()
+                .map(|rows| rebuilt_bytes(&sizes, rows, shape.page_size))
+                .sum();
+            Estimate::new(file_size, rebuilt, EstimateMethod::RecordSize)
+        }
+        None => leaf_estimate(p, shape.page_size, file_size),
+    }
+}
+
+/// Reads up to `rows` rows in primary-key order — from four evenly spread starting points when
+/// the key starts with an integer column — and measures the variable-length columns.
+async fn sample(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    schema: &str,
+    table: &str,
+    shape: &TableShape<'_>,
+    rows: u64,
+) -> Result<Sample> {
+    let tbl = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    let vars = shape.variable_columns();
+    let key: Vec<String> = shape
+        .clustered()
+        .map(|i| i.columns.iter().map(|(c, _)| quote_ident(c)).collect())
+        .unwrap_or_default();
+    let first_int = shape
+        .clustered()
+        .and_then(|i| i.columns.first())
+        .and_then(|(name, _)| {
+            shape.columns.iter().find(|c| &c.name == name).filter(|c| {
+                matches!(
+                    c.data_type.as_str(),
+                    "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+                )
+            })
+        });
+    let order = if key.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", key.join(", "))
+    };
+    let cols: Vec<String> = vars.iter().map(|c| quote_ident(&c.name)).collect();
+    let select_cols = cols.join(", ");
+    let mut starts: Vec<i64> = Vec::new();
+    if let Some(col) = first_int {
+        let q = quote_ident(&col.name);
+        let sql = format!(
+            "SELECT CAST(MIN({q}) AS SIGNED) AS lo, CAST(MAX({q}) AS SIGNED) AS hi FROM {tbl}"
+        );
+        let r = c
+            .fetch_one(sqlx::query(&sql))
+            .await
+            .map_err(|e| mysql::query_error(node, e))?;
+        let lo: Option<i64> = r.try_get("lo").map_err(|e| mysql::query_error(node, e))?;
+        let hi: Option<i64> = r.try_get("hi").map_err(|e| mysql::query_error(node, e))?;
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let span = (hi as i128 - lo as i128).max(0);
+            starts = (0..4).map(|k| (lo as i128 + span * k / 4) as i64).collect();
+            starts.dedup();
+        }
+    }
+    let per = if starts.is_empty() {
+        rows
+    } else {
+        rows.div_ceil(starts.len() as u64)
+    };
+    let inner = if starts.is_empty() {
+        format!("SELECT {select_cols} FROM {tbl}{order} LIMIT {per}")
+    } else {
+        let q = quote_ident(&first_int.expect("starts imply a key").name);
+        starts
+            .iter()
+            .map(|_| format!("(SELECT {select_cols} FROM {tbl} WHERE {q} >= ?{order} LIMIT {per})"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+    };
+    let t = estimate::OFF_PAGE_THRESHOLD;
+    let aggregates: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            format!(
+                "CAST(SUM(CASE WHEN LENGTH({q}) > {t} THEN 20 ELSE COALESCE(LENGTH({q}), 0) END) AS CHAR) AS r{i}, \
+                 CAST(SUM(CASE WHEN LENGTH({q}) > {t} THEN LENGTH({q}) + 8192 ELSE 0 END) AS CHAR) AS o{i}, \
+                 CAST(SUM({q} IS NULL) AS CHAR) AS z{i}"
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS CHAR) AS n, {} FROM ({inner}) AS sample_rows",
+        aggregates.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for s in &starts {
+        q = q.bind(*s);
+    }
+    let r = c
+        .fetch_one(q)
+        .await
+        .map_err(|e| mysql::query_error(node, e))?;
+    let num = |name: &str| -> f64 {
+        r.try_get::<Option<String>, _>(name)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let n = num("n");
+    let mut out = Sample {
+        rows: n as u64,
+        ..Default::default()
+    };
+    if n > 0.0 {
+        for (i, col) in vars.iter().enumerate() {
+            out.in_record
+                .insert(col.name.clone(), num(&format!("r{i}")) / n);
+            out.off_page
+                .insert(col.name.clone(), num(&format!("o{i}")) / n);
+            out.null_fraction
+                .insert(col.name.clone(), num(&format!("z{i}")) / n);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("shop*", "shop_eu"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("ord?rs", "orders"));
+        assert!(!glob_match("ord?rs", "ordrs"));
+        assert!(glob_match("a*b*c", "a-x-b-y-c"));
+        assert!(!glob_match("a*b*c", "a-x-b-y"));
+    }
+
+    #[test]
+    fn filters_include_exclude_and_never_system_schemas() {
+        let f = TableFilter {
+            databases: vec!["shop*".into()],
+            tables: vec![],
+            exclude_databases: vec!["shop_tmp".into()],
+            exclude_tables: vec!["*_log".into()],
+        };
+        assert!(f.matches("shop", "orders"));
+        assert!(!f.matches("shop", "access_log"));
+        assert!(!f.matches("shop_tmp", "orders"));
+        assert!(!f.matches("crm", "orders"));
+        assert!(!TableFilter::default().matches("mysql", "user"));
+    }
+
+    #[test]
+    fn both_thresholds_must_hold() {
+        let t = Thresholds {
+            min_reclaim_bytes: 100 << 20,
+            min_percent: 10.0,
+        };
+        assert!(t.qualifies(200 << 20, 1000 << 20));
+        assert!(!t.qualifies(99 << 20, 100 << 20), "MB fails");
+        assert!(!t.qualifies(200 << 20, 10_000 << 20), "percent fails");
+        assert_eq!(Thresholds::percent(1, 3), 33.3);
+    }
+}

@@ -1,0 +1,252 @@
+//! `check PLAN [--policy FILE]`: named findings with severities, for people and CI.
+//!
+//! Errors (exit 4): an action on a writable node or the primary, a blocking rebuild in a plan not
+//! made with `allow_blocking`, and whatever a policy makes an error. Warnings: blocking rebuilds,
+//! errant-GTID risk (binlog-on on a replica), large tables (a rebuild needs about the table's size
+//! in free disk), `exclude_primary` off, a plan edited after it was made (digest or summary no
+//! longer match). A policy file can set limits and change any finding's severity.
+
+use super::{Plan, render::human_bytes};
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::inspect::estimate::EstimateMethod;
+use crate::topology::Role;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    /// Set in a policy to drop a finding.
+    Off,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable name (`writable_node`, `large_table`, …) that policies refer to.
+    pub name: String,
+    pub severity: Severity,
+    pub node: Option<String>,
+    pub table: Option<String>,
+    pub message: String,
+}
+
+/// A policy file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Files larger than this get a `large_table` finding.
+    pub large_table_bytes: u64,
+    /// More actions than this is a `too_many_actions` error.
+    pub max_actions: Option<usize>,
+    /// Any other mode is a `mode_not_allowed` error.
+    pub require_mode: Option<Mode>,
+    /// Severity overrides by finding name (`error`, `warning`, `info`, `off`).
+    pub severity: BTreeMap<String, Severity>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            large_table_bytes: 10 << 30,
+            max_actions: None,
+            require_mode: None,
+            severity: BTreeMap::new(),
+        }
+    }
+}
+
+/// Every finding name, for validating policies.
+pub const FINDINGS: [&str; 12] = [
+    "writable_node",
+    "blocking_without_allow",
+    "blocking_rebuild",
+    "errant_gtid_risk",
+    "large_table",
+    "too_many_actions",
+    "mode_not_allowed",
+    "exclude_primary_off",
+    "digest_mismatch",
+    "summary_mismatch",
+    "estimate_from_data_free",
+    "empty_plan",
+];
+
+impl Policy {
+    /// Reads a policy file (YAML); unknown keys and unknown finding names are errors.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+        let de = serde_yaml::Deserializer::from_str(&text);
+        let p: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
+            Error::invalid(format!("{}: {}: {}", path.display(), e.path(), e.inner()))
+        })?;
+        if let Some(bad) = p.severity.keys().find(|k| !FINDINGS.contains(&k.as_str())) {
+            return Err(Error::invalid(format!(
+                "{}: severity.{bad}: no such finding (known: {})",
+                path.display(),
+                FINDINGS.join(", ")
+            )));
+        }
+        Ok(p)
+    }
+}
+
+/// Checks `p` against `policy`. Findings set to `off` are dropped.
+pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add =
+        |name: &str, sev: Severity, node: Option<&str>, table: Option<String>, msg: String| {
+            let severity = policy.severity.get(name).copied().unwrap_or(sev);
+            if severity != Severity::Off {
+                out.push(Finding {
+                    name: name.into(),
+                    severity,
+                    node: node.map(str::to_string),
+                    table,
+                    message: msg,
+                });
+            }
+        };
+    if p.digest != p.computed_digest() {
+        add(
+            "digest_mismatch",
+            Severity::Warning,
+            None,
+            None,
+            format!(
+                "the plan was edited after it was made: its content hashes to {}",
+                p.computed_digest()
+            ),
+        );
+    }
+    if p.summary != p.computed_summary() {
+        add(
+            "summary_mismatch",
+            Severity::Warning,
+            None,
+            None,
+            "summary does not match the actions".into(),
+        );
+    }
+    if !p.settings.exclude_primary {
+        add(
+            "exclude_primary_off",
+            Severity::Warning,
+            None,
+            None,
+            "exclude_primary is off: the primary and writable nodes may be touched".into(),
+        );
+    }
+    if let Some(m) = policy.require_mode
+        && p.settings.mode != m
+    {
+        add(
+            "mode_not_allowed",
+            Severity::Error,
+            None,
+            None,
+            format!(
+                "mode {} is not allowed by the policy (requires {m})",
+                p.settings.mode
+            ),
+        );
+    }
+    let total = p.actions().count();
+    if total == 0 {
+        add(
+            "empty_plan",
+            Severity::Info,
+            None,
+            None,
+            "no actions".into(),
+        );
+    }
+    if let Some(max) = policy.max_actions
+        && total > max
+    {
+        add(
+            "too_many_actions",
+            Severity::Error,
+            None,
+            None,
+            format!("{total} actions, the policy allows {max}"),
+        );
+    }
+    for n in &p.nodes {
+        let addr = Some(n.address.as_str());
+        if !n.actions.is_empty() && (!n.read_only || n.role == Role::Master) {
+            add(
+                "writable_node",
+                Severity::Error,
+                addr,
+                None,
+                format!(
+                    "{} action(s) on a {} node (read_only={}): rebuilds belong on read-only replicas",
+                    n.actions.len(),
+                    n.role,
+                    n.read_only
+                ),
+            );
+        }
+        if p.settings.mode == Mode::BinlogOn && n.source.is_some() && !n.actions.is_empty() {
+            add(
+                "errant_gtid_risk",
+                Severity::Warning,
+                addr,
+                None,
+                "binlog-on on a replica writes events with this node's own GTID (errant \
+                 transactions can break a later failover)"
+                    .into(),
+            );
+        }
+        for a in &n.actions {
+            let table = Some(format!("{}.{}", a.schema, a.table));
+            if !a.online && !p.settings.allow_blocking {
+                add(
+                    "blocking_without_allow",
+                    Severity::Error,
+                    addr,
+                    table.clone(),
+                    "blocking rebuild (LOCK=SHARED) in a plan made without allow_blocking".into(),
+                );
+            } else if !a.online {
+                add(
+                    "blocking_rebuild",
+                    Severity::Warning,
+                    addr,
+                    table.clone(),
+                    "LOCK=SHARED: writes to the table are blocked for the whole rebuild".into(),
+                );
+            }
+            if a.file_size_bytes > policy.large_table_bytes {
+                add(
+                    "large_table",
+                    Severity::Warning,
+                    addr,
+                    table.clone(),
+                    format!(
+                        "{} file: the rebuild needs about that much free disk in the datadir \
+                         while it runs",
+                        human_bytes(a.file_size_bytes)
+                    ),
+                );
+            }
+            if a.estimate_method == EstimateMethod::DataFree {
+                add(
+                    "estimate_from_data_free",
+                    Severity::Info,
+                    addr,
+                    table,
+                    "no persistent statistics: the estimate is DATA_FREE, which undercounts".into(),
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,169 @@
+//! `diff OLD NEW`: what changed between two plans, per node and table, plus a unified diff of
+//! their YAML renderings.
+//!
+//! A plan *changes* (exit 2) when its work changes: an action added, removed, or with another
+//! statement/online flag; a node executing or not, or with another role, source, read-only state
+//! or propagation; or a setting. Estimates move between any two scans, so estimate-only changes
+//! are listed but do not count, just as Terraform ignores attributes that do not force an update.
+
+use super::Plan;
+use std::collections::BTreeMap;
+
+/// The differences between two plans.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanDiff {
+    /// `+ node schema.table`
+    pub added: Vec<String>,
+    /// `- node schema.table`
+    pub removed: Vec<String>,
+    /// `~ node schema.table: what`
+    pub changed: Vec<String>,
+    /// Estimate-only changes (informational).
+    pub estimates: Vec<String>,
+    /// Node-level and settings changes.
+    pub other: Vec<String>,
+    /// Unified diff of the YAML renderings.
+    pub unified: String,
+}
+
+impl PlanDiff {
+    /// Whether the work differs (exit 2).
+    pub fn has_changes(&self) -> bool {
+        !(self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.other.is_empty())
+    }
+
+    /// Human report: the change lists, then the unified diff.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for l in self
+            .other
+            .iter()
+            .chain(&self.added)
+            .chain(&self.removed)
+            .chain(&self.changed)
+            .chain(&self.estimates)
+        {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{} added, {} removed, {} changed{}\n",
+            self.added.len(),
+            self.removed.len(),
+            self.changed.len(),
+            if self.estimates.is_empty() {
+                String::new()
+            } else {
+                format!(", {} estimate(s) moved", self.estimates.len())
+            }
+        ));
+        if !self.unified.is_empty() {
+            out.push('\n');
+            out.push_str(&self.unified);
+        }
+        out
+    }
+}
+
+/// Compares two plans; `names` label the unified diff.
+pub fn diff(old: &Plan, new: &Plan, names: (&str, &str)) -> PlanDiff {
+    let mut d = PlanDiff::default();
+    let settings = |p: &Plan| serde_json::to_value(&p.settings).unwrap_or_default();
+    let (so, sn) = (settings(old), settings(new));
+    if let (Some(o), Some(n)) = (so.as_object(), sn.as_object()) {
+        for (k, v) in o {
+            if n.get(k) != Some(v) {
+                d.other.push(format!(
+                    "~ settings.{k}: {v} → {}",
+                    n.get(k).cloned().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    fn nodes(p: &Plan) -> BTreeMap<String, &super::PlanNode> {
+        p.nodes.iter().map(|n| (n.address.clone(), n)).collect()
+    }
+    let (no, nn) = (nodes(old), nodes(new));
+    for (addr, o) in &no {
+        match nn.get(addr) {
+            None => d.other.push(format!("- node {addr}")),
+            Some(n) => {
+                let mut what = Vec::new();
+                if o.server_id != n.server_id || o.server_uuid != n.server_uuid {
+                    what.push(format!("server_id {} → {}", o.server_id, n.server_id));
+                }
+                if o.role != n.role {
+                    what.push(format!("role {} → {}", o.role, n.role));
+                }
+                if o.read_only != n.read_only {
+                    what.push(format!("read_only {} → {}", o.read_only, n.read_only));
+                }
+                if o.source != n.source {
+                    what.push(format!("source {:?} → {:?}", o.source, n.source));
+                }
+                if o.propagates_to != n.propagates_to {
+                    what.push(format!(
+                        "propagates_to [{}] → [{}]",
+                        o.propagates_to.join(", "),
+                        n.propagates_to.join(", ")
+                    ));
+                }
+                if !what.is_empty() {
+                    d.other.push(format!("~ node {addr}: {}", what.join(", ")));
+                }
+            }
+        }
+    }
+    for addr in nn.keys().filter(|a| !no.contains_key(*a)) {
+        d.other.push(format!("+ node {addr}"));
+    }
+    let actions = |p: &Plan| {
+        p.actions()
+            .map(|(n, a)| {
+                (
+                    (n.address.clone(), a.schema.clone(), a.table.clone()),
+                    a.clone(),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (ao, an) = (actions(old), actions(new));
+    for (k, o) in &ao {
+        let label = format!("{} {}.{}", k.0, k.1, k.2);
+        match an.get(k) {
+            None => d.removed.push(format!("- {label}")),
+            Some(n) => {
+                if o.statement != n.statement || o.online != n.online {
+                    d.changed
+                        .push(format!("~ {label}: {} → {}", o.statement, n.statement));
+                } else if o.estimated_reclaim_bytes != n.estimated_reclaim_bytes
+                    || o.file_size_bytes != n.file_size_bytes
+                {
+                    d.estimates.push(format!(
+                        "  {label}: estimated reclaim {} → {} bytes (file {} → {})",
+                        o.estimated_reclaim_bytes,
+                        n.estimated_reclaim_bytes,
+                        o.file_size_bytes,
+                        n.file_size_bytes
+                    ));
+                }
+            }
+        }
+    }
+    for (k, _) in an.iter().filter(|(k, _)| !ao.contains_key(*k)) {
+        d.added.push(format!("+ {} {}.{}", k.0, k.1, k.2));
+    }
+    let yaml = |p: &Plan| serde_yaml::to_string(p).unwrap_or_default();
+    let (yo, yn) = (yaml(old), yaml(new));
+    if yo != yn {
+        d.unified = similar::TextDiff::from_lines(&yo, &yn)
+            .unified_diff()
+            .context_radius(3)
+            .header(names.0, names.1)
+            .to_string();
+    }
+    d
+}

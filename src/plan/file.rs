@@ -1,0 +1,246 @@
+//! Reading and writing plan files: YAML (`.yaml`/`.yml`) or JSON (`.json`) by extension.
+//!
+//! Reading is strict, because a plan file is input a person may have edited: an unknown
+//! `format_version`, an unknown field or an impossible value is error 1001 naming the path
+//! (`nodes[0].actions[2].statement`). A hand edit may remove work; it can never add SQL: every
+//! statement must equal what [`super::rebuild_statement`] builds.
+
+use super::{FORMAT_VERSION, Plan, rebuild_statement};
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::mysql::Endpoint;
+use std::collections::HashSet;
+use std::path::Path;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("yaml" | "yml") => Ok(Format::Yaml),
+        Some("json") => Ok(Format::Json),
+        _ => Err(Error::invalid(format!(
+            "{}: a plan file must end in .yaml, .yml or .json",
+            path.display()
+        ))),
+    }
+}
+
+/// Reads, version-checks and validates a plan file.
+pub fn read_plan(path: &Path) -> Result<Plan> {
+    let format = format_of(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+    let bad = |msg: String| Error::invalid(format!("{}: {msg}", path.display()));
+    // The version first, so a future format is reported as such and not as unknown fields.
+    let generic: serde_json::Value = match format {
+        Format::Yaml => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        Format::Json => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+    };
+    match generic.get("format_version") {
+        None => return Err(bad("format_version: missing; is this a plan file?".into())),
+        Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
+        Some(v) => {
+            return Err(bad(format!(
+                "format_version: {v} is not supported (this version reads format_version \
+                 {FORMAT_VERSION})"
+            )));
+        }
+    }
+    let plan: Plan = match format {
+        Format::Yaml => serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text))
+            .map_err(|e| bad(path_error(e.path().to_string(), e.inner().to_string())))?,
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| bad(path_error(e.path().to_string(), e.inner().to_string())))?
+        }
+    };
+    validate(&plan).map_err(bad)?;
+    Ok(plan)
+}
+
+fn path_error(path: String, inner: String) -> String {
+    if inner.contains("unknown field") {
+        format!("unknown field `{path}`: {inner}")
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
+fn is_plan_id(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("plan-") else {
+        return false;
+    };
+    let Some((date, seq)) = rest.split_once('-') else {
+        return false;
+    };
+    date.len() == 8
+        && date.chars().all(|c| c.is_ascii_digit())
+        && seq.len() >= 3
+        && seq.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The impossible values a well-formed document can still hold.
+fn validate(p: &Plan) -> std::result::Result<(), String> {
+    if !is_plan_id(&p.plan_id) {
+        return Err(format!(
+            "plan_id: {:?} is not of the form plan-YYYYMMDD-NNN",
+            p.plan_id
+        ));
+    }
+    let hex = p.digest.strip_prefix("sha256:").unwrap_or_default();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "digest: {:?} is not sha256:<64 hex digits>",
+            p.digest
+        ));
+    }
+    Endpoint::parse(&p.cluster.seed).map_err(|e| format!("cluster.seed: {e}"))?;
+    let s = &p.settings;
+    if !(0.0..=100.0).contains(&s.threshold_percent) {
+        return Err(format!(
+            "settings.threshold_percent: {} is not between 0 and 100",
+            s.threshold_percent
+        ));
+    }
+    for (name, v) in [("batch_size", s.batch_size), ("parallel", s.parallel)] {
+        if v == 0 {
+            return Err(format!("settings.{name}: must be at least 1"));
+        }
+    }
+    for (name, d) in [
+        ("timeout", s.timeout),
+        ("lock_wait_timeout", s.lock_wait_timeout),
+    ] {
+        if d.0.as_secs() == 0 {
+            return Err(format!("settings.{name}: must be at least 1s"));
+        }
+    }
+    let mut addresses = HashSet::new();
+    for (i, n) in p.nodes.iter().enumerate() {
+        let at = format!("nodes[{i}]");
+        Endpoint::parse(&n.address).map_err(|e| format!("{at}.address: {e}"))?;
+        if !addresses.insert(n.address.as_str()) {
+            return Err(format!("{at}.address: {} appears twice", n.address));
+        }
+        if let Some(src) = &n.source {
+            Endpoint::parse(src).map_err(|e| format!("{at}.source: {e}"))?;
+        }
+        if s.mode == Mode::BinlogOff && !n.propagates_to.is_empty() {
+            return Err(format!(
+                "{at}.propagates_to: must be empty in binlog-off mode (nothing replicates)"
+            ));
+        }
+        for (k, d) in n.propagates_to.iter().enumerate() {
+            Endpoint::parse(d).map_err(|e| format!("{at}.propagates_to[{k}]: {e}"))?;
+        }
+        let mut tables = HashSet::new();
+        for (j, a) in n.actions.iter().enumerate() {
+            let at = format!("{at}.actions[{j}]");
+            if a.schema.is_empty() || a.table.is_empty() {
+                return Err(format!("{at}: schema and table must not be empty"));
+            }
+            if !tables.insert((a.schema.as_str(), a.table.as_str())) {
+                return Err(format!(
+                    "{at}: {}.{} appears twice on {}; a table is never rebuilt twice on one node",
+                    a.schema, a.table, n.address
+                ));
+            }
+            if !(0.0..=100.0).contains(&a.reclaim_percent) {
+                return Err(format!(
+                    "{at}.reclaim_percent: {} is not between 0 and 100",
+                    a.reclaim_percent
+                ));
+            }
+            if a.estimated_reclaim_bytes > a.file_size_bytes {
+                return Err(format!(
+                    "{at}.estimated_reclaim_bytes: {} is more than the file ({} bytes)",
+                    a.estimated_reclaim_bytes, a.file_size_bytes
+                ));
+            }
+            let built = rebuild_statement(&a.schema, &a.table, a.online);
+            if a.statement != built {
+                return Err(format!(
+                    "{at}.statement: differs from the statement apply builds for this table \
+                     ({built}); SQL text from a plan file is never executed"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the plan as YAML or JSON (by extension), creating the directory, atomically.
+pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
+    let text = match format_of(path)? {
+        Format::Yaml => serde_yaml::to_string(plan).map_err(|e| Error::invalid(e.to_string()))?,
+        Format::Json => {
+            serde_json::to_string_pretty(plan).map_err(|e| Error::invalid(e.to_string()))? + "\n"
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+    }
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).map_err(|e| Error::file(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::file(path, e))
+}
+
+/// The next `plan-YYYYMMDD-NNN` for `date`: one more than the highest number of that day among
+/// the plan files in `dir`.
+pub fn next_plan_id(dir: &Path, date: chrono::NaiveDate) -> String {
+    let prefix = format!("plan-{}-", date.format("%Y%m%d"));
+    let highest = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| format_of(&e.path()).is_ok())
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let at = text.find(&prefix)?;
+            let digits: String = text[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            digits.parse::<u32>().ok()
+        })
+        .max()
+        .unwrap_or(0);
+    format!("{prefix}{:03}", highest + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_ids() {
+        assert!(is_plan_id("plan-20261126-001"));
+        assert!(is_plan_id("plan-20261126-1234"));
+        assert!(!is_plan_id("plan-2026112-001"));
+        assert!(!is_plan_id("job-20261126-001"));
+    }
+
+    #[test]
+    fn next_id_counts_per_day_in_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(next_plan_id(dir.path(), d), "plan-20261126-001");
+        std::fs::write(dir.path().join("a.yaml"), "plan_id: plan-20261126-004\n").unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            "{\"plan_id\": \"plan-20261125-009\"}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "plan-20261126-050").unwrap();
+        assert_eq!(next_plan_id(dir.path(), d), "plan-20261126-005");
+    }
+}

@@ -1,0 +1,234 @@
+//! The plan: a reviewable, serializable list of rebuilds per node (design §5).
+//!
+//! Field names are a contract that scripts and CI read; `plans/README.md` documents each one.
+//! A plan never contains a password. Its `digest` is a sha256 over the canonical JSON of every
+//! other field, so a reviewer can pin exactly what was reviewed (`apply --expect-digest`).
+
+mod check;
+mod diff;
+mod file;
+mod planner;
+mod render;
+
+pub use check::{Finding, Policy, Severity, check};
+pub use diff::{PlanDiff, diff};
+pub use file::{next_plan_id, read_plan, write_plan};
+pub use planner::{PlanRequest, build_plan, make_plan};
+pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
+
+use crate::config::{HumanDuration, Mode};
+use crate::inspect::estimate::EstimateMethod;
+use crate::mysql::quote_ident;
+use crate::topology::Role;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The only plan format this version reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which nodes a plan targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Only the node given with `--host`.
+    #[default]
+    Node,
+    /// Every eligible node of its topology.
+    Cluster,
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Node => "node",
+            Self::Cluster => "cluster",
+        })
+    }
+}
+
+/// A plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub format_version: u32,
+    /// `plan-YYYYMMDD-NNN`.
+    pub plan_id: String,
+    /// `sha256:<hex>` over the canonical content without this field.
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+    pub tool_version: String,
+    pub cluster: PlanCluster,
+    pub settings: Settings,
+    pub nodes: Vec<PlanNode>,
+    pub skipped: Vec<Skipped>,
+    pub summary: Summary,
+}
+
+/// Which cluster the plan was made for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanCluster {
+    pub cluster_id: String,
+    /// The address discovery started from.
+    pub seed: String,
+}
+
+/// The settings the plan was made with; apply runs under them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub mode: Mode,
+    pub scope: Scope,
+    pub threshold_mb: u64,
+    pub threshold_percent: f64,
+    pub exclude_primary: bool,
+    pub batch_size: usize,
+    /// Deadline of the whole apply.
+    pub timeout: HumanDuration,
+    /// Nodes worked on at once.
+    pub parallel: usize,
+    /// Session `lock_wait_timeout` of every rebuild.
+    pub lock_wait_timeout: HumanDuration,
+    /// binlog-on: the most lag any downstream replica may have before the next batch.
+    pub max_lag: HumanDuration,
+    /// Whether blocking rebuilds (`LOCK=SHARED`, FULLTEXT/SPATIAL) may be planned.
+    pub allow_blocking: bool,
+}
+
+impl Settings {
+    /// The thresholds as the scan and the planner use them.
+    pub fn thresholds(&self) -> crate::inspect::Thresholds {
+        crate::inspect::Thresholds {
+            min_reclaim_bytes: self.threshold_mb * 1024 * 1024,
+            min_percent: self.threshold_percent,
+        }
+    }
+}
+
+/// A node of the plan: who executes, and what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanNode {
+    /// `host:port`.
+    pub address: String,
+    pub server_id: u32,
+    /// MySQL only.
+    pub server_uuid: Option<String>,
+    pub role: Role,
+    pub read_only: bool,
+    /// `host:port` of its replication source.
+    pub source: Option<String>,
+    /// binlog-on: the nodes the rebuilds reach through replication.
+    pub propagates_to: Vec<String>,
+    pub actions: Vec<Action>,
+}
+
+/// One table rebuild.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub schema: String,
+    pub table: String,
+    pub file_size_bytes: u64,
+    pub data_free_bytes: u64,
+    pub estimated_reclaim_bytes: u64,
+    pub reclaim_percent: f64,
+    pub estimate_method: EstimateMethod,
+    /// For review only: apply builds the statement itself and refuses a plan whose text differs.
+    pub statement: String,
+    /// false: the rebuild blocks writes (`LOCK=SHARED`).
+    pub online: bool,
+    pub warnings: Vec<String>,
+}
+
+/// A node or table left out, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Skipped {
+    pub address: String,
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub reason: String,
+}
+
+/// Totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Nodes with at least one action.
+    pub nodes: usize,
+    pub actions: usize,
+    pub estimated_reclaim_bytes: u64,
+}
+
+/// The rebuild statement of a table: online (`LOCK=NONE`, fails with 1846 instead of locking)
+/// or blocking (`LOCK=SHARED`). The one place it is built; apply executes only this.
+pub fn rebuild_statement(schema: &str, table: &str, online: bool) -> String {
+    format!(
+        "ALTER TABLE {}.{} ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK={}",
+        quote_ident(schema),
+        quote_ident(table),
+        if online { "NONE" } else { "SHARED" }
+    )
+}
+
+impl Plan {
+    /// Totals recomputed from the nodes.
+    pub fn computed_summary(&self) -> Summary {
+        Summary {
+            nodes: self.nodes.iter().filter(|n| !n.actions.is_empty()).count(),
+            actions: self.nodes.iter().map(|n| n.actions.len()).sum(),
+            estimated_reclaim_bytes: self
+                .nodes
+                .iter()
+                .flat_map(|n| &n.actions)
+                .map(|a| a.estimated_reclaim_bytes)
+                .sum(),
+        }
+    }
+
+    /// The digest of the content as it is now (`sha256:<hex>`), whatever `digest` says.
+    pub fn computed_digest(&self) -> String {
+        let mut v = serde_json::to_value(self).expect("a plan always serializes");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("digest");
+        }
+        // serde_json's maps are sorted by key: this rendering is canonical.
+        let canonical = serde_json::to_string(&v).expect("a value always serializes");
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        )
+    }
+
+    /// Fills `summary` and `digest` from the content.
+    pub fn seal(&mut self) {
+        self.summary = self.computed_summary();
+        self.digest = self.computed_digest();
+    }
+
+    /// Every action with its node.
+    pub fn actions(&self) -> impl Iterator<Item = (&PlanNode, &Action)> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.actions.iter().map(move |a| (n, a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_quote_every_identifier() {
+        assert_eq!(
+            rebuild_statement("shop", "orders", true),
+            "ALTER TABLE `shop`.`orders` ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK=NONE"
+        );
+        assert_eq!(
+            rebuild_statement("a`b", "c. d", false),
+            "ALTER TABLE `a``b`.`c. d` ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK=SHARED"
+        );
+    }
+}

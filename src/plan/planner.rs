@@ -1,0 +1,599 @@
+//! Topology + scans + settings → [`Plan`] (design §5).
+//!
+//! Target selection is pure and separate from scanning: [`select_targets`] decides from the
+//! topology alone which nodes execute and which are protected, the scan then reads only those
+//! nodes, and [`build_plan`] turns the scans into actions. Rules:
+//! - with `exclude_primary`, a node is eligible only when reachable, read-only, replicating from a
+//!   source with both threads running; the root and any writable node are protected;
+//! - binlog-off: every target rebuilds its own tables with `sql_log_bin=0`;
+//! - binlog-on: the executing nodes are the fewest that reach every eligible node exactly once
+//!   through replication; the chain breaks at a node without a binary log or (intermediate)
+//!   without `log_slave_updates`, and the nodes below a break execute separately.
+
+use super::{Action, Plan, PlanCluster, PlanNode, Scope, Settings, Skipped, Summary};
+use super::{FORMAT_VERSION, rebuild_statement};
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::inspect::estimate::EstimateMethod;
+use crate::inspect::{NodeScan, Obstacle, ScanOptions, TableFilter, Thresholds, scan_nodes};
+use crate::mysql::{ConnectSpec, Endpoint};
+use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub seed: Endpoint,
+    pub settings: Settings,
+    pub filter: TableFilter,
+    pub analyze: bool,
+    pub max_depth: usize,
+    pub cluster_name: Option<String>,
+    pub plan_id: String,
+    /// Rows sampled per candidate table with variable-length columns.
+    pub sample_rows: u64,
+}
+
+/// A node that will execute rebuilds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecNode {
+    pub endpoint: Endpoint,
+    /// binlog-on: nodes reached through replication.
+    pub propagates_to: Vec<String>,
+    /// Warnings attached to each of its actions.
+    pub notes: Vec<String>,
+}
+
+/// Executing nodes and protected nodes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    pub executing: Vec<ExecNode>,
+    /// (address, reason) of nodes left out for safety.
+    pub protected: Vec<(String, String)>,
+}
+
+fn same(a: &Endpoint, b: &Endpoint) -> bool {
+    let norm = |h: &str| match h {
+        "localhost" | "::1" => "127.0.0.1".to_string(),
+        o => o.to_ascii_lowercase(),
+    };
+    a.port == b.port && norm(&a.host) == norm(&b.host)
+}
+
+/// Why `n` may not execute a rebuild, if it may not.
+pub fn protection(n: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Option<String> {
+    if let Some(e) = &n.error {
+        return Some(format!("unreachable: {e}"));
+    }
+    if exclude_primary && is_root {
+        return Some(format!(
+            "primary (read_only={}, no source)",
+            if n.read_only { "ON" } else { "OFF" }
+        ));
+    }
+    if exclude_primary && !n.read_only {
+        return Some(
+            "writable replica (read_only=OFF): a rebuild here could race with writes \
+                     and a writable node may be a failover target"
+                .into(),
+        );
+    }
+    if !is_root && !n.replicating() {
+        let (io, sql) = n
+            .replication
+            .as_ref()
+            .map(|r| (r.io_running.as_str(), r.sql_running.as_str()))
+            .unwrap_or(("?", "?"));
+        return Some(format!(
+            "replication not running (io={io}, sql={sql}): lag is unknown"
+        ));
+    }
+    None
+}
+
+/// Whether events applied on `n` are written to its binlog for its replicas.
+fn passes_on(n: &DatabaseNode, executing: bool) -> bool {
+    n.reachable() && n.log_bin && (executing || n.log_slave_updates)
+}
+
+/// Decides executing and protected nodes (no database access).
+pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> Result<Selection> {
+    let all = topo.nodes();
+    let root = topo.root();
+    let is_root = |n: &DatabaseNode| std::ptr::eq(n, root);
+    let prot = |n: &DatabaseNode| protection(n, is_root(n), s.exclude_primary);
+    let mut sel = Selection::default();
+    match s.scope {
+        Scope::Node => {
+            let (n, _) = all
+                .iter()
+                .find(|(n, _)| same(&n.endpoint(), seed))
+                .ok_or_else(|| {
+                    Error::Discovery(format!(
+                        "{seed} is not in the topology discovered from it (was --max-depth too small?)"
+                    ))
+                })?;
+            if let Some(reason) = prot(n) {
+                let eligible: Vec<String> = all
+                    .iter()
+                    .filter(|(m, _)| prot(m).is_none())
+                    .map(|(m, _)| m.endpoint().to_string())
+                    .collect();
+                let hint = if s.mode == Mode::BinlogOn && is_root(n) {
+                    " (binlog-on on the primary needs --exclude-primary=false)".to_string()
+                } else {
+                    String::new()
+                };
+                return Err(Error::Primary(format!(
+                    "{seed} is protected: {reason}{hint}; eligible nodes: {}",
+                    if eligible.is_empty() {
+                        "none".into()
+                    } else {
+                        eligible.join(", ")
+                    }
+                )));
+            }
+            let (propagates_to, notes) = if s.mode == Mode::BinlogOn {
+                reach(n, &prot)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            sel.executing.push(ExecNode {
+                endpoint: n.endpoint(),
+                propagates_to,
+                notes,
+            });
+        }
+        Scope::Cluster => {
+            for (n, _) in &all {
+                if let Some(r) = prot(n) {
+                    sel.protected.push((display_addr(n), r));
+                }
+            }
+            match s.mode {
+                Mode::BinlogOff => {
+                    for (n, _) in &all {
+                        if prot(n).is_none() {
+                            sel.executing.push(ExecNode {
+                                endpoint: n.endpoint(),
+                                propagates_to: Vec::new(),
+                                notes: Vec::new(),
+                            });
+                        }
+                    }
+                }
+                Mode::BinlogOn => cover(root, false, &prot, &mut sel),
+            }
+        }
+    }
+    if sel.executing.is_empty() {
+        return Err(Error::Primary(format!(
+            "no eligible node to execute on in {} (protected: {})",
+            topo.cluster_name,
+            sel.protected
+                .iter()
+                .map(|(a, r)| format!("{a}: {r}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    Ok(sel)
+}
+
+fn display_addr(n: &DatabaseNode) -> String {
+    if n.port == 0 {
+        format!("{}:?", n.host)
+    } else {
+        n.endpoint().to_string()
+    }
+}
+
+/// binlog-on, cluster scope: walk from the root; a node not reached by an executing ancestor
+/// executes itself when eligible.
+fn cover(
+    n: &DatabaseNode,
+    covered: bool,
+    prot: &dyn Fn(&DatabaseNode) -> Option<String>,
+    sel: &mut Selection,
+) {
+    let executing = !covered && prot(n).is_none();
+    if executing {
+        let (propagates_to, notes) = reach(n, prot);
+        sel.executing.push(ExecNode {
+            endpoint: n.endpoint(),
+            propagates_to,
+            notes,
+        });
+    }
+    let passes = (executing || covered) && passes_on(n, executing);
+    for c in &n.slaves {
+        cover(c, passes && c.reachable(), prot, sel);
+    }
+}
+
+/// The nodes a binlogged rebuild on `n` reaches, and notes on where the chain breaks.
+fn reach(
+    n: &DatabaseNode,
+    prot: &dyn Fn(&DatabaseNode) -> Option<String>,
+) -> (Vec<String>, Vec<String>) {
+    let mut reached = Vec::new();
+    let mut notes = Vec::new();
+    if !n.log_bin && !n.slaves.is_empty() {
+        notes.push(format!(
+            "{} has no binary log (log_bin=OFF): the rebuild does not replicate; its replicas \
+             are planned separately",
+            n.endpoint()
+        ));
+        return (reached, notes);
+    }
+    fn walk(
+        n: &DatabaseNode,
+        reached: &mut Vec<String>,
+        notes: &mut Vec<String>,
+        prot: &dyn Fn(&DatabaseNode) -> Option<String>,
+    ) {
+        for c in &n.slaves {
+            if !c.reachable() {
+                notes.push(format!(
+                    "{} is below and unreachable: it receives the rebuild when it reconnects",
+                    display_addr(c)
+                ));
+                continue;
+            }
+            reached.push(c.endpoint().to_string());
+            if let Some(r) = prot(c) {
+                notes.push(format!(
+                    "{} receives the rebuild but is protected: {r}",
+                    c.endpoint()
+                ));
+            }
+            if c.slaves.is_empty() {
+                continue;
+            }
+            if c.log_bin && c.log_slave_updates {
+                walk(c, reached, notes, prot);
+            } else {
+                notes.push(format!(
+                    "replication chain breaks at {} (log_bin={}, log_slave_updates={}): nodes \
+                     below it are planned separately",
+                    c.endpoint(),
+                    if c.log_bin { "ON" } else { "OFF" },
+                    if c.log_slave_updates { "ON" } else { "OFF" }
+                ));
+            }
+        }
+    }
+    walk(n, &mut reached, &mut notes, prot);
+    (reached, notes)
+}
+
+/// Builds the plan from a selection and the scans of its executing nodes.
+pub fn build_plan(
+    topo: &ClusterTopology,
+    seed: &Endpoint,
+    sel: &Selection,
+    scans: &[NodeScan],
+    settings: &Settings,
+    plan_id: &str,
+    now: DateTime<Utc>,
+) -> Plan {
+    let thresholds: Thresholds = settings.thresholds();
+    let mut nodes = Vec::new();
+    let mut skipped: Vec<Skipped> = sel
+        .protected
+        .iter()
+        .map(|(address, reason)| Skipped {
+            address: address.clone(),
+            schema: None,
+            table: None,
+            reason: reason.clone(),
+        })
+        .collect();
+    for ex in &sel.executing {
+        let Some(node) = topo.find(&ex.endpoint) else {
+            continue;
+        };
+        let Some(scan) = scans.iter().find(|s| s.node == ex.endpoint) else {
+            continue;
+        };
+        let address = ex.endpoint.to_string();
+        let errant =
+            settings.mode == Mode::BinlogOn && node.source.is_some() && scan.info.assigns_gtids();
+        let mut actions = Vec::new();
+        for t in &scan.tables {
+            let skip = |reason: String| Skipped {
+                address: address.clone(),
+                schema: Some(t.schema.clone()),
+                table: Some(t.table.clone()),
+                reason,
+            };
+            match &t.obstacle {
+                Some(Obstacle::SharedTablespace(r)) => {
+                    skipped.push(skip(r.clone()));
+                    continue;
+                }
+                Some(Obstacle::NoTablespace) => {
+                    skipped.push(skip(
+                        "no tablespace file found (discarded, or being rebuilt right now)".into(),
+                    ));
+                    continue;
+                }
+                None => {}
+            }
+            let Some(est) = t.estimate else { continue };
+            if !thresholds.qualifies(est.reclaim_bytes, t.file_size_bytes) {
+                continue;
+            }
+            if let Some(b) = &t.blocking
+                && !settings.allow_blocking
+            {
+                skipped.push(skip(format!(
+                    "{b}: the rebuild needs LOCK=SHARED and blocks writes (plan with \
+                     --allow-blocking to include it)"
+                )));
+                continue;
+            }
+            let online = t.blocking.is_none();
+            let mut warnings = Vec::new();
+            if let Some(b) = &t.blocking {
+                warnings.push(format!(
+                    "{b}: LOCK=SHARED, writes to the table are blocked for the whole rebuild"
+                ));
+            }
+            match est.method {
+                EstimateMethod::DataFree => warnings.push(
+                    "no persistent statistics: estimated from DATA_FREE, which undercounts".into(),
+                ),
+                EstimateMethod::LeafPages => warnings
+                    .push("a column type is not modelled: estimated from leaf pages in use".into()),
+                EstimateMethod::RecordSize => {}
+            }
+            if t.partitions > 0 {
+                warnings.push(format!(
+                    "partitioned ({} partitions): one statement rebuilds all of them",
+                    t.partitions
+                ));
+            }
+            if errant {
+                warnings.push(format!(
+                    "binlog-on on a replica: the rebuild is written to {address}'s binary log \
+                     with its own GTID (server_id {}), an errant transaction that can break a \
+                     later failover",
+                    node.server_id
+                ));
+            }
+            warnings.extend(ex.notes.iter().cloned());
+            actions.push(Action {
+                schema: t.schema.clone(),
+                table: t.table.clone(),
+                file_size_bytes: t.file_size_bytes,
+                data_free_bytes: t.data_free_bytes,
+                estimated_reclaim_bytes: est.reclaim_bytes,
+                reclaim_percent: t.reclaim_percent(),
+                estimate_method: est.method,
+                statement: rebuild_statement(&t.schema, &t.table, online),
+                online,
+                warnings,
+            });
+        }
+        actions.sort_by(|a, b| (&a.schema, &a.table).cmp(&(&b.schema, &b.table)));
+        nodes.push(PlanNode {
+            address,
+            server_id: node.server_id,
+            server_uuid: node.server_uuid.clone(),
+            role: node.role,
+            read_only: node.read_only,
+            source: node.source.clone(),
+            propagates_to: ex.propagates_to.clone(),
+            actions,
+        });
+    }
+    let mut plan = Plan {
+        format_version: FORMAT_VERSION,
+        plan_id: plan_id.to_string(),
+        digest: String::new(),
+        created_at: now.trunc_subsecs(0),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        cluster: PlanCluster {
+            cluster_id: topo.cluster_id.clone(),
+            seed: seed.to_string(),
+        },
+        settings: settings.clone(),
+        nodes,
+        skipped,
+        summary: Summary {
+            nodes: 0,
+            actions: 0,
+            estimated_reclaim_bytes: 0,
+        },
+    };
+    plan.seal();
+    plan
+}
+
+/// Discovers, selects, scans and plans. Returns the plan and the scans (for reporting).
+pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, Vec<NodeScan>)> {
+    let s = &req.settings;
+    let topo = discover(
+        &req.seed,
+        spec,
+        &DiscoverOptions {
+            max_depth: req.max_depth,
+            parallel: s.parallel,
+            cluster_name: req.cluster_name.clone(),
+        },
+    )
+    .await?;
+    let sel = select_targets(&topo, &req.seed, s)?;
+    let targets: Vec<Endpoint> = sel.executing.iter().map(|e| e.endpoint.clone()).collect();
+    let opts = ScanOptions {
+        filter: req.filter.clone(),
+        analyze: req.analyze,
+        thresholds: s.thresholds(),
+        sample_rows: req.sample_rows,
+    };
+    let mut scans = Vec::new();
+    for (_, r) in scan_nodes(&targets, spec, &opts, s.parallel).await {
+        scans.push(r?);
+    }
+    let plan = build_plan(&topo, &req.seed, &sel, &scans, s, &req.plan_id, Utc::now());
+    Ok((plan, scans))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HumanDuration;
+    use crate::topology::{ReplicationState, Role, TopologyTree};
+
+    fn node(port: u16, role: Role, ro: bool, slaves: Vec<DatabaseNode>) -> DatabaseNode {
+        DatabaseNode {
+            host: "127.0.0.1".into(),
+            port,
+            server_id: u32::from(port),
+            role,
+            read_only: ro,
+            lag_seconds: Some(0),
+            version: "10.11".into(),
+            server_uuid: None,
+            super_read_only: None,
+            flavor: None,
+            log_bin: true,
+            log_slave_updates: true,
+            gtid_mode: Some("ON".into()),
+            source: None,
+            replication: (role == Role::Slave).then(|| ReplicationState {
+                channel: String::new(),
+                io_running: "Yes".into(),
+                sql_running: "Yes".into(),
+                gtid: None,
+                last_error: None,
+            }),
+            error: None,
+            slaves,
+        }
+    }
+
+    /// primary 1 → (r2 → chained 4), r3
+    fn topo(tweak: impl Fn(&mut DatabaseNode)) -> ClusterTopology {
+        let mut chained = node(4, Role::Slave, true, vec![]);
+        let mut r3 = node(3, Role::Slave, true, vec![]);
+        tweak(&mut chained);
+        tweak(&mut r3);
+        let mut r2 = node(2, Role::Slave, true, vec![chained]);
+        tweak(&mut r2);
+        let mut root = node(1, Role::Master, false, vec![r2, r3]);
+        tweak(&mut root);
+        ClusterTopology {
+            cluster_id: "c".into(),
+            cluster_name: "c".into(),
+            discover_time: Utc::now(),
+            topology: TopologyTree { master: root },
+        }
+    }
+
+    fn settings(mode: Mode, scope: Scope, exclude_primary: bool) -> Settings {
+        Settings {
+            mode,
+            scope,
+            threshold_mb: 100,
+            threshold_percent: 10.0,
+            exclude_primary,
+            batch_size: 5,
+            timeout: HumanDuration::secs(3600),
+            parallel: 10,
+            lock_wait_timeout: HumanDuration::secs(5),
+            max_lag: HumanDuration::secs(10),
+            allow_blocking: false,
+        }
+    }
+
+    fn ports(sel: &Selection) -> Vec<u16> {
+        sel.executing.iter().map(|e| e.endpoint.port).collect()
+    }
+
+    fn ep(port: u16) -> Endpoint {
+        Endpoint::new("127.0.0.1", port)
+    }
+
+    #[test]
+    fn binlog_off_cluster_targets_every_replica_and_protects_the_primary() {
+        let t = topo(|_| {});
+        let sel =
+            select_targets(&t, &ep(2), &settings(Mode::BinlogOff, Scope::Cluster, true)).unwrap();
+        assert_eq!(ports(&sel), vec![2, 3, 4]);
+        assert_eq!(sel.protected.len(), 1);
+        assert!(sel.protected[0].1.starts_with("primary"));
+    }
+
+    #[test]
+    fn scope_node_on_the_primary_is_1004_naming_alternatives() {
+        let t = topo(|_| {});
+        let err =
+            select_targets(&t, &ep(1), &settings(Mode::BinlogOff, Scope::Node, true)).unwrap_err();
+        assert_eq!(err.code().as_u16(), 1004);
+        assert!(err.to_string().contains("127.0.0.1:2"), "{err}");
+        let err =
+            select_targets(&t, &ep(1), &settings(Mode::BinlogOn, Scope::Node, true)).unwrap_err();
+        assert!(err.to_string().contains("--exclude-primary=false"), "{err}");
+    }
+
+    #[test]
+    fn binlog_on_cluster_executes_on_first_level_replicas_only() {
+        let t = topo(|_| {});
+        let sel =
+            select_targets(&t, &ep(1), &settings(Mode::BinlogOn, Scope::Cluster, true)).unwrap();
+        assert_eq!(ports(&sel), vec![2, 3]);
+        assert_eq!(
+            sel.executing[0].propagates_to,
+            vec!["127.0.0.1:4".to_string()]
+        );
+        assert!(sel.executing[1].propagates_to.is_empty());
+    }
+
+    #[test]
+    fn binlog_on_on_the_root_reaches_everyone_when_allowed() {
+        let t = topo(|_| {});
+        let sel =
+            select_targets(&t, &ep(1), &settings(Mode::BinlogOn, Scope::Cluster, false)).unwrap();
+        assert_eq!(ports(&sel), vec![1]);
+        assert_eq!(sel.executing[0].propagates_to.len(), 3);
+    }
+
+    #[test]
+    fn the_chain_breaks_at_log_slave_updates_off() {
+        let t = topo(|n| {
+            if n.port == 2 {
+                n.log_slave_updates = false;
+            }
+        });
+        let sel =
+            select_targets(&t, &ep(1), &settings(Mode::BinlogOn, Scope::Cluster, false)).unwrap();
+        // The root reaches 2 and 3; 4 is below the break and executes itself.
+        assert_eq!(ports(&sel), vec![1, 4]);
+        assert!(
+            sel.executing[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("chain breaks at 127.0.0.1:2"))
+        );
+    }
+
+    #[test]
+    fn writable_and_stopped_replicas_are_protected() {
+        let t = topo(|n| {
+            if n.port == 3 {
+                n.read_only = false;
+            }
+            if n.port == 4 {
+                n.replication.as_mut().unwrap().sql_running = "No".into();
+            }
+        });
+        let sel =
+            select_targets(&t, &ep(2), &settings(Mode::BinlogOff, Scope::Cluster, true)).unwrap();
+        assert_eq!(ports(&sel), vec![2]);
+        let reasons: Vec<&str> = sel.protected.iter().map(|(_, r)| r.as_str()).collect();
+        assert!(reasons.iter().any(|r| r.starts_with("writable")));
+        assert!(reasons.iter().any(|r| r.contains("sql=No")));
+    }
+}

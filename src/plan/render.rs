@@ -1,0 +1,133 @@
+//! Rendering a plan: the summary table people review, or the document as JSON/YAML.
+
+use super::Plan;
+use crate::error::{Error, Result};
+use comfy_table::{ContentArrangement, Table};
+
+/// Output formats of `plan` and `show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanFormat {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+/// Bytes as `12.3 MiB` (binary units).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A table with the project's look; `width` fixes the layout (for snapshots and pipes).
+pub fn new_table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    if !t.is_tty() {
+        t.set_width(120);
+    }
+    t
+}
+
+/// The review table: one row per action, totals, propagation and what was skipped.
+pub fn summary_table(p: &Plan) -> String {
+    let mut out = format!(
+        "plan {} ({}) for cluster {} from {}\nmode {}, scope {}, thresholds {} MiB and {}%, \
+         exclude_primary {}, allow_blocking {}\n",
+        p.plan_id,
+        p.digest,
+        p.cluster.cluster_id,
+        p.cluster.seed,
+        p.settings.mode,
+        p.settings.scope,
+        p.settings.threshold_mb,
+        p.settings.threshold_percent,
+        p.settings.exclude_primary,
+        p.settings.allow_blocking
+    );
+    let mut t = new_table(&[
+        "node",
+        "table",
+        "file size",
+        "est. reclaim",
+        "%",
+        "online",
+        "warnings",
+    ]);
+    for (n, a) in p.actions() {
+        t.add_row(vec![
+            n.address.clone(),
+            format!("{}.{}", a.schema, a.table),
+            human_bytes(a.file_size_bytes),
+            human_bytes(a.estimated_reclaim_bytes),
+            format!("{:.1}", a.reclaim_percent),
+            if a.online { "yes" } else { "NO" }.to_string(),
+            a.warnings.join("\n"),
+        ]);
+    }
+    if p.summary.actions == 0 {
+        out.push_str("no table qualifies: nothing to do\n");
+    } else {
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "total: {} action(s) on {} node(s), estimated reclaim {}\n",
+        p.summary.actions,
+        p.summary.nodes,
+        human_bytes(p.summary.estimated_reclaim_bytes)
+    ));
+    for n in p.nodes.iter().filter(|n| !n.propagates_to.is_empty()) {
+        out.push_str(&format!(
+            "{} replicates its rebuilds to {}\n",
+            n.address,
+            n.propagates_to.join(", ")
+        ));
+    }
+    if !p.skipped.is_empty() {
+        out.push_str("skipped:\n");
+        for s in &p.skipped {
+            let what = match (&s.schema, &s.table) {
+                (Some(sc), Some(tb)) => format!("  {sc}.{tb}"),
+                _ => String::new(),
+            };
+            out.push_str(&format!("  {}{what}: {}\n", s.address, s.reason));
+        }
+    }
+    out
+}
+
+/// Renders `p` in `format`.
+pub fn render_plan(p: &Plan, format: PlanFormat) -> Result<String> {
+    match format {
+        PlanFormat::Table => Ok(summary_table(p)),
+        PlanFormat::Json => serde_json::to_string_pretty(p)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::invalid(e.to_string())),
+        PlanFormat::Yaml => serde_yaml::to_string(p).map_err(|e| Error::invalid(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(92_798_976), "88.5 MiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+}

@@ -1,0 +1,235 @@
+//! `sandbox fragment`: tables with real fragmentation, made the way production makes it — bulk
+//! insert, then deletes or shrinking updates — on the sandbox primary, replicated to every node.
+//!
+//! The same builder makes the fixtures of the integration tests and the benchmarks, so what the
+//! demo shows is what the tests measure.
+
+use super::Sandbox;
+use crate::error::Result;
+use crate::mysql::{self, Endpoint, quote_ident};
+use sqlx::Executor;
+use sqlx::mysql::MySqlConnection;
+
+/// How a table is fragmented after its bulk insert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pattern {
+    /// Left compact.
+    None,
+    /// Keep one row in `keep_every` (scattered deletes).
+    RandomDelete { keep_every: u32 },
+    /// Delete the lowest `percent` of the ids (a purge of old rows).
+    RangeDelete { percent: u32 },
+    /// Shrink the payload of `percent` of the rows to `to_bytes` bytes.
+    ShrinkUpdate { percent: u32, to_bytes: u32 },
+}
+
+/// One table to build.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    pub schema: String,
+    pub table: String,
+    pub rows: u64,
+    /// Bytes of the VARCHAR payload per row.
+    pub payload: u32,
+    pub pattern: Pattern,
+    /// Extra secondary indexes (0–4).
+    pub secondary_indexes: u32,
+    pub fulltext: bool,
+    pub partitions: Option<u32>,
+}
+
+impl TableSpec {
+    /// A table of about `mib` MiB before fragmentation, with ~300-byte rows.
+    pub fn sized(schema: &str, table: &str, mib: u64, pattern: Pattern) -> Self {
+        let payload = 300;
+        Self {
+            schema: schema.into(),
+            table: table.into(),
+            rows: mib * 1024 * 1024 / (u64::from(payload) + 60),
+            payload,
+            pattern,
+            secondary_indexes: 1,
+            fulltext: false,
+            partitions: None,
+        }
+    }
+}
+
+/// The demo schema: several patterns, a FULLTEXT table, a small table, a partitioned table.
+pub fn demo_tables(schema: &str, mib: u64) -> Vec<TableSpec> {
+    let mut v = vec![
+        TableSpec::sized(
+            schema,
+            "orders",
+            mib,
+            Pattern::RandomDelete { keep_every: 10 },
+        ),
+        TableSpec::sized(schema, "events", mib, Pattern::RangeDelete { percent: 70 }),
+        TableSpec::sized(
+            schema,
+            "sessions",
+            mib,
+            Pattern::ShrinkUpdate {
+                percent: 80,
+                to_bytes: 20,
+            },
+        ),
+        TableSpec::sized(schema, "customers", mib / 4, Pattern::None),
+        TableSpec::sized(schema, "tiny", 1, Pattern::RandomDelete { keep_every: 2 }),
+    ];
+    let mut docs = TableSpec::sized(
+        schema,
+        "docs",
+        mib / 2,
+        Pattern::RandomDelete { keep_every: 5 },
+    );
+    docs.fulltext = true;
+    v.push(docs);
+    let mut logs = TableSpec::sized(schema, "logs", mib, Pattern::RangeDelete { percent: 60 });
+    logs.partitions = Some(4);
+    v.push(logs);
+    v
+}
+
+async fn run(c: &mut MySqlConnection, node: &Endpoint, sql: &str) -> Result<()> {
+    c.execute(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| mysql::query_error(node, e))
+}
+
+/// Creates (replacing) and fragments one table through `c`, then refreshes its statistics.
+pub async fn build(c: &mut MySqlConnection, node: &Endpoint, t: &TableSpec) -> Result<()> {
+    let tbl = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table));
+    run(
+        c,
+        node,
+        &format!("CREATE DATABASE IF NOT EXISTS {}", quote_ident(&t.schema)),
+    )
+    .await?;
+    run(c, node, &format!("DROP TABLE IF EXISTS {tbl}")).await?;
+    let mut cols = vec![
+        "id INT UNSIGNED NOT NULL".to_string(),
+        "a INT NOT NULL".into(),
+        format!("b VARCHAR({}) NOT NULL", t.payload.max(1)),
+        "c DATETIME NOT NULL".into(),
+        "PRIMARY KEY (id)".into(),
+    ];
+    for i in 0..t.secondary_indexes.min(4) {
+        cols.push(match i {
+            0 => "KEY ka (a)".into(),
+            1 => "KEY kc (c)".into(),
+            2 => "KEY kac (a, c)".into(),
+            _ => "KEY kb (b(16))".into(),
+        });
+    }
+    if t.fulltext {
+        cols.push("FULLTEXT KEY fb (b)".into());
+    }
+    let parts = t
+        .partitions
+        .map(|p| format!(" PARTITION BY HASH(id) PARTITIONS {p}"))
+        .unwrap_or_default();
+    run(
+        c,
+        node,
+        &format!(
+            "CREATE TABLE {tbl} ({}) ENGINE=InnoDB{parts}",
+            cols.join(", ")
+        ),
+    )
+    .await?;
+    // Words for FULLTEXT, one long run otherwise; MariaDB's sequence engine makes the rows.
+    let payload = if t.fulltext {
+        format!(
+            "LEFT(REPEAT(CONCAT('lorem', seq % 97, ' ipsum '), {}), {})",
+            t.payload / 10 + 1,
+            t.payload
+        )
+    } else {
+        format!("REPEAT(CHAR(65 + seq % 26), {})", t.payload)
+    };
+    // The sequence engine answers for seq_1_to_N in any database.
+    let seq = format!(
+        "{}.{}",
+        quote_ident(&t.schema),
+        quote_ident(&format!("seq_1_to_{}", t.rows.max(1)))
+    );
+    run(
+        c,
+        node,
+        &format!(
+            "INSERT INTO {tbl} (id, a, b, c) SELECT seq, seq * 7 % 100000, {payload}, \
+             TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq SECOND FROM {seq}"
+        ),
+    )
+    .await?;
+    match t.pattern {
+        Pattern::None => {}
+        Pattern::RandomDelete { keep_every } => {
+            sqlx::query(&format!("DELETE FROM {tbl} WHERE id % ? <> 0"))
+                .bind(keep_every.max(1))
+                .execute(&mut *c)
+                .await
+                .map_err(|e| mysql::query_error(node, e))?;
+        }
+        Pattern::RangeDelete { percent } => {
+            sqlx::query(&format!("DELETE FROM {tbl} WHERE id <= ?"))
+                .bind(t.rows * u64::from(percent.min(100)) / 100)
+                .execute(&mut *c)
+                .await
+                .map_err(|e| mysql::query_error(node, e))?;
+        }
+        Pattern::ShrinkUpdate { percent, to_bytes } => {
+            sqlx::query(&format!(
+                "UPDATE {tbl} SET b = LEFT(b, ?) WHERE id % 100 < ?"
+            ))
+            .bind(to_bytes)
+            .bind(percent.min(100))
+            .execute(&mut *c)
+            .await
+            .map_err(|e| mysql::query_error(node, e))?;
+        }
+    }
+    // Binlogged on purpose: every replica refreshes its own statistics too.
+    run(c, node, &format!("ANALYZE TABLE {tbl}")).await
+}
+
+impl Sandbox {
+    /// Builds `tables` on the primary and waits until every replica has applied them.
+    pub async fn fragment(&self, tables: &[TableSpec]) -> Result<()> {
+        let primary = self.node(0);
+        let mut c = self.admin(&primary).await?;
+        for t in tables {
+            build(&mut c, &primary.endpoint, t).await?;
+        }
+        self.wait_replicas().await
+    }
+
+    /// Waits (up to 10 minutes) until every replica has applied everything the primary has
+    /// written so far.
+    pub async fn wait_replicas(&self) -> Result<()> {
+        let primary = self.node(0);
+        let mut c = self.admin(&primary).await?;
+        let pos = mysql::query_rows(&mut c, &primary.endpoint, "SELECT @@gtid_binlog_pos AS pos")
+            .await?
+            .first()
+            .map(|r| r.text(&["pos"]))
+            .unwrap_or_default();
+        for n in self.nodes().into_iter().skip(1) {
+            let mut r = self.admin(&n).await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT MASTER_GTID_WAIT(?, 600)")
+                .bind(&pos)
+                .fetch_one(&mut r)
+                .await
+                .map_err(|e| mysql::query_error(&n.endpoint, e))?;
+            if done != Some(0) {
+                return Err(crate::error::Error::Timeout(format!(
+                    "{} ({}) did not reach the primary's GTID position {pos}",
+                    n.name, n.endpoint
+                )));
+            }
+        }
+        Ok(())
+    }
+}
