@@ -154,8 +154,18 @@ pub fn query_error(node: &Endpoint, e: sqlx::Error) -> Error {
     }
 }
 
-/// MySQL's 1227 reads "… you need (at least one of) the SUPER, BINLOG ADMIN privilege(s) …".
+/// MySQL's 1227 reads "… you need (at least one of) the SUPER, BINLOG ADMIN privilege(s) …";
+/// 1142 reads "SELECT command denied to user 'u'@'h' for table `mysql`.`innodb_index_stats`".
 fn privilege_named_in(msg: &str) -> String {
+    if let Some((cmd, rest)) = msg.split_once(" command denied")
+        && let Some((_, table)) = rest.split_once(" for table ")
+    {
+        return format!(
+            "{} on {}",
+            cmd.trim(),
+            table.trim().replace(['`', '\''], "")
+        );
+    }
     msg.split_once("the ")
         .and_then(|(_, rest)| rest.split_once(" privilege"))
         .map(|(p, _)| p.trim().to_string())

@@ -250,3 +250,78 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::example_plan;
+
+    fn names(f: &[Finding]) -> Vec<(&str, Severity)> {
+        f.iter().map(|f| (f.name.as_str(), f.severity)).collect()
+    }
+
+    #[test]
+    fn a_clean_plan_only_warns_about_its_blocking_rebuild() {
+        let f = check(&example_plan(), &Policy::default());
+        assert_eq!(names(&f), vec![("blocking_rebuild", Severity::Warning)]);
+    }
+
+    #[test]
+    fn writable_nodes_and_blocking_without_allow_are_errors() {
+        let mut p = example_plan();
+        p.settings.allow_blocking = false;
+        p.nodes[1].read_only = false;
+        p.seal();
+        let f = check(&p, &Policy::default());
+        assert!(names(&f).contains(&("blocking_without_allow", Severity::Error)));
+        assert!(names(&f).contains(&("writable_node", Severity::Error)));
+    }
+
+    #[test]
+    fn policies_set_limits_and_severities() {
+        let policy = Policy {
+            large_table_bytes: 150 << 20,
+            max_actions: Some(2),
+            require_mode: Some(Mode::BinlogOn),
+            severity: [("blocking_rebuild".to_string(), Severity::Off)].into(),
+        };
+        let f = check(&example_plan(), &policy);
+        let n = names(&f);
+        assert!(n.contains(&("too_many_actions", Severity::Error)));
+        assert!(n.contains(&("mode_not_allowed", Severity::Error)));
+        assert!(n.contains(&("large_table", Severity::Warning)));
+        assert!(!n.iter().any(|(name, _)| *name == "blocking_rebuild"));
+    }
+
+    #[test]
+    fn hand_edits_are_noticed() {
+        let mut p = example_plan();
+        p.nodes[0].actions.pop();
+        let n: Vec<String> = check(&p, &Policy::default())
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert!(n.contains(&"digest_mismatch".to_string()));
+        assert!(n.contains(&"summary_mismatch".to_string()));
+    }
+
+    #[test]
+    fn unknown_policy_keys_and_findings_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.yaml");
+        std::fs::write(&p, "max_action: 3\n").unwrap();
+        assert!(
+            Policy::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("max_action")
+        );
+        std::fs::write(&p, "severity: {no_such: error}\n").unwrap();
+        assert!(
+            Policy::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("no_such")
+        );
+    }
+}

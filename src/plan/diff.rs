@@ -167,3 +167,48 @@ pub fn diff(old: &Plan, new: &Plan, names: (&str, &str)) -> PlanDiff {
     }
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::example_plan;
+
+    #[test]
+    fn same_work_is_no_change_even_with_new_ids_and_estimates() {
+        let old = example_plan();
+        let mut new = old.clone();
+        new.plan_id = "plan-20261127-001".into();
+        new.nodes[1].actions[0].estimated_reclaim_bytes += 1 << 20;
+        new.seal();
+        let d = diff(&old, &new, ("old", "new"));
+        assert!(!d.has_changes(), "{}", d.render());
+        assert_eq!(d.estimates.len(), 1);
+        assert!(!d.unified.is_empty());
+    }
+
+    #[test]
+    fn added_removed_and_changed_actions_and_settings() {
+        let old = example_plan();
+        let mut new = old.clone();
+        let removed = new.nodes[0].actions.remove(1);
+        new.nodes[1].actions.push(crate::plan::Action {
+            table: "events".into(),
+            statement: crate::plan::rebuild_statement("shop", "events", true),
+            ..removed
+        });
+        new.nodes[1].actions[0].online = false;
+        new.nodes[1].actions[0].statement = crate::plan::rebuild_statement("shop", "orders", false);
+        new.settings.batch_size = 2;
+        new.seal();
+        let d = diff(&old, &new, ("old", "new"));
+        assert!(d.has_changes());
+        assert_eq!(d.added, vec!["+ 127.0.0.1:23308 shop.events"]);
+        assert_eq!(d.removed, vec!["- 127.0.0.1:23307 shop.orders"]);
+        assert_eq!(d.changed.len(), 1);
+        assert!(
+            d.other
+                .iter()
+                .any(|l| l.contains("settings.batch_size: 5 → 2"))
+        );
+    }
+}

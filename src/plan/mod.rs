@@ -216,9 +216,100 @@ impl Plan {
     }
 }
 
+/// A small plan with every kind of entry, for the unit tests of rendering, diff and check.
+#[cfg(test)]
+pub(crate) fn example_plan() -> Plan {
+    let action = |table: &str, file: u64, reclaim: u64, online: bool| Action {
+        schema: "shop".into(),
+        table: table.into(),
+        file_size_bytes: file,
+        data_free_bytes: 6_291_456,
+        estimated_reclaim_bytes: reclaim,
+        reclaim_percent: crate::inspect::Thresholds::percent(reclaim, file),
+        estimate_method: EstimateMethod::RecordSize,
+        statement: rebuild_statement("shop", table, online),
+        online,
+        warnings: if online {
+            vec![]
+        } else {
+            vec!["FULLTEXT index fb: LOCK=SHARED, writes to the table are blocked".into()]
+        },
+    };
+    let node = |port: u16, actions: Vec<Action>| PlanNode {
+        address: format!("127.0.0.1:{port}"),
+        server_id: u32::from(port - 23305),
+        server_uuid: None,
+        role: Role::Slave,
+        read_only: true,
+        source: Some("127.0.0.1:23306".into()),
+        propagates_to: vec![],
+        actions,
+    };
+    let mut p = Plan {
+        format_version: FORMAT_VERSION,
+        plan_id: "plan-20261126-001".into(),
+        digest: String::new(),
+        created_at: "2026-11-26T20:31:00Z".parse().expect("a valid time"),
+        tool_version: "0.1.0".into(),
+        cluster: PlanCluster {
+            cluster_id: "cluster-8618e7901b7f".into(),
+            seed: "127.0.0.1:23306".into(),
+        },
+        settings: Settings {
+            mode: Mode::BinlogOff,
+            scope: Scope::Cluster,
+            threshold_mb: 100,
+            threshold_percent: 10.0,
+            exclude_primary: true,
+            batch_size: 5,
+            timeout: HumanDuration::secs(3600),
+            parallel: 10,
+            lock_wait_timeout: HumanDuration::secs(5),
+            max_lag: HumanDuration::secs(10),
+            allow_blocking: true,
+        },
+        nodes: vec![
+            node(
+                23307,
+                vec![
+                    action("docs", 209_715_200, 150_994_944, false),
+                    action("orders", 104_857_600, 93_323_264, true),
+                ],
+            ),
+            node(23308, vec![action("orders", 104_857_600, 92_274_688, true)]),
+        ],
+        skipped: vec![Skipped {
+            address: "127.0.0.1:23306".into(),
+            schema: None,
+            table: None,
+            reason: "primary (read_only=OFF, no source)".into(),
+        }],
+        summary: Summary {
+            nodes: 0,
+            actions: 0,
+            estimated_reclaim_bytes: 0,
+        },
+    };
+    p.seal();
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_covers_everything_but_itself() {
+        let p = example_plan();
+        assert_eq!(p.digest, p.computed_digest());
+        assert_eq!(p.summary.actions, 3);
+        let mut edited = p.clone();
+        edited.nodes[1].actions.clear();
+        assert_ne!(edited.computed_digest(), p.digest);
+        let mut redigested = p.clone();
+        redigested.digest = "sha256:00".into();
+        assert_eq!(redigested.computed_digest(), p.digest);
+    }
 
     #[test]
     fn statements_quote_every_identifier() {

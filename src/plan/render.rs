@@ -66,7 +66,36 @@ pub fn summary_table(p: &Plan) -> String {
         "online",
         "warnings",
     ]);
+    // Warnings every action of a node carries (errant GTID, chain breaks) are printed once
+    // below the table instead of on every row.
+    let common: Vec<(String, Vec<String>)> = p
+        .nodes
+        .iter()
+        .filter(|n| n.actions.len() > 1)
+        .map(|n| {
+            let first = &n.actions[0].warnings;
+            let shared = first
+                .iter()
+                .filter(|w| n.actions.iter().all(|a| a.warnings.contains(w)))
+                .cloned()
+                .collect();
+            (n.address.clone(), shared)
+        })
+        .collect();
+    let shared_of = |addr: &str| {
+        common
+            .iter()
+            .find(|(a, _)| a == addr)
+            .map(|(_, w)| w.as_slice())
+            .unwrap_or_default()
+    };
     for (n, a) in p.actions() {
+        let own: Vec<&str> = a
+            .warnings
+            .iter()
+            .filter(|w| !shared_of(&n.address).contains(w))
+            .map(String::as_str)
+            .collect();
         t.add_row(vec![
             n.address.clone(),
             format!("{}.{}", a.schema, a.table),
@@ -74,7 +103,7 @@ pub fn summary_table(p: &Plan) -> String {
             human_bytes(a.estimated_reclaim_bytes),
             format!("{:.1}", a.reclaim_percent),
             if a.online { "yes" } else { "NO" }.to_string(),
-            a.warnings.join("\n"),
+            own.join("\n"),
         ]);
     }
     if p.summary.actions == 0 {
@@ -89,6 +118,11 @@ pub fn summary_table(p: &Plan) -> String {
         p.summary.nodes,
         human_bytes(p.summary.estimated_reclaim_bytes)
     ));
+    for (addr, shared) in &common {
+        for w in shared {
+            out.push_str(&format!("{addr}, every table: {w}\n"));
+        }
+    }
     for n in p.nodes.iter().filter(|n| !n.propagates_to.is_empty()) {
         out.push_str(&format!(
             "{} replicates its rebuilds to {}\n",
@@ -123,6 +157,30 @@ pub fn render_plan(p: &Plan, format: PlanFormat) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::plan::example_plan;
+
+    fn redacted() -> insta::Settings {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+        s.add_filter(r"plan-\d{8}-\d{3}", "plan-[id]");
+        s
+    }
+
+    #[test]
+    fn summary_table_snapshot() {
+        redacted().bind(|| insta::assert_snapshot!(summary_table(&example_plan())));
+    }
+
+    #[test]
+    fn json_document_snapshot() {
+        let p = example_plan();
+        insta::assert_json_snapshot!(p, {
+            ".digest" => "[digest]",
+            ".created_at" => "[created_at]",
+            ".plan_id" => "[plan_id]",
+        });
+    }
 
     #[test]
     fn bytes_are_human() {

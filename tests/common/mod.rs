@@ -112,3 +112,50 @@ pub fn target_args(ep: &Endpoint) -> Vec<String> {
         PASSWORD.into(),
     ]
 }
+
+impl TestCluster {
+    /// Builds fragmented tables on the primary and waits for every replica.
+    pub async fn fragment(
+        &self,
+        tables: &[mysql_tablespace_recycling::sandbox::fragment::TableSpec],
+    ) {
+        self.sandbox.fragment(tables).await.expect("fragment");
+    }
+
+    /// Runs statements on `ep` in one session.
+    pub async fn exec(&self, ep: &Endpoint, stmts: &[&str]) {
+        use sqlx::Executor;
+        let mut c = self.conn(ep).await;
+        for s in stmts {
+            c.execute(*s)
+                .await
+                .unwrap_or_else(|e| panic!("{ep}: {s}: {e}"));
+        }
+    }
+
+    /// Size of a table's file(s) on `ep` from the tablespace view (sum over partitions).
+    pub async fn file_size(&self, ep: &Endpoint, schema: &str, table: &str) -> u64 {
+        let mut c = self.conn(ep).await;
+        let rows: Vec<(String, Option<u64>)> =
+            sqlx::query_as("SELECT NAME, FILE_SIZE FROM information_schema.INNODB_SYS_TABLESPACES")
+                .fetch_all(&mut c)
+                .await
+                .expect("tablespaces");
+        rows.into_iter()
+            .filter(|(n, _)| {
+                mysql_tablespace_recycling::inspect::catalog::split_innodb_name(n)
+                    .is_some_and(|(s, t, _)| s == schema && t == table)
+            })
+            .map(|(_, s)| s.unwrap_or(0))
+            .sum()
+    }
+
+    /// Rebuilds a table on `ep` without writing the binlog; returns bytes freed.
+    pub async fn rebuild_locally(&self, ep: &Endpoint, schema: &str, table: &str) -> u64 {
+        let before = self.file_size(ep, schema, table).await;
+        let stmt = mysql_tablespace_recycling::plan::rebuild_statement(schema, table, true);
+        self.exec(ep, &["SET SESSION sql_log_bin = 0", &stmt]).await;
+        let after = self.file_size(ep, schema, table).await;
+        before.saturating_sub(after)
+    }
+}
