@@ -250,6 +250,10 @@ pub struct RecyclingDefaults {
     pub lock_wait_timeout: HumanDuration,
     /// binlog-on: the most lag a downstream replica may have before the next batch starts.
     pub max_lag: HumanDuration,
+    /// Tries of a rebuild that hits `lock_wait_timeout` before the table is skipped.
+    pub lock_retries: u32,
+    /// Wait before the second try (doubled for each further try).
+    pub retry_backoff: HumanDuration,
 }
 
 impl Default for RecyclingDefaults {
@@ -263,6 +267,8 @@ impl Default for RecyclingDefaults {
             exclude_primary: true,
             lock_wait_timeout: HumanDuration::secs(5),
             max_lag: HumanDuration::secs(10),
+            lock_retries: 3,
+            retry_backoff: HumanDuration::secs(1),
         }
     }
 }
@@ -510,6 +516,12 @@ impl Config {
             return bad(
                 "recycling.defaults.lock_wait_timeout",
                 "must be at least 1s".into(),
+            );
+        }
+        if d.lock_retries == 0 {
+            return bad(
+                "recycling.defaults.lock_retries",
+                "must be at least 1".into(),
             );
         }
         if d.batch_size == 0 {

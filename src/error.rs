@@ -94,6 +94,9 @@ pub enum Error {
     /// A deadline passed.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The live cluster no longer matches the plan (CLI exit 3, HTTP 409).
+    #[error("plan is stale: {0}")]
+    Stale(String),
     /// Reading or writing a local file failed.
     #[error("{path}: {message}")]
     File { path: String, message: String },
@@ -103,7 +106,9 @@ impl Error {
     /// The spec §6 code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidArgument(_) | Self::File { .. } => ErrorCode::InvalidArgument,
+            Self::InvalidArgument(_) | Self::File { .. } | Self::Stale(_) => {
+                ErrorCode::InvalidArgument
+            }
             Self::Connection { .. } | Self::Query { .. } => ErrorCode::Connection,
             Self::Discovery(_) => ErrorCode::Discovery,
             Self::Primary(_) => ErrorCode::Primary,

@@ -6,10 +6,12 @@
 //! file. [`mysql`] holds every flavor-specific question, [`sandbox`] runs a real local cluster for
 //! demos and tests, and [`cli`] is the thin command-line layer over all of it.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod inspect;
+pub mod jobs;
 pub mod logging;
 pub mod mysql;
 pub mod plan;

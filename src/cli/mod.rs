@@ -4,7 +4,9 @@
 //! once, here, as `error[CODE]: message` with the spec §6 code. The doc comments on the clap
 //! types are the user manual (`--help`).
 
+mod apply;
 mod plan;
+mod progress;
 mod sandbox;
 mod topology;
 
@@ -33,10 +35,10 @@ pub struct Cli {
     /// Show what would be done, change nothing
     #[arg(long, global = true, env = "RECYCLER_DRY_RUN")]
     pub dry_run: bool,
-    /// Nodes worked on at once (probes, scans, rebuilds)
-    #[arg(long, global = true, env = "RECYCLER_PARALLEL", default_value_t = 10,
+    /// Nodes worked on at once (probes, scans, rebuilds) [default: 10; apply: the plan's]
+    #[arg(long, global = true, env = "RECYCLER_PARALLEL",
           value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub parallel: u16,
+    pub parallel: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,6 +55,10 @@ pub enum Command {
     Diff(plan::DiffArgs),
     /// Check a plan against safety rules and a policy: exit 4 on any error finding
     Check(plan::CheckArgs),
+    /// Apply a reviewed plan: preflight, batches, server-side timeouts; exit 3 stale, 5 partial
+    Apply(Box<apply::ApplyArgs>),
+    /// Plan in memory and apply it at once (with --dry-run: print the plan and stop)
+    Recycle(Box<apply::RecycleArgs>),
     /// Run a local MariaDB replication cluster for demos and tests
     Sandbox(sandbox::SandboxArgs),
 }
@@ -62,18 +68,16 @@ pub enum Command {
 pub struct Context {
     pub config: Config,
     pub dry_run: bool,
-    pub parallel: usize,
+    /// `--parallel` when given.
+    pub parallel: Option<usize>,
 }
 
-/// Connection flags shared by every command that talks to a cluster.
+/// Nodes at once when neither flag nor plan says.
+pub const DEFAULT_PARALLEL: usize = 10;
+
+/// Credential flags: every node found uses the same login.
 #[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
-    /// MySQL host (or use --cluster)
-    #[arg(long)]
-    pub host: Option<String>,
-    /// MySQL port [default: 3306]
-    #[arg(long)]
-    pub port: Option<u16>,
+pub struct CredentialArgs {
     /// MySQL user
     #[arg(long)]
     pub user: Option<String>,
@@ -90,32 +94,15 @@ pub struct TargetArgs {
     pub cluster: Option<String>,
 }
 
-/// A resolved target: the seed address, how to connect, and the cluster's name if named.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub endpoint: Endpoint,
-    pub spec: ConnectSpec,
-    pub cluster_name: Option<String>,
-}
-
-impl TargetArgs {
-    /// Applies design §10: flags win over `--cluster`'s config entry; password precedence is
+impl CredentialArgs {
+    /// Design §10: flags win over `--cluster`'s config entry; password precedence is
     /// flag > `RECYCLER_DB_PASSWORD` > config.
-    pub fn resolve(&self, cfg: &Config) -> Result<Target> {
+    pub fn resolve(&self, cfg: &Config) -> Result<ConnectSpec> {
         let cluster = self
             .cluster
             .as_deref()
             .map(|n| cfg.cluster(n))
             .transpose()?;
-        let host = self
-            .host
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.host.clone()))
-            .ok_or_else(|| Error::invalid("--host is required (or --cluster NAME)"))?;
-        let port = self
-            .port
-            .or_else(|| cluster.map(|c| c.primary.port))
-            .unwrap_or(3306);
         let user = self
             .user
             .clone()
@@ -127,13 +114,52 @@ impl TargetArgs {
             .map(Secret::new)
             .or_else(|| cluster.map(|c| c.primary.password.clone()))
             .unwrap_or_default();
+        Ok(ConnectSpec::new(
+            Credentials { user, password },
+            cfg.database.default.timeout.0,
+        ))
+    }
+}
+
+/// Connection flags shared by every command that talks to a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// MySQL host (or use --cluster)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// MySQL port [default: 3306]
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+}
+
+/// A resolved target: the seed address, how to connect, and the cluster's name if named.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub spec: ConnectSpec,
+    pub cluster_name: Option<String>,
+}
+
+impl TargetArgs {
+    /// The seed address from the flags or `--cluster`, and the credentials.
+    pub fn resolve(&self, cfg: &Config) -> Result<Target> {
+        let name = self.credentials.cluster.as_deref();
+        let cluster = name.map(|n| cfg.cluster(n)).transpose()?;
+        let host = self
+            .host
+            .clone()
+            .or_else(|| cluster.map(|c| c.primary.host.clone()))
+            .ok_or_else(|| Error::invalid("--host is required (or --cluster NAME)"))?;
+        let port = self
+            .port
+            .or_else(|| cluster.map(|c| c.primary.port))
+            .unwrap_or(3306);
         Ok(Target {
             endpoint: Endpoint::new(host, port),
-            spec: ConnectSpec::new(
-                Credentials { user, password },
-                cfg.database.default.timeout.0,
-            ),
-            cluster_name: self.cluster.clone(),
+            spec: self.credentials.resolve(cfg)?,
+            cluster_name: name.map(str::to_string),
         })
     }
 }
@@ -168,7 +194,8 @@ pub fn run(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error[{}]: {e}", e.code());
-            1
+            // A plan that no longer matches the live cluster is refused with exit 3 (design §7).
+            if matches!(e, Error::Stale(_)) { 3 } else { 1 }
         }
     }
 }
@@ -195,7 +222,7 @@ fn try_run(cli: Cli) -> Result<i32> {
     let ctx = Context {
         config,
         dry_run: cli.dry_run,
-        parallel: usize::from(cli.parallel),
+        parallel: cli.parallel.map(usize::from),
     };
     let rt = tokio::runtime::Runtime::new()
         .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
@@ -206,6 +233,8 @@ fn try_run(cli: Cli) -> Result<i32> {
             Command::Show(a) => plan::show(a),
             Command::Diff(a) => plan::diff_cmd(a),
             Command::Check(a) => plan::check_cmd(a),
+            Command::Apply(a) => apply::apply(&ctx, *a).await,
+            Command::Recycle(a) => apply::recycle(&ctx, *a).await,
             Command::Sandbox(a) => sandbox::run(&ctx, a).await,
         }
     })

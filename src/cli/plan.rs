@@ -134,7 +134,9 @@ impl PlanInputs {
     ) -> Result<PlanRequest> {
         Ok(PlanRequest {
             seed: target.endpoint.clone(),
-            settings: self.settings.resolve(&ctx.config, ctx.parallel)?,
+            settings: self
+                .settings
+                .resolve(&ctx.config, ctx.parallel.unwrap_or(super::DEFAULT_PARALLEL))?,
             filter: self.filters.filter(),
             analyze: self.analyze,
             max_depth: self.max_depth,

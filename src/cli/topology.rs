@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, args: TopologyArgs) -> Result<i32> {
     let target = args.target.resolve(&ctx.config)?;
     let opts = DiscoverOptions {
         max_depth: args.max_depth,
-        parallel: ctx.parallel,
+        parallel: ctx.parallel.unwrap_or(super::DEFAULT_PARALLEL),
         cluster_name: target.cluster_name.clone(),
     };
     let topo = discover(&target.endpoint, &target.spec, &opts).await?;

@@ -102,6 +102,50 @@ pub fn decode_filename(s: &str) -> String {
     out
 }
 
+/// Encodes a name the way MySQL names files (`my table` → `my@0020table`) when it is ASCII;
+/// `None` for names with other characters (whose compact codes this tool does not produce).
+pub fn encode_filename(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => out.push(ch),
+            c if c.is_ascii() => out.push_str(&format!("@{:04x}", c as u32)),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// What to match InnoDB table names against for one table: the exact name and a `LIKE` pattern
+/// for its partitions (or, for non-ASCII names, every table of the schema; callers decode and
+/// compare).
+pub fn tablespace_names(schema: &str, table: &str) -> (String, String) {
+    match (encode_filename(schema), encode_filename(table)) {
+        (Some(s), Some(t)) => (format!("{s}/{t}"), format!("{s}/{t}#P#%")),
+        (Some(s), None) => (String::new(), format!("{s}/%")),
+        _ => (String::new(), "%".into()),
+    }
+}
+
+/// One table's InnoDB name(s), space id and file size (file-per-table only): binds the exact
+/// name and a `LIKE` pattern from [`tablespace_names`].
+pub fn table_file_sql(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MySql80 | Flavor::MySql84 => {
+            "SELECT t.NAME, CAST(t.SPACE AS SIGNED), s.FILE_SIZE \
+             FROM information_schema.INNODB_TABLES t \
+             LEFT JOIN information_schema.INNODB_TABLESPACES s \
+             ON s.SPACE = t.SPACE AND s.NAME = t.NAME WHERE t.NAME = ? OR t.NAME LIKE ?"
+        }
+        Flavor::MariaDb | Flavor::MySql57 => {
+            "SELECT t.NAME, CAST(t.SPACE AS SIGNED), s.FILE_SIZE \
+             FROM information_schema.INNODB_SYS_TABLES t \
+             LEFT JOIN information_schema.INNODB_SYS_TABLESPACES s \
+             ON s.SPACE = t.SPACE AND s.NAME = t.NAME WHERE t.NAME = ? OR t.NAME LIKE ?"
+        }
+    }
+}
+
 /// Splits an InnoDB name `db/table#P#part` into (schema, table, is_partition), decoded.
 pub fn split_innodb_name(name: &str) -> Option<(String, String, bool)> {
     let (db, rest) = name.split_once('/')?;
@@ -152,6 +196,23 @@ pub fn placement_of(r: &Row) -> Option<(String, String, bool, Placement)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_names_are_encoded_like_mysql_file_names() {
+        assert_eq!(
+            encode_filename("orders_2024").as_deref(),
+            Some("orders_2024")
+        );
+        assert_eq!(
+            encode_filename("we`ird. name").as_deref(),
+            Some("we@0060ird@002e@0020name")
+        );
+        assert_eq!(encode_filename("café"), None);
+        let (exact, like) = tablespace_names("odd schema", "t");
+        assert_eq!(exact, "odd@0020schema/t");
+        assert_eq!(like, "odd@0020schema/t#P#%");
+        assert_eq!(decode_filename(&exact), "odd schema/t");
+    }
 
     #[test]
     fn filename_encoding_is_decoded() {

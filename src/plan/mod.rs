@@ -7,7 +7,7 @@
 mod check;
 mod diff;
 mod file;
-mod planner;
+pub(crate) mod planner;
 mod render;
 
 pub use check::{Finding, Policy, Severity, check};

@@ -212,7 +212,7 @@ fn cover(
 }
 
 /// The nodes a binlogged rebuild on `n` reaches, and notes on where the chain breaks.
-fn reach(
+pub(crate) fn reach(
     n: &DatabaseNode,
     prot: &dyn Fn(&DatabaseNode) -> Option<String>,
 ) -> (Vec<String>, Vec<String>) {

@@ -159,3 +159,98 @@ impl TestCluster {
         before.saturating_sub(after)
     }
 }
+
+/// Serializes the tests of one binary that assert on cluster-wide state (binlog positions,
+/// read-only flags) or change it.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
+
+impl TestCluster {
+    /// `SHOW MASTER STATUS` as "file:position".
+    pub async fn binlog_position(&self, ep: &Endpoint) -> String {
+        let mut c = self.conn(ep).await;
+        let rows = mysql::query_rows(&mut c, ep, "SHOW MASTER STATUS")
+            .await
+            .expect("status");
+        let r = rows.first().expect("binlog on");
+        format!("{}:{}", r.text(&["File"]), r.text(&["Position"]))
+    }
+
+    /// `@@gtid_binlog_state` entries written by `server_id` itself (errant on a replica).
+    pub async fn own_gtids(&self, ep: &Endpoint, server_id: u32) -> Vec<String> {
+        let mut c = self.conn(ep).await;
+        let state: String = sqlx::query_scalar("SELECT @@gtid_binlog_state")
+            .fetch_one(&mut c)
+            .await
+            .expect("gtid state");
+        state
+            .split(',')
+            .map(|g| g.trim().to_string())
+            .filter(|g| g.split('-').nth(1) == Some(&server_id.to_string()))
+            .collect()
+    }
+
+    /// Waits until `ep` has applied everything `source` has binlogged.
+    pub async fn sync_from(&self, source: &Endpoint, ep: &Endpoint) {
+        let mut s = self.conn(source).await;
+        let pos: String = sqlx::query_scalar("SELECT @@gtid_binlog_pos")
+            .fetch_one(&mut s)
+            .await
+            .expect("pos");
+        let mut c = self.conn(ep).await;
+        let r: i64 = sqlx::query_scalar("SELECT MASTER_GTID_WAIT(?, 300)")
+            .bind(&pos)
+            .fetch_one(&mut c)
+            .await
+            .expect("wait");
+        assert_eq!(r, 0, "{ep} did not catch up with {source}");
+    }
+}
+
+/// `plan` through the binary into `work/<out>`; returns the path.
+pub fn plan_file(
+    work: &tempfile::TempDir,
+    seed: &Endpoint,
+    out: &str,
+    extra: &[&str],
+) -> std::path::PathBuf {
+    let path = work.path().join(out);
+    let o = cli(work)
+        .arg("plan")
+        .args(target_args(seed))
+        .arg("--out")
+        .arg(&path)
+        .args(extra)
+        .output()
+        .expect("run plan");
+    assert!(
+        o.status.success(),
+        "plan failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    path
+}
+
+/// `apply PLAN --user … --password …` plus `extra`; returns (exit code, stdout, stderr).
+pub fn apply(
+    work: &tempfile::TempDir,
+    plan: &std::path::Path,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let o = cli(work)
+        .arg("apply")
+        .arg(plan)
+        .args(["--user", USER, "--password", PASSWORD])
+        .args(extra)
+        .output()
+        .expect("run apply");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}

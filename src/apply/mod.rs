@@ -1,0 +1,185 @@
+//! Applying a reviewed plan safely (design §6).
+//!
+//! The plan is an intention, not trusted input: [`preflight`] re-discovers the cluster and
+//! refuses (exit 3) when any node drifted; [`execute`] then runs one worker per node (at most
+//! `parallel` at once), tables one at a time in batches, with a checkpoint between batches (role
+//! re-check, downstream lag wait in binlog-on, cancel/deadline check). Every rebuild runs on a
+//! dedicated session with a short `lock_wait_timeout` (1205 is retried with backoff, then the
+//! table is skipped), `sql_log_bin=0` set and verified in binlog-off, and its `CONNECTION_ID()`
+//! known, so the deadline, the per-table `worker_timeout` and cancellation stop it on the server
+//! with `KILL QUERY` from a second connection. File sizes before and after are read from the
+//! tablespace view: bytes freed are measured.
+//!
+//! Progress goes out as [`Event`]s on a channel (CLI progress bars, the server's WebSocket);
+//! outcomes are written through a [`Ledger`] as they happen (the job store), which is also what
+//! `--resume` reads.
+
+mod executor;
+mod lag;
+mod preflight;
+mod session;
+
+pub use executor::execute;
+pub use preflight::{Preflight, preflight};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Outcome of one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    /// Rebuilt; sizes measured.
+    Done,
+    /// The statement failed.
+    Failed,
+    /// Not run (or stopped): lock contention, deadline, cancel, drift, no longer qualifies, or
+    /// done by an earlier run (`--resume`).
+    Skipped,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "done" => Some(Self::Done),
+            "failed" => Some(Self::Failed),
+            "skipped" => Some(Self::Skipped),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to one table on one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcome {
+    pub node: String,
+    pub schema: String,
+    pub table: String,
+    pub status: ActionStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: DateTime<Utc>,
+    pub size_before: Option<u64>,
+    pub size_after: Option<u64>,
+    pub bytes_freed: u64,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+    /// Spec error code, when one applies (1009 timeout, 1008 privilege, …).
+    pub code: Option<u16>,
+}
+
+impl ActionOutcome {
+    /// Seconds the statement ran.
+    pub fn duration(&self) -> Option<f64> {
+        self.started_at
+            .map(|s| (self.finished_at - s).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// Where outcomes are recorded as they happen (the job store implements it).
+#[async_trait::async_trait]
+pub trait Ledger: Send + Sync {
+    /// Records one outcome of `job_id` for the plan with `digest`.
+    async fn record(
+        &self,
+        job_id: &str,
+        digest: &str,
+        o: &ActionOutcome,
+    ) -> crate::error::Result<()>;
+    /// (node, schema, table) already done for the plan with `digest`, by any job.
+    async fn done(&self, digest: &str) -> crate::error::Result<HashSet<(String, String, String)>>;
+}
+
+/// Progress of an apply, for the CLI and the server alike.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Preflight passed; execution starts.
+    Started {
+        total_actions: usize,
+        nodes: Vec<(String, usize)>,
+    },
+    /// A rebuild statement starts on a node.
+    TableStarted {
+        node: String,
+        schema: String,
+        table: String,
+        size_before: u64,
+        attempt: u32,
+    },
+    /// The apply waits (metadata lock retry, replica lag).
+    Waiting { node: String, reason: String },
+    /// An action has an outcome.
+    TableFinished(ActionOutcome),
+    /// A node's worker stopped early.
+    NodeStopped { node: String, reason: String },
+    /// Everything is over.
+    Finished {
+        done: usize,
+        failed: usize,
+        skipped: usize,
+        bytes_freed: u64,
+    },
+}
+
+/// How to run (what is not in the plan).
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The job the outcomes belong to.
+    pub job_id: String,
+    /// Skip actions the ledger has as done for this plan.
+    pub resume: bool,
+    /// Nodes worked on at once (defaults to the plan's `parallel`).
+    pub parallel: usize,
+    /// Tries of a rebuild that hits lock_wait_timeout (1205) before the table is skipped.
+    pub lock_retries: u32,
+    /// Wait before the second try; doubled for each further try.
+    pub retry_backoff: Duration,
+    /// Longest one rebuild may run (killed after, the table skipped with 1009).
+    pub worker_timeout: Duration,
+    /// How often lag is polled while waiting for replicas.
+    pub lag_poll: Duration,
+}
+
+/// The result of an apply.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyReport {
+    pub job_id: String,
+    pub plan_id: String,
+    pub digest: String,
+    pub outcomes: Vec<ActionOutcome>,
+    /// (node, schema, table) done by an earlier run of the same plan (`--resume`), not run again.
+    pub already_done: Vec<(String, String, String)>,
+    /// The deadline passed: running statements were killed, the rest skipped.
+    pub timed_out: bool,
+    pub cancelled: bool,
+    /// Node-level stops (privilege, drift, connection lost).
+    pub node_errors: Vec<String>,
+}
+
+impl ApplyReport {
+    pub fn count(&self, s: ActionStatus) -> usize {
+        self.outcomes.iter().filter(|o| o.status == s).count()
+    }
+
+    pub fn bytes_freed(&self) -> u64 {
+        self.outcomes.iter().map(|o| o.bytes_freed).sum()
+    }
+
+    /// Every action done (or done by an earlier run), nothing stopped.
+    pub fn complete(&self) -> bool {
+        !self.timed_out
+            && !self.cancelled
+            && self.node_errors.is_empty()
+            && self.outcomes.iter().all(|o| o.status == ActionStatus::Done)
+    }
+}

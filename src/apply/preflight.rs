@@ -1,0 +1,136 @@
+//! Preflight (design §6.1): before any DDL, the live cluster must still be the one the plan was
+//! reviewed against. Every difference is collected and reported at once; any is refusal (CLI
+//! exit 3).
+
+use crate::error::{Error, Result};
+use crate::mysql::{ConnectSpec, Endpoint};
+use crate::plan::Plan;
+use crate::plan::planner::{protection, reach};
+use crate::topology::{ClusterTopology, DiscoverOptions, discover};
+use std::collections::BTreeSet;
+
+/// What preflight learnt: the live topology (used for lag paths during execution).
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub topology: ClusterTopology,
+}
+
+/// Re-discovers the cluster and compares it with the plan. `Err(Stale)` names every drift;
+/// `Err(Primary)` (1004) when an action would run on the primary under `exclude_primary`.
+pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Result<Preflight> {
+    let mut seeds = vec![plan.cluster.seed.clone()];
+    seeds.extend(plan.nodes.iter().map(|n| n.address.clone()));
+    let mut topology = None;
+    let mut last_err = None;
+    for s in &seeds {
+        let ep = Endpoint::parse(s)?;
+        let opts = DiscoverOptions {
+            parallel,
+            ..Default::default()
+        };
+        match discover(&ep, spec, &opts).await {
+            Ok(t) => {
+                topology = Some(t);
+                break;
+            }
+            // Credentials and unsupported clusters are not drift: report them as they are.
+            Err(e @ (Error::Privilege { .. } | Error::Discovery(_))) => return Err(e),
+            Err(e) if e.to_string().contains("access denied") => return Err(e),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some(topo) = topology else {
+        return Err(Error::Stale(format!(
+            "no node of the plan answers (last error: {})",
+            last_err.map(|e| e.to_string()).unwrap_or_default()
+        )));
+    };
+    let s = &plan.settings;
+    let mut drift = Vec::new();
+    if topo.cluster_id != plan.cluster.cluster_id {
+        drift.push(format!(
+            "the cluster's primary changed (cluster id {} is now {}, primary {})",
+            plan.cluster.cluster_id,
+            topo.cluster_id,
+            topo.root().endpoint()
+        ));
+    }
+    let root = topo.root();
+    for n in plan.nodes.iter().filter(|n| !n.actions.is_empty()) {
+        let ep = Endpoint::parse(&n.address)?;
+        let Some(live) = topo.find(&ep) else {
+            drift.push(format!(
+                "{} is no longer in the replication topology",
+                n.address
+            ));
+            continue;
+        };
+        if let Some(e) = &live.error {
+            drift.push(format!("{} does not answer: {e}", n.address));
+            continue;
+        }
+        let is_root = std::ptr::eq(live, root);
+        if is_root && s.exclude_primary {
+            return Err(Error::Primary(format!(
+                "{} is the primary and the plan has actions on it while exclude_primary is on; \
+                 rebuilding on the primary needs a plan made with --exclude-primary=false",
+                n.address
+            )));
+        }
+        if live.server_id != n.server_id || live.server_uuid != n.server_uuid {
+            drift.push(format!(
+                "{} is another server now (server_id {} → {})",
+                n.address, n.server_id, live.server_id
+            ));
+        }
+        if live.role != n.role {
+            drift.push(format!("{}: role {} → {}", n.address, n.role, live.role));
+        }
+        if live.read_only != n.read_only {
+            drift.push(format!(
+                "{}: read_only {} → {}",
+                n.address,
+                on_off(n.read_only),
+                on_off(live.read_only)
+            ));
+        }
+        if live.source != n.source {
+            drift.push(format!(
+                "{}: replicates from {} → {}",
+                n.address,
+                n.source.as_deref().unwrap_or("nothing"),
+                live.source.as_deref().unwrap_or("nothing")
+            ));
+        }
+        if let Some(reason) = protection(live, is_root, s.exclude_primary) {
+            drift.push(format!("{} is no longer eligible: {reason}", n.address));
+        }
+        if s.mode == crate::config::Mode::BinlogOn {
+            let prot = |x: &crate::topology::DatabaseNode| {
+                protection(x, std::ptr::eq(x, root), s.exclude_primary)
+            };
+            let (now, _) = reach(live, &prot);
+            let now: BTreeSet<String> = now.into_iter().collect();
+            let planned: BTreeSet<String> = n.propagates_to.iter().cloned().collect();
+            if now != planned {
+                drift.push(format!(
+                    "{}: the rebuild would now reach [{}], the plan says [{}]",
+                    n.address,
+                    now.into_iter().collect::<Vec<_>>().join(", "),
+                    planned.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    if !drift.is_empty() {
+        return Err(Error::Stale(format!(
+            "{}; nothing was executed, make a new plan",
+            drift.join("; ")
+        )));
+    }
+    Ok(Preflight { topology: topo })
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "ON" } else { "OFF" }
+}

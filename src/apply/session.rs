@@ -1,0 +1,161 @@
+//! The two connections a node's worker holds: the dedicated DDL session (never pooled: pooled
+//! sessions carry `sql_log_bin` and friends from one user to the next) and a control connection
+//! for checks between statements and for `KILL QUERY` while a statement runs.
+
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::inspect::catalog;
+use crate::mysql::flavor::{ServerInfo, server_info};
+use crate::mysql::replication::replication_sources;
+use crate::mysql::{self, ConnectSpec, Endpoint};
+use sqlx::Executor;
+use sqlx::mysql::MySqlConnection;
+
+/// The session rebuilds run on.
+pub struct DdlSession {
+    conn: MySqlConnection,
+    /// `CONNECTION_ID()`: what `KILL QUERY` names.
+    pub id: u64,
+}
+
+impl DdlSession {
+    /// Connects and prepares the session: `lock_wait_timeout`, and in binlog-off `sql_log_bin=0`
+    /// verified to be in force. A missing privilege is error 1008 before any DDL.
+    pub async fn open(
+        node: &Endpoint,
+        spec: &ConnectSpec,
+        mode: Mode,
+        lock_wait_timeout_secs: u64,
+    ) -> Result<Self> {
+        let mut conn = mysql::connect(node, spec).await?;
+        sqlx::query("SET SESSION lock_wait_timeout = ?")
+            .bind(lock_wait_timeout_secs.max(1))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| mysql::query_error(node, e))?;
+        if mode == Mode::BinlogOff {
+            conn.execute("SET SESSION sql_log_bin = 0")
+                .await
+                .map_err(|e| mysql::query_error(node, e))?;
+        }
+        let (log_bin, id): (i64, u64) =
+            sqlx::query_as("SELECT CAST(@@session.sql_log_bin AS SIGNED), CONNECTION_ID()")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| mysql::query_error(node, e))?;
+        let wanted = i64::from(mode == Mode::BinlogOn);
+        if log_bin != wanted {
+            return Err(Error::Privilege {
+                node: node.to_string(),
+                privilege: "SUPER or BINLOG ADMIN (to set sql_log_bin)".into(),
+                message: format!(
+                    "@@session.sql_log_bin is {log_bin} after setting it to {wanted}; refusing \
+                     to run DDL"
+                ),
+            });
+        }
+        Ok(Self { conn, id })
+    }
+
+    /// Runs one rebuild statement (text protocol).
+    pub async fn run(&mut self, sql: &str) -> std::result::Result<(), sqlx::Error> {
+        self.conn.execute(sql).await.map(|_| ())
+    }
+}
+
+/// A table as it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableNow {
+    Missing,
+    NotFilePerTable,
+    File(u64),
+}
+
+/// The control connection of a node.
+pub struct Control {
+    pub conn: MySqlConnection,
+    pub node: Endpoint,
+    pub info: ServerInfo,
+}
+
+impl Control {
+    pub async fn open(node: &Endpoint, spec: &ConnectSpec) -> Result<Self> {
+        let mut conn = mysql::connect(node, spec).await?;
+        let info = server_info(&mut conn, node).await?;
+        Ok(Self {
+            conn,
+            node: node.clone(),
+            info,
+        })
+    }
+
+    /// Stops the running statement of session `id` on the server.
+    pub async fn kill_query(&mut self, id: u64) -> Result<()> {
+        sqlx::query("KILL QUERY ?")
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| mysql::query_error(&self.node, e))
+    }
+
+    /// Server facts and replication state now.
+    pub async fn state(
+        &mut self,
+    ) -> Result<(ServerInfo, Vec<mysql::replication::ReplicationSource>)> {
+        let info = server_info(&mut self.conn, &self.node).await?;
+        let sources = replication_sources(&mut self.conn, &self.node, &info).await?;
+        Ok((info, sources))
+    }
+
+    /// Whether the table exists as an InnoDB base table, and its file size (sum of partitions).
+    pub async fn table_now(&mut self, schema: &str, table: &str) -> Result<TableNow> {
+        let node = self.node.clone();
+        let exists: Option<(String,)> = sqlx::query_as(
+            "SELECT ENGINE FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(|e| mysql::query_error(&node, e))?;
+        match exists {
+            Some((engine,)) if engine.eq_ignore_ascii_case("InnoDB") => {}
+            _ => return Ok(TableNow::Missing),
+        }
+        let (exact, prefix) = catalog::tablespace_names(schema, table);
+        let rows: Vec<(String, i64, Option<u64>)> =
+            sqlx::query_as(catalog::table_file_sql(self.info.flavor))
+                .bind(&exact)
+                .bind(&prefix)
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(|e| mysql::query_error(&node, e))?;
+        let mut total = 0;
+        let mut found = false;
+        for (name, space, size) in rows {
+            let Some((s, t, _)) = catalog::split_innodb_name(&name) else {
+                continue;
+            };
+            if s != schema || t != table {
+                continue;
+            }
+            if space == 0 {
+                return Ok(TableNow::NotFilePerTable);
+            }
+            match size {
+                Some(sz) => {
+                    found = true;
+                    total += sz;
+                }
+                None => return Ok(TableNow::NotFilePerTable),
+            }
+        }
+        Ok(if found {
+            TableNow::File(total)
+        } else {
+            TableNow::NotFilePerTable
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! `apply PLAN`: run exactly a reviewed plan; `recycle`: plan in memory, then apply.
+
+use super::plan::PlanInputs;
+use super::progress::{consume, result_table};
+use super::{Context, CredentialArgs, DEFAULT_PARALLEL, TargetArgs};
+use crate::apply::{ApplyOptions, ApplyReport, execute, preflight};
+use crate::error::{Error, Result};
+use crate::jobs::{JobRecord, JobStatus, Store};
+use crate::mysql::ConnectSpec;
+use crate::plan::{Plan, PlanFormat, make_plan, read_plan, render_plan};
+use chrono::Utc;
+use clap::{Args, ValueEnum};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum ApplyFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Flags of every command that executes a plan.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Format of the final report on stdout
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Table)]
+    pub output_format: ApplyFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The reviewed plan file
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Skip the actions an earlier apply of this same plan (same digest) already did
+    #[arg(long)]
+    pub resume: bool,
+    /// Refuse unless the plan's content hashes to this digest (sha256:…)
+    #[arg(long)]
+    pub expect_digest: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecycleArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub inputs: PlanInputs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
+    let plan = read_plan(&a.plan)?;
+    let digest = plan.computed_digest();
+    if let Some(want) = &a.expect_digest
+        && *want != digest
+    {
+        return Err(Error::Stale(format!(
+            "{} hashes to {digest}, not the expected {want}; nothing was executed",
+            a.plan.display()
+        )));
+    }
+    if plan.digest != digest {
+        eprintln!(
+            "note: {} was edited after it was made (content digest {digest}); hand edits can only \
+             remove work",
+            a.plan.display()
+        );
+    }
+    let spec = a.credentials.resolve(&ctx.config)?;
+    run_plan(ctx, plan, spec, &a.run, a.resume, "apply").await
+}
+
+pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
+    let target = a.target.resolve(&ctx.config)?;
+    let store = open_store(ctx).await?;
+    let mut req = a.inputs.request(ctx, &target, std::path::Path::new("."))?;
+    req.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
+    let (plan, _) = make_plan(&req, &target.spec).await?;
+    if ctx.dry_run {
+        print!("{}", render_plan(&plan, PlanFormat::Table)?);
+        eprintln!("dry run: nothing was executed");
+        return Ok(0);
+    }
+    run_plan(ctx, plan, target.spec, &a.run, false, "recycle").await
+}
+
+async fn open_store(ctx: &Context) -> Result<Store> {
+    let js = &ctx.config.persistence.job_state;
+    if js.enabled {
+        Store::open(&js.file).await
+    } else {
+        Store::in_memory().await
+    }
+}
+
+/// Every statement per node, with its session setup; nothing connects.
+fn dry_run(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = &plan.settings;
+    for n in plan.nodes.iter().filter(|n| !n.actions.is_empty()) {
+        out.push_str(&format!("-- {} ({} mode)\n", n.address, s.mode));
+        out.push_str(&format!(
+            "SET SESSION lock_wait_timeout = {};\n",
+            s.lock_wait_timeout.0.as_secs()
+        ));
+        if s.mode == crate::config::Mode::BinlogOff {
+            out.push_str("SET SESSION sql_log_bin = 0;\n");
+        }
+        for a in &n.actions {
+            out.push_str(&crate::plan::rebuild_statement(
+                &a.schema, &a.table, a.online,
+            ));
+            out.push_str(";\n");
+        }
+    }
+    out
+}
+
+fn confirm(plan: &Plan, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::invalid(
+            "stdin is not a terminal, so there is no one to confirm: pass --yes to apply without \
+             a prompt; nothing was executed",
+        ));
+    }
+    eprint!("{}", crate::plan::summary_table(plan));
+    eprint!(
+        "Apply {} rebuild(s) on {} node(s) in {} mode? Only 'yes' is accepted: ",
+        plan.summary.actions, plan.summary.nodes, plan.settings.mode
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::invalid(format!("reading the confirmation: {e}")))?;
+    if line.trim() != "yes" {
+        return Err(Error::invalid("not confirmed; nothing was executed"));
+    }
+    Ok(())
+}
+
+/// Ctrl-C: the first cancels (running statements are killed on the server, the rest skipped),
+/// the second exits at once.
+fn watch_interrupts(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: killing running statements (KILL QUERY) and skipping the rest; \
+                 press Ctrl-C again to exit at once"
+            );
+            cancel.cancel();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("exiting now");
+            std::process::exit(130);
+        }
+    });
+}
+
+async fn run_plan(
+    ctx: &Context,
+    plan: Plan,
+    spec: ConnectSpec,
+    run: &RunArgs,
+    resume: bool,
+    kind: &str,
+) -> Result<i32> {
+    if ctx.dry_run {
+        print!("{}", dry_run(&plan));
+        eprintln!("dry run: nothing was executed");
+        return Ok(0);
+    }
+    if plan.actions().next().is_none() {
+        println!("the plan has no actions: nothing to do");
+        return Ok(0);
+    }
+    confirm(&plan, run.yes)?;
+    let store = open_store(ctx).await?;
+    store.save_plan(&plan).await?;
+    let digest = plan.computed_digest();
+    let now = Utc::now();
+    let mut job = JobRecord {
+        job_id: store.next_id("job", now.date_naive()).await?,
+        kind: kind.into(),
+        status: JobStatus::Running,
+        phase: Some("applying".into()),
+        plan_id: Some(plan.plan_id.clone()),
+        plan_digest: Some(digest),
+        config: serde_json::to_value(&plan.settings).unwrap_or_default(),
+        created_at: now,
+        started_at: Some(now),
+        completed_at: None,
+        error: None,
+        total_tables: plan.actions().count() as u64,
+        processed_tables: 0,
+        failed_tables: 0,
+        bytes_freed: 0,
+        current_table: None,
+    };
+    store.insert_job(&job).await?;
+    eprintln!(
+        "job {} applies {} ({})",
+        job.job_id,
+        plan.plan_id,
+        plan.computed_digest()
+    );
+    let parallel = ctx.parallel.unwrap_or(plan.settings.parallel).max(1);
+    let pre = match preflight(&plan, &spec, parallel.max(DEFAULT_PARALLEL)).await {
+        Ok(p) => p,
+        Err(e) => {
+            job.status = JobStatus::Failed;
+            job.error = Some(e.to_string());
+            job.completed_at = Some(Utc::now());
+            store.update_job(&job).await?;
+            // Drift, or the primary in the way: the live state refuses the plan (exit 3).
+            if matches!(e, Error::Stale(_) | Error::Primary(_)) {
+                eprintln!("error[{}]: {e}", e.code());
+                return Ok(3);
+            }
+            return Err(e);
+        }
+    };
+    let d = &ctx.config.recycling;
+    let opts = ApplyOptions {
+        job_id: job.job_id.clone(),
+        resume,
+        parallel,
+        lock_retries: d.defaults.lock_retries,
+        retry_backoff: d.defaults.retry_backoff.0,
+        worker_timeout: d.concurrency.worker_timeout.0,
+        lag_poll: Duration::from_secs(1),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let display = tokio::spawn(consume(rx, store.clone(), job.clone()));
+    let cancel = CancellationToken::new();
+    watch_interrupts(cancel.clone());
+    let report = execute(&plan, &pre, &spec, &opts, &store, &tx, &cancel).await;
+    drop(tx);
+    let _ = display.await;
+    finish_job(&store, job, &report).await?;
+    match run.output_format {
+        ApplyFormat::Table => print!("{}", result_table(&report)),
+        ApplyFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?
+        ),
+    }
+    Ok(exit_code(&report))
+}
+
+async fn finish_job(store: &Store, mut job: JobRecord, r: &ApplyReport) -> Result<()> {
+    let mut fresh = store.job(&job.job_id).await?.unwrap_or(job.clone());
+    fresh.status = if r.cancelled {
+        JobStatus::Cancelled
+    } else if r.complete() {
+        JobStatus::Completed
+    } else {
+        JobStatus::Failed
+    };
+    fresh.error = if r.timed_out {
+        Some(format!(
+            "[{}] the deadline passed: running statements were killed, the rest skipped",
+            crate::error::ErrorCode::Timeout
+        ))
+    } else if !r.node_errors.is_empty() {
+        Some(r.node_errors.join("; "))
+    } else if !r.complete() && !r.cancelled {
+        Some("some tables failed or were skipped".into())
+    } else {
+        None
+    };
+    fresh.completed_at = Some(Utc::now());
+    fresh.current_table = None;
+    fresh.bytes_freed = r.bytes_freed();
+    job = fresh;
+    store.update_job(&job).await
+}
+
+/// Design §7: 0 all done, 5 partial (some failed or skipped); a timeout also prints 1009.
+fn exit_code(r: &ApplyReport) -> i32 {
+    if r.timed_out {
+        eprintln!(
+            "error[{}]: the apply's deadline passed: running statements were killed on the \
+             server, the remaining tables skipped",
+            crate::error::ErrorCode::Timeout
+        );
+    }
+    if r.cancelled {
+        eprintln!("cancelled: running statements were killed on the server");
+    }
+    if r.complete() { 0 } else { 5 }
+}

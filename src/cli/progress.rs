@@ -1,0 +1,171 @@
+//! Showing an apply's events: progress bars on a terminal (one per node and one overall, with
+//! bytes freed so far), plain log lines otherwise; and the final result table.
+
+use crate::apply::{ActionStatus, ApplyReport, Event};
+use crate::jobs::{JobRecord, Store};
+use crate::plan::{human_bytes, new_table};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Consumes events until the channel closes: draws progress, and keeps the job row's counters
+/// current so `status`/`monitor` elsewhere see them.
+pub async fn consume(mut rx: UnboundedReceiver<Event>, store: Store, mut job: JobRecord) {
+    let tty = std::io::stderr().is_terminal();
+    let multi = MultiProgress::with_draw_target(if tty {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let node_style = ProgressStyle::with_template("{prefix:>21} [{bar:30}] {pos}/{len} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let total_style = ProgressStyle::with_template(
+        "{prefix:>21} [{bar:30}] {pos}/{len} tables, {msg} freed, {elapsed}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let mut total: Option<ProgressBar> = None;
+    let mut freed = 0u64;
+    while let Some(e) = rx.recv().await {
+        match &e {
+            Event::Started {
+                total_actions,
+                nodes,
+            } => {
+                job.total_tables = *total_actions as u64;
+                if tty {
+                    for (node, n) in nodes {
+                        let b = multi.add(ProgressBar::new(*n as u64));
+                        b.set_style(node_style.clone());
+                        b.set_prefix(node.clone());
+                        bars.insert(node.clone(), b);
+                    }
+                    let t = multi.add(ProgressBar::new(*total_actions as u64));
+                    t.set_style(total_style.clone());
+                    t.set_prefix("total");
+                    t.set_message(human_bytes(0));
+                    total = Some(t);
+                }
+            }
+            Event::TableStarted {
+                node,
+                schema,
+                table,
+                size_before,
+                attempt,
+            } => {
+                let what = format!(
+                    "rebuilding {schema}.{table} ({}){}",
+                    human_bytes(*size_before),
+                    if *attempt > 1 {
+                        format!(", try {attempt}")
+                    } else {
+                        String::new()
+                    }
+                );
+                job.current_table = Some(format!("{schema}.{table}"));
+                match bars.get(node) {
+                    Some(b) => b.set_message(what),
+                    None => tracing::info!(node = %node, "{what}"),
+                }
+            }
+            Event::Waiting { node, reason } => match bars.get(node) {
+                Some(b) => b.set_message(reason.clone()),
+                None => tracing::info!(node = %node, "{reason}"),
+            },
+            Event::TableFinished(o) => {
+                job.processed_tables += 1;
+                if o.status == ActionStatus::Failed {
+                    job.failed_tables += 1;
+                }
+                freed += o.bytes_freed;
+                job.bytes_freed = freed;
+                if let Some(b) = bars.get(&o.node) {
+                    b.inc(1);
+                    b.set_message(format!("{}.{} {}", o.schema, o.table, o.status.as_str()));
+                }
+                if let Some(t) = &total {
+                    t.inc(1);
+                    t.set_message(human_bytes(freed));
+                }
+            }
+            Event::NodeStopped { node, reason } => {
+                if let Some(b) = bars.get(node) {
+                    b.abandon_with_message(format!("stopped: {reason}"));
+                }
+            }
+            Event::Finished { .. } => {
+                for b in bars.values() {
+                    b.finish();
+                }
+                if let Some(t) = &total {
+                    t.finish();
+                }
+                job.current_table = None;
+            }
+        }
+        if matches!(e, Event::Started { .. } | Event::TableFinished(_))
+            && let Err(err) = store.update_job(&job).await
+        {
+            tracing::warn!("cannot update job {}: {err}", job.job_id);
+        }
+    }
+}
+
+/// The final table: node, table, before, after, freed, duration, status; and totals.
+pub fn result_table(r: &ApplyReport) -> String {
+    let mut t = new_table(&[
+        "node", "table", "before", "after", "freed", "duration", "status", "note",
+    ]);
+    let size = |v: Option<u64>| v.map(human_bytes).unwrap_or_else(|| "-".into());
+    for o in &r.outcomes {
+        t.add_row(vec![
+            o.node.clone(),
+            format!("{}.{}", o.schema, o.table),
+            size(o.size_before),
+            size(o.size_after),
+            human_bytes(o.bytes_freed),
+            o.duration()
+                .map(|d| format!("{d:.1}s"))
+                .unwrap_or_else(|| "-".into()),
+            o.status.as_str().to_string(),
+            match (&o.code, &o.error) {
+                (Some(c), Some(e)) => format!("[{c}] {e}"),
+                (None, Some(e)) => e.clone(),
+                _ => String::new(),
+            },
+        ]);
+    }
+    let mut out = String::new();
+    if !r.outcomes.is_empty() {
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    if !r.already_done.is_empty() {
+        out.push_str(&format!(
+            "{} table(s) already done by an earlier run of this plan were not rebuilt again\n",
+            r.already_done.len()
+        ));
+    }
+    let mut per_node: Vec<(String, u64)> = Vec::new();
+    for o in &r.outcomes {
+        match per_node.iter_mut().find(|(n, _)| *n == o.node) {
+            Some((_, b)) => *b += o.bytes_freed,
+            None => per_node.push((o.node.clone(), o.bytes_freed)),
+        }
+    }
+    for (n, b) in &per_node {
+        out.push_str(&format!("{n}: {} freed\n", human_bytes(*b)));
+    }
+    out.push_str(&format!(
+        "total: {} done, {} failed, {} skipped; {} freed (measured)\n",
+        r.count(ActionStatus::Done),
+        r.count(ActionStatus::Failed),
+        r.count(ActionStatus::Skipped),
+        human_bytes(r.bytes_freed())
+    ));
+    out
+}

@@ -1,0 +1,415 @@
+//! The SQLite job store (`persistence.job_state.file`, WAL): jobs, plans and the per-table
+//! ledger. Written as events happen; never holds a password (job configs are stored as given
+//! minus credentials, which callers strip).
+
+use super::JobStatus;
+use crate::apply::{ActionOutcome, ActionStatus, Ledger};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
+     PRIMARY KEY (kind, day))",
+    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
+     phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
+     started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
+     processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
+     bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT)",
+    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
+    "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
+     created_at TEXT NOT NULL, body TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
+     node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
+     started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
+     bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
+     PRIMARY KEY (job_id, node, schema_name, table_name))",
+    "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
+];
+
+/// One job row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    /// `apply` (CLI) or `recycle`.
+    pub kind: String,
+    pub status: JobStatus,
+    /// `planning` / `applying`.
+    pub phase: Option<String>,
+    pub plan_id: Option<String>,
+    pub plan_digest: Option<String>,
+    /// The job's settings as given, without credentials.
+    pub config: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub total_tables: u64,
+    pub processed_tables: u64,
+    pub failed_tables: u64,
+    pub bytes_freed: u64,
+    pub current_table: Option<String>,
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> Error {
+    Error::invalid(format!("job store: {e}"))
+}
+
+fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Opens (creating) the store at `path` in WAL mode.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| Error::file(path, e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        Self::with(opts).await.map_err(|e| Error::file(path, e))
+    }
+
+    /// A store that lives in memory (when `persistence.job_state.enabled` is false).
+    pub async fn in_memory() -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:").map_err(db_err)?;
+        Self::with(opts).await
+    }
+
+    async fn with(opts: SqliteConnectOptions) -> Result<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db_err)?;
+        for stmt in SCHEMA {
+            sqlx::query(stmt).execute(&pool).await.map_err(db_err)?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// The next `<kind>-YYYYMMDD-NNN` id for `day`.
+    pub async fn next_id(&self, kind: &str, day: NaiveDate) -> Result<String> {
+        let d = day.format("%Y%m%d").to_string();
+        let mut tx: Transaction<'_, Sqlite> = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO counters (kind, day, n) VALUES (?, ?, 1) \
+             ON CONFLICT (kind, day) DO UPDATE SET n = n + 1",
+        )
+        .bind(kind)
+        .bind(&d)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let n: i64 = sqlx::query_scalar("SELECT n FROM counters WHERE kind = ? AND day = ?")
+            .bind(kind)
+            .bind(&d)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(format!("{kind}-{d}-{n:03}"))
+    }
+
+    /// Inserts a job.
+    pub async fn insert_job(&self, j: &JobRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, created_at, \
+             started_at, completed_at, error, total_tables, processed_tables, failed_tables, \
+             bytes_freed, current_table) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&j.job_id)
+        .bind(&j.kind)
+        .bind(j.status.as_str())
+        .bind(&j.phase)
+        .bind(&j.plan_id)
+        .bind(&j.plan_digest)
+        .bind(j.config.to_string())
+        .bind(j.created_at.to_rfc3339())
+        .bind(j.started_at.map(|t| t.to_rfc3339()))
+        .bind(j.completed_at.map(|t| t.to_rfc3339()))
+        .bind(&j.error)
+        .bind(j.total_tables as i64)
+        .bind(j.processed_tables as i64)
+        .bind(j.failed_tables as i64)
+        .bind(j.bytes_freed as i64)
+        .bind(&j.current_table)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Writes every mutable field of a job.
+    pub async fn update_job(&self, j: &JobRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = ?, phase = ?, plan_id = ?, plan_digest = ?, started_at = ?, \
+             completed_at = ?, error = ?, total_tables = ?, processed_tables = ?, failed_tables = ?, \
+             bytes_freed = ?, current_table = ? WHERE job_id = ?",
+        )
+        .bind(j.status.as_str())
+        .bind(&j.phase)
+        .bind(&j.plan_id)
+        .bind(&j.plan_digest)
+        .bind(j.started_at.map(|t| t.to_rfc3339()))
+        .bind(j.completed_at.map(|t| t.to_rfc3339()))
+        .bind(&j.error)
+        .bind(j.total_tables as i64)
+        .bind(j.processed_tables as i64)
+        .bind(j.failed_tables as i64)
+        .bind(j.bytes_freed as i64)
+        .bind(&j.current_table)
+        .bind(&j.job_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> JobRecord {
+        let status: String = r.get("status");
+        let config: String = r.get("config");
+        JobRecord {
+            job_id: r.get("job_id"),
+            kind: r.get("kind"),
+            status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
+            phase: r.get("phase"),
+            plan_id: r.get("plan_id"),
+            plan_digest: r.get("plan_digest"),
+            config: serde_json::from_str(&config).unwrap_or_default(),
+            created_at: ts(r.get("created_at")).unwrap_or_default(),
+            started_at: ts(r.get("started_at")),
+            completed_at: ts(r.get("completed_at")),
+            error: r.get("error"),
+            total_tables: r.get::<i64, _>("total_tables") as u64,
+            processed_tables: r.get::<i64, _>("processed_tables") as u64,
+            failed_tables: r.get::<i64, _>("failed_tables") as u64,
+            bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
+            current_table: r.get("current_table"),
+        }
+    }
+
+    /// One job.
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        let r = sqlx::query("SELECT * FROM jobs WHERE job_id = ?")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.as_ref().map(Self::job_from_row))
+    }
+
+    /// Jobs, newest first, optionally of one status; and the total count matching.
+    pub async fn jobs(
+        &self,
+        status: Option<JobStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<JobRecord>, u64)> {
+        let st = status.map(|s| s.as_str());
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE (?1 IS NULL OR status = ?1) \
+             ORDER BY created_at DESC, job_id DESC LIMIT ?2 OFFSET ?3",
+        )
+        .bind(st)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE (?1 IS NULL OR status = ?1)")
+                .bind(st)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok((rows.iter().map(Self::job_from_row).collect(), total as u64))
+    }
+
+    /// Saves (or replaces) a plan document.
+    pub async fn save_plan(&self, p: &Plan) -> Result<()> {
+        let body = serde_json::to_string(p).map_err(|e| Error::invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO plans (plan_id, digest, created_at, body) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (plan_id) DO UPDATE SET digest = excluded.digest, body = excluded.body",
+        )
+        .bind(&p.plan_id)
+        .bind(p.computed_digest())
+        .bind(p.created_at.to_rfc3339())
+        .bind(body)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// A saved plan.
+    pub async fn plan(&self, plan_id: &str) -> Result<Option<Plan>> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM plans WHERE plan_id = ?")
+            .bind(plan_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        body.map(|b| {
+            serde_json::from_str(&b)
+                .map_err(|e| Error::invalid(format!("stored plan {plan_id}: {e}")))
+        })
+        .transpose()
+    }
+
+    /// The ledger of one job, in the order it was written.
+    pub async fn outcomes(&self, job_id: &str) -> Result<Vec<ActionOutcome>> {
+        let rows = sqlx::query("SELECT * FROM ledger WHERE job_id = ? ORDER BY finished_at, rowid")
+            .bind(job_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let status: String = r.get("status");
+                ActionOutcome {
+                    node: r.get("node"),
+                    schema: r.get("schema_name"),
+                    table: r.get("table_name"),
+                    status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Failed),
+                    started_at: ts(r.get("started_at")),
+                    finished_at: ts(r.get("finished_at")).unwrap_or_default(),
+                    size_before: r.get::<Option<i64>, _>("size_before").map(|v| v as u64),
+                    size_after: r.get::<Option<i64>, _>("size_after").map(|v| v as u64),
+                    bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
+                    error: r.get("error"),
+                    code: r.get::<Option<i64>, _>("code").map(|v| v as u16),
+                }
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Ledger for Store {
+    async fn record(&self, job_id: &str, digest: &str, o: &ActionOutcome) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO ledger (job_id, plan_digest, node, schema_name, table_name, \
+             status, started_at, finished_at, size_before, size_after, bytes_freed, error, code) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(job_id)
+        .bind(digest)
+        .bind(&o.node)
+        .bind(&o.schema)
+        .bind(&o.table)
+        .bind(o.status.as_str())
+        .bind(o.started_at.map(|t| t.to_rfc3339()))
+        .bind(o.finished_at.to_rfc3339())
+        .bind(o.size_before.map(|v| v as i64))
+        .bind(o.size_after.map(|v| v as i64))
+        .bind(o.bytes_freed as i64)
+        .bind(&o.error)
+        .bind(o.code.map(i64::from))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn done(&self, digest: &str) -> Result<HashSet<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT node, schema_name, table_name FROM ledger \
+             WHERE plan_digest = ? AND status = 'done'",
+        )
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("node"), r.get("schema_name"), r.get("table_name")))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, status: JobStatus) -> JobRecord {
+        JobRecord {
+            job_id: id.into(),
+            kind: "apply".into(),
+            status,
+            phase: None,
+            plan_id: Some("plan-20261126-001".into()),
+            plan_digest: Some("sha256:ab".into()),
+            config: serde_json::json!({"mode": "binlog-off"}),
+            created_at: Utc::now(),
+            started_at: None,
+            completed_at: None,
+            error: None,
+            total_tables: 2,
+            processed_tables: 0,
+            failed_tables: 0,
+            bytes_freed: 0,
+            current_table: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_jobs_plans_and_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("jobs.db")).await.unwrap();
+        let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(s.next_id("job", d).await.unwrap(), "job-20261126-001");
+        assert_eq!(s.next_id("job", d).await.unwrap(), "job-20261126-002");
+        s.insert_job(&job("job-20261126-001", JobStatus::Running))
+            .await
+            .unwrap();
+        s.insert_job(&job("job-20261126-002", JobStatus::Completed))
+            .await
+            .unwrap();
+        let (running, total) = s.jobs(Some(JobStatus::Running), 10, 0).await.unwrap();
+        assert_eq!((running.len(), total), (1, 1));
+        let (all, total) = s.jobs(None, 1, 0).await.unwrap();
+        assert_eq!((all.len(), total), (1, 2));
+
+        let o = ActionOutcome {
+            node: "127.0.0.1:23307".into(),
+            schema: "shop".into(),
+            table: "orders".into(),
+            status: ActionStatus::Done,
+            started_at: Some(Utc::now()),
+            finished_at: Utc::now(),
+            size_before: Some(100),
+            size_after: Some(10),
+            bytes_freed: 90,
+            error: None,
+            code: None,
+        };
+        s.record("job-20261126-001", "sha256:ab", &o).await.unwrap();
+        let done = s.done("sha256:ab").await.unwrap();
+        assert!(done.contains(&("127.0.0.1:23307".into(), "shop".into(), "orders".into())));
+        assert!(s.done("sha256:other").await.unwrap().is_empty());
+        assert_eq!(s.outcomes("job-20261126-001").await.unwrap(), vec![o]);
+
+        let p = crate::plan::example_plan();
+        s.save_plan(&p).await.unwrap();
+        assert_eq!(s.plan(&p.plan_id).await.unwrap(), Some(p));
+    }
+}

@@ -1,0 +1,347 @@
+//! Applying plans on a real cluster with a chained replica: binlog-off never touches the primary
+//! nor writes a binlog event on a replica; binlog-on reaches downstream replicas through
+//! replication; stale plans are refused before any DDL. Tests run one at a time (`serial`): they
+//! assert on binlog positions and flip read-only flags.
+
+mod common;
+
+use common::{apply, cli, cluster, plan_file, serial};
+use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
+use serde_json::Value;
+
+fn report(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("json report: {e}\n{stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binlog_off_shrinks_every_replica_and_never_touches_the_primary() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[
+        TableSpec::sized(
+            "boff",
+            "orders",
+            24,
+            Pattern::RandomDelete { keep_every: 10 },
+        ),
+        TableSpec::sized("boff", "events", 16, Pattern::RangeDelete { percent: 70 }),
+    ])
+    .await;
+    let (p, replicas) = (c.primary(), [c.replica(1), c.replica(2), c.chained()]);
+    let primary_file = c.file_size(&p, "boff", "orders").await;
+    let primary_pos = c.binlog_position(&p).await;
+    let mut before = Vec::new();
+    for (i, r) in replicas.iter().enumerate() {
+        let id = [2, 3, 4][i];
+        before.push((
+            c.file_size(r, "boff", "orders").await,
+            c.binlog_position(r).await,
+            c.own_gtids(r, id).await,
+        ));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &c.replica(2),
+        "boff.yaml",
+        &[
+            "--scope",
+            "cluster",
+            "--database",
+            "boff",
+            "--threshold-mb",
+            "1",
+        ],
+    );
+    let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let rep = report(&out);
+    let outcomes = rep["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 6, "two tables on three replicas");
+    for (i, r) in replicas.iter().enumerate() {
+        let mine: Vec<&Value> = outcomes
+            .iter()
+            .filter(|o| o["node"] == r.to_string())
+            .collect();
+        assert_eq!(mine.len(), 2);
+        for o in &mine {
+            assert_eq!(o["status"], "done", "{o}");
+            assert!(o["bytes_freed"].as_u64().unwrap() > 0, "{o}");
+            assert!(
+                o["size_after"].as_u64().unwrap() < o["size_before"].as_u64().unwrap(),
+                "{o}"
+            );
+        }
+        let (file, pos, gtids) = &before[i];
+        assert!(
+            c.file_size(r, "boff", "orders").await < *file,
+            "{r} shrank on disk"
+        );
+        assert_eq!(
+            &c.binlog_position(r).await,
+            pos,
+            "{r}: no binlog event written"
+        );
+        assert_eq!(
+            &c.own_gtids(r, [2, 3, 4][i]).await,
+            gtids,
+            "{r}: no GTID of its own server id"
+        );
+    }
+    assert_eq!(
+        c.file_size(&p, "boff", "orders").await,
+        primary_file,
+        "primary file untouched"
+    );
+    assert_eq!(
+        c.binlog_position(&p).await,
+        primary_pos,
+        "primary binlog untouched"
+    );
+    assert!(!out.contains(common::PASSWORD) && !err.contains(common::PASSWORD));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_runs_nothing_and_no_tty_without_yes_refuses() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "dry",
+        "t",
+        8,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let r = c.replica(1);
+    let size = c.file_size(&r, "dry", "t").await;
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &r,
+        "dry.yaml",
+        &["--database", "dry", "--threshold-mb", "1"],
+    );
+
+    let o = cli(&work)
+        .args(["--dry-run", "apply"])
+        .arg(&plan)
+        .args(["--user", common::USER, "--password", common::PASSWORD])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("-- {r} (binlog-off mode)")), "{out}");
+    assert!(out.contains("SET SESSION sql_log_bin = 0;"), "{out}");
+    assert!(
+        out.contains("ALTER TABLE `dry`.`t` ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK=NONE;"),
+        "{out}"
+    );
+
+    let o = cli(&work)
+        .arg("apply")
+        .arg(&plan)
+        .args(["--user", common::USER, "--password", common::PASSWORD])
+        .write_stdin("yes\n")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error[1001]") && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(c.file_size(&r, "dry", "t").await, size, "nothing ran");
+    // And nothing was recorded as a job either: the refusal comes first.
+    assert!(!work.path().join("data/jobs.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binlog_on_on_the_intermediate_replica_reaches_the_chained_replica() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "bon",
+        "t",
+        16,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let (p, r1, r2, ch) = (c.primary(), c.replica(1), c.replica(2), c.chained());
+    let sizes = |_: ()| async {
+        (
+            c.file_size(&p, "bon", "t").await,
+            c.file_size(&r1, "bon", "t").await,
+            c.file_size(&r2, "bon", "t").await,
+            c.file_size(&ch, "bon", "t").await,
+        )
+    };
+    let before = sizes(()).await;
+    let primary_pos = c.binlog_position(&p).await;
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &r1,
+        "bon.yaml",
+        &[
+            "--mode",
+            "binlog-on",
+            "--database",
+            "bon",
+            "--threshold-mb",
+            "1",
+        ],
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(
+        text.contains(&format!("propagates_to:\n  - {ch}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("errant transaction"),
+        "the plan warns: {text}"
+    );
+    let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report(&out)["outcomes"][0]["status"], "done");
+    c.sync_from(&r1, &ch).await;
+    let after = sizes(()).await;
+    assert_eq!(after.0, before.0, "primary untouched");
+    assert!(after.1 < before.1, "intermediate replica shrank");
+    assert_eq!(after.2, before.2, "the other branch untouched");
+    assert!(
+        after.3 < before.3,
+        "the chained replica shrank through replication"
+    );
+    assert_eq!(c.binlog_position(&p).await, primary_pos);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binlog_on_on_the_primary_needs_exclude_primary_false() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "onp",
+        "t",
+        16,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let p = c.primary();
+    let work = tempfile::tempdir().unwrap();
+    let o = cli(&work)
+        .arg("plan")
+        .args(common::target_args(&p))
+        .args([
+            "--mode",
+            "binlog-on",
+            "--database",
+            "onp",
+            "--threshold-mb",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("error[1004]") && err.contains("--exclude-primary=false"),
+        "{err}"
+    );
+
+    let before: Vec<u64> = {
+        let mut v = Vec::new();
+        for n in [c.primary(), c.replica(1), c.replica(2), c.chained()] {
+            v.push(c.file_size(&n, "onp", "t").await);
+        }
+        v
+    };
+    let plan = plan_file(
+        &work,
+        &p,
+        "onp.yaml",
+        &[
+            "--mode",
+            "binlog-on",
+            "--exclude-primary=false",
+            "--database",
+            "onp",
+            "--threshold-mb",
+            "1",
+        ],
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    for r in [c.replica(1), c.replica(2), c.chained()] {
+        assert!(
+            text.contains(&format!("  - {r}")),
+            "propagates to {r}: {text}"
+        );
+    }
+    let (code, _, err) = apply(&work, &plan, &["--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let mut after = Vec::new();
+    for n in [c.replica(1), c.replica(2), c.chained()] {
+        c.sync_from(&p, &n).await;
+    }
+    for n in [c.primary(), c.replica(1), c.replica(2), c.chained()] {
+        after.push(c.file_size(&n, "onp", "t").await);
+    }
+    for i in 0..4 {
+        assert!(
+            after[i] < before[i],
+            "node {i} shrank: {before:?} → {after:?}"
+        );
+    }
+    // `check` flags such a plan: an action on the primary is an error finding.
+    let o = cli(&work).arg("check").arg(&plan).output().unwrap();
+    assert_eq!(o.status.code(), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_plan_exits_3_and_nothing_runs_anywhere() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "stale",
+        "t",
+        8,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let nodes = [c.primary(), c.replica(1), c.replica(2), c.chained()];
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &c.replica(1),
+        "stale.yaml",
+        &[
+            "--scope",
+            "cluster",
+            "--database",
+            "stale",
+            "--threshold-mb",
+            "1",
+        ],
+    );
+    let mut before = Vec::new();
+    for n in &nodes {
+        before.push(c.file_size(n, "stale", "t").await);
+    }
+    let r2 = c.replica(2);
+    c.exec(&r2, &["SET GLOBAL read_only = OFF"]).await;
+    let (code, _, err) = apply(&work, &plan, &["--yes"]);
+    c.exec(&r2, &["SET GLOBAL read_only = ON"]).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(&format!("{r2}: read_only ON → OFF")), "{err}");
+    assert!(err.contains("nothing was executed"), "{err}");
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(
+            c.file_size(n, "stale", "t").await,
+            before[i],
+            "{n} untouched"
+        );
+    }
+    // A digest that is not the reviewed one is refused the same way.
+    let (code, _, err) = apply(&work, &plan, &["--yes", "--expect-digest", "sha256:0000"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not the expected sha256:0000"), "{err}");
+}
