@@ -345,3 +345,51 @@ async fn a_stale_plan_exits_3_and_nothing_runs_anywhere() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("not the expected sha256:0000"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recycle_plans_in_memory_then_applies() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "rcy",
+        "t",
+        8,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let r = c.replica(2);
+    let before = c.file_size(&r, "rcy", "t").await;
+    let work = tempfile::tempdir().unwrap();
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = vec!["recycle".into()];
+        v.extend(common::target_args(&r));
+        v.extend(["--database", "rcy", "--threshold-mb", "1"].map(String::from));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let o = cli(&work)
+        .arg("--dry-run")
+        .args(args(&[]))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("rcy.t") && out.contains("total: 1 action(s)"),
+        "{out}"
+    );
+    assert_eq!(
+        c.file_size(&r, "rcy", "t").await,
+        before,
+        "dry run changes nothing"
+    );
+    let o = cli(&work).args(args(&["--yes"])).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(c.file_size(&r, "rcy", "t").await < before);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 done, 0 failed, 0 skipped"));
+}

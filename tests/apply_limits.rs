@@ -1,0 +1,306 @@
+//! The applier's limits on a real cluster: the deadline kills the rebuild on the server, a held
+//! metadata lock makes it give up within lock_wait_timeout per try (never queueing other
+//! queries longer), and an interrupted apply resumes without rebuilding a table twice.
+
+mod common;
+
+use common::{apply, cluster, plan_file, serial};
+use mysql_tablespace_recycling::mysql::Endpoint;
+use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
+use sqlx::{Connection, Executor};
+use std::time::{Duration, Instant};
+
+fn report(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("json report: {e}\n{stdout}"))
+}
+
+/// A config in the work dir: short retries so the tests stay quick.
+fn config(work: &tempfile::TempDir, lock_retries: u32) {
+    std::fs::write(
+        work.path().join("config.yaml"),
+        format!(
+            "recycling:\n  defaults:\n    lock_retries: {lock_retries}\n    retry_backoff: 1s\n"
+        ),
+    )
+    .unwrap();
+}
+
+async fn alters_running(c: &common::TestCluster, ep: &Endpoint, schema: &str) -> i64 {
+    let mut conn = c.conn(ep).await;
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT('ALTER TABLE `', ?, '`%')",
+    )
+    .bind(schema)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deadline_kills_the_rebuild_on_the_server() {
+    let _g = serial().await;
+    let c = cluster();
+    let node = c.replica(2);
+    // A large table on this replica only (built with the binlog off), slow to rebuild.
+    let mut spec = TableSpec::sized("tmo", "big", 300, Pattern::RangeDelete { percent: 20 });
+    spec.secondary_indexes = 4;
+    {
+        let mut conn = c.conn(&node).await;
+        conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
+        build(&mut conn, &node, &spec).await.unwrap();
+    }
+    let before = c.file_size(&node, "tmo", "big").await;
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &node,
+        "tmo.yaml",
+        &[
+            "--database",
+            "tmo",
+            "--threshold-mb",
+            "1",
+            "--threshold-percent",
+            "1",
+            "--timeout",
+            "1s",
+        ],
+    );
+    let started = Instant::now();
+    let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
+    let took = started.elapsed();
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("error[1009]"), "{err}");
+    let o = &report(&out)["outcomes"][0];
+    assert_eq!(o["status"], "skipped", "{o}");
+    assert_eq!(o["code"], 1009, "{o}");
+    assert!(o["error"].as_str().unwrap().contains("KILL QUERY"), "{o}");
+    // 2 seconds after the deadline (1 s after the apply began), no ALTER runs on the server.
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(took)).await;
+    assert_eq!(
+        alters_running(c, &node, "tmo").await,
+        0,
+        "the ALTER was killed on the server"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "apply returned after {took:?}"
+    );
+    assert_eq!(
+        c.file_size(&node, "tmo", "big").await,
+        before,
+        "the killed rebuild left the table as it was"
+    );
+    println!("apply with a 1s deadline returned after {took:?}");
+    let mut conn = c.conn(&node).await;
+    conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
+    conn.execute("DROP DATABASE tmo").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_metadata_lock_is_waited_for_briefly_retried_then_skipped() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "mdl",
+        "locked",
+        8,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let node = c.replica(1);
+    let work = tempfile::tempdir().unwrap();
+    config(&work, 2);
+    let plan = plan_file(
+        &work,
+        &node,
+        "mdl.yaml",
+        &[
+            "--database",
+            "mdl",
+            "--threshold-mb",
+            "1",
+            "--lock-wait-timeout",
+            "1s",
+        ],
+    );
+    // A transaction keeps the table open.
+    let mut holder = c.conn(&node).await;
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("SELECT COUNT(*) FROM mdl.locked")
+        .await
+        .unwrap();
+
+    // Meanwhile, a reader measures how long its SELECTs wait.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let mut conn = c.conn(&node).await;
+        tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let t = Instant::now();
+                conn.execute("SELECT id FROM mdl.locked LIMIT 1")
+                    .await
+                    .unwrap();
+                worst = worst.max(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            worst
+        })
+    };
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let plan = plan.clone();
+        move || apply(&work, &plan, &["--yes", "--output-format", "json"])
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let worst = reader.await.unwrap();
+    holder.execute("ROLLBACK").await.unwrap();
+    assert_eq!(code, 5, "{err}");
+    let o = &report(&out)["outcomes"][0];
+    assert_eq!(o["status"], "skipped", "{o}");
+    let why = o["error"].as_str().unwrap();
+    assert!(
+        why.contains("metadata lock") && why.contains("2 tries"),
+        "{why}"
+    );
+    println!("worst SELECT wait while apply retried: {worst:?}");
+    assert!(
+        worst < Duration::from_millis(1_600),
+        "a SELECT waited {worst:?}, longer than lock_wait_timeout (1s)"
+    );
+}
+
+async fn space_ids(c: &common::TestCluster, ep: &Endpoint) -> Vec<(String, i64)> {
+    let mut conn = c.conn(ep).await;
+    sqlx::query_as(
+        "SELECT NAME, CAST(SPACE AS SIGNED) FROM information_schema.INNODB_SYS_TABLES \
+         WHERE NAME LIKE 'res/t_' ORDER BY NAME",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_apply_resumes_without_rebuilding_a_table_twice() {
+    let _g = serial().await;
+    let c = cluster();
+    let tables: Vec<TableSpec> = (1..=4)
+        .map(|i| {
+            TableSpec::sized(
+                "res",
+                &format!("t{i}"),
+                4,
+                Pattern::RandomDelete { keep_every: 10 },
+            )
+        })
+        .collect();
+    c.fragment(&tables).await;
+    let node = c.replica(2);
+    let work = tempfile::tempdir().unwrap();
+    config(&work, 1000);
+    let plan = plan_file(
+        &work,
+        &node,
+        "res.yaml",
+        &[
+            "--database",
+            "res",
+            "--threshold-mb",
+            "1",
+            "--lock-wait-timeout",
+            "1s",
+            "--batch-size",
+            "2",
+        ],
+    );
+    // t3 is held open, so the first run gets stuck on it after t1 and t2.
+    let mut holder = c.conn(&node).await;
+    holder.execute("BEGIN").await.unwrap();
+    holder.execute("SELECT COUNT(*) FROM res.t3").await.unwrap();
+    let original = space_ids(c, &node).await;
+
+    let bin = assert_cmd::cargo::cargo_bin("mysql-tablespace-recycling");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(work.path())
+        .env("RECYCLER_LOG_FILE", work.path().join("logs/recycling.log"))
+        .args([
+            "apply",
+            plan.to_str().unwrap(),
+            "--yes",
+            "--user",
+            common::USER,
+            "--password",
+            common::PASSWORD,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the ledger to hold t1 and t2, then interrupt like Ctrl-C.
+    let db = work.path().join("data/jobs.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "t1 and t2 were not done in time");
+        if db.exists() {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&db)
+                .read_only(true);
+            if let Ok(mut s) = sqlx::SqliteConnection::connect_with(&opts).await {
+                let done: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE status = 'done'")
+                        .fetch_one(&mut s)
+                        .await
+                        .unwrap_or(0);
+                if done >= 2 {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let first = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(5), "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+    let after_first = space_ids(c, &node).await;
+    assert_ne!(after_first[0], original[0], "t1 rebuilt by the first run");
+    assert_ne!(after_first[1], original[1], "t2 rebuilt by the first run");
+    assert_eq!(
+        after_first[2], original[2],
+        "t3 not rebuilt (held open, then cancelled)"
+    );
+    assert_eq!(after_first[3], original[3], "t4 not reached");
+    holder.execute("ROLLBACK").await.unwrap();
+
+    let (code, out, err) = apply(
+        &work,
+        &plan,
+        &["--yes", "--resume", "--output-format", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rep = report(&out);
+    let ran: Vec<&str> = rep["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, vec!["t3", "t4"]);
+    assert_eq!(rep["already_done"].as_array().unwrap().len(), 2);
+    let after_resume = space_ids(c, &node).await;
+    assert_eq!(after_resume[0], after_first[0], "t1 not rebuilt twice");
+    assert_eq!(after_resume[1], after_first[1], "t2 not rebuilt twice");
+    assert_ne!(after_resume[2], after_first[2], "t3 rebuilt on resume");
+    assert_ne!(after_resume[3], after_first[3], "t4 rebuilt on resume");
+}
