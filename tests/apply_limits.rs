@@ -225,7 +225,7 @@ async fn an_interrupted_apply_resumes_without_rebuilding_a_table_twice() {
     let original = space_ids(c, &node).await;
 
     let bin = assert_cmd::cargo::cargo_bin("mysql-tablespace-recycling");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .current_dir(work.path())
         .env("RECYCLER_LOG_FILE", work.path().join("logs/recycling.log"))
         .args([
