@@ -216,21 +216,23 @@ impl<'a> MakeWriter<'a> for SharedFile {
 /// is reported on stderr and the command goes on (logging must never stop a rebuild).
 pub fn init(cfg: &LoggingConfig) -> Result<()> {
     let level = cfg.level.to_ascii_lowercase();
-    let filter = || {
-        EnvFilter::try_new(format!("{level},sqlx=warn"))
+    let filter = |extra: &str| {
+        EnvFilter::try_new(format!("{level},sqlx=warn{extra}"))
             .map_err(|e| Error::invalid(format!("logging.level {:?}: {e}", cfg.level)))
     };
+    let tty = io::IsTerminal::is_terminal(&io::stderr());
+    // On a terminal, progress bars replace the per-table `progress` lines on stderr.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_ansi(tty)
         .with_target(false)
-        .with_filter(filter()?);
+        .with_filter(filter(if tty { ",progress=off" } else { "" })?);
     let file_layer = match RotatingFile::open(&cfg.file, Rotation::from_config(cfg)) {
         Ok(f) => Some(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(SharedFile(Arc::new(Mutex::new(f))))
-                .with_filter(filter()?),
+                .with_filter(filter("")?),
         ),
         Err(e) => {
             eprintln!(

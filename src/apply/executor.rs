@@ -76,6 +76,21 @@ impl Ctx<'_> {
     }
 
     fn emit(&self, e: Event) {
+        match &e {
+            Event::TableStarted {
+                node,
+                schema,
+                table,
+                size_before,
+                attempt,
+            } => tracing::info!(target: "progress", node = %node,
+                "rebuilding {schema}.{table} ({}), try {attempt}",
+                crate::plan::human_bytes(*size_before)),
+            Event::Waiting { node, reason } => {
+                tracing::info!(target: "progress", node = %node, "{reason}")
+            }
+            _ => {}
+        }
         // Nobody listening is fine.
         let _ = self.events.send(e);
     }
@@ -89,11 +104,13 @@ impl Ctx<'_> {
             tracing::error!(node = %o.node, table = %format!("{}.{}", o.schema, o.table),
                 "could not write the ledger: {e}; --resume may redo this table");
         }
-        // The worker's span names the node.
+        // The worker's span names the node. Target `progress`: on a terminal the progress bars
+        // show these, so only the log file gets them.
         match o.status {
-            ActionStatus::Done => tracing::info!(table = %format!("{}.{}", o.schema, o.table),
+            ActionStatus::Done => tracing::info!(target: "progress",
+                table = %format!("{}.{}", o.schema, o.table),
                 "rebuilt: {} freed", crate::plan::human_bytes(o.bytes_freed)),
-            _ => tracing::warn!(table = %format!("{}.{}", o.schema, o.table),
+            _ => tracing::warn!(target: "progress", table = %format!("{}.{}", o.schema, o.table),
                 "{}: {}", o.status.as_str(), o.error.as_deref().unwrap_or("")),
         }
         self.emit(Event::TableFinished(o.clone()));

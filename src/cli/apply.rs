@@ -173,7 +173,7 @@ fn watch_interrupts(cancel: CancellationToken) {
     });
 }
 
-async fn run_plan(
+pub(super) async fn run_plan(
     ctx: &Context,
     plan: Plan,
     spec: ConnectSpec,

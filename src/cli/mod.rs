@@ -5,6 +5,7 @@
 //! types are the user manual (`--help`).
 
 mod apply;
+mod demo;
 mod plan;
 mod progress;
 mod sandbox;
@@ -61,6 +62,8 @@ pub enum Command {
     Recycle(Box<apply::RecycleArgs>),
     /// Run a local MariaDB replication cluster for demos and tests
     Sandbox(sandbox::SandboxArgs),
+    /// The whole tool end to end on a local sandbox cluster
+    Demo(demo::DemoArgs),
 }
 
 /// What every command gets: the resolved config and the global flags.
@@ -236,6 +239,7 @@ fn try_run(cli: Cli) -> Result<i32> {
             Command::Apply(a) => apply::apply(&ctx, *a).await,
             Command::Recycle(a) => apply::recycle(&ctx, *a).await,
             Command::Sandbox(a) => sandbox::run(&ctx, a).await,
+            Command::Demo(a) => demo::run(&ctx, a).await,
         }
     })
 }

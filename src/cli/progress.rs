@@ -1,5 +1,6 @@
 //! Showing an apply's events: progress bars on a terminal (one per node and one overall, with
-//! bytes freed so far), plain log lines otherwise; and the final result table.
+//! bytes freed so far); elsewhere the executor's `progress` log lines are the display. And the
+//! final result table.
 
 use crate::apply::{ActionStatus, ApplyReport, Event};
 use crate::jobs::{JobRecord, Store};
@@ -67,15 +68,15 @@ pub async fn consume(mut rx: UnboundedReceiver<Event>, store: Store, mut job: Jo
                     }
                 );
                 job.current_table = Some(format!("{schema}.{table}"));
-                match bars.get(node) {
-                    Some(b) => b.set_message(what),
-                    None => tracing::info!(node = %node, "{what}"),
+                if let Some(b) = bars.get(node) {
+                    b.set_message(what);
                 }
             }
-            Event::Waiting { node, reason } => match bars.get(node) {
-                Some(b) => b.set_message(reason.clone()),
-                None => tracing::info!(node = %node, "{reason}"),
-            },
+            Event::Waiting { node, reason } => {
+                if let Some(b) = bars.get(node) {
+                    b.set_message(reason.clone());
+                }
+            }
             Event::TableFinished(o) => {
                 job.processed_tables += 1;
                 if o.status == ActionStatus::Failed {
