@@ -77,6 +77,19 @@ pub fn index_stats_sql() -> String {
     )
 }
 
+/// The six catalog statements of a scan, in the order the scan sends them (also what the
+/// benchmark's baseline sends with the `mariadb` client).
+pub fn scan_statements(flavor: Flavor) -> Vec<String> {
+    vec![
+        tables_sql(),
+        tablespaces_sql(flavor).to_string(),
+        table_stats_sql(),
+        index_stats_sql(),
+        columns_sql(),
+        indexes_sql(),
+    ]
+}
+
 /// Decodes MySQL's filename encoding (`@0020` → space) of a database or table name.
 /// Sequences other than `@` + four hex digits are left as they are.
 pub fn decode_filename(s: &str) -> String {

@@ -592,6 +592,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_scan_is_six_statements_whatever_the_table_count() {
+        let s = catalog::scan_statements(Flavor::MariaDb);
+        assert_eq!(s.len(), 6);
+        assert!(
+            s.iter().all(|q| !q.contains('?')),
+            "no per-table parameters"
+        );
+    }
+
+    #[test]
     fn globs() {
         assert!(glob_match("shop*", "shop_eu"));
         assert!(glob_match("*", ""));

@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashSet;
 use std::path::Path;
@@ -83,6 +85,9 @@ impl Store {
             .map_err(|e| Error::file(path, e))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a commit survives a crash of this process (what --resume needs)
+            // without an fsync per ledger row.
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
         Self::with(opts).await.map_err(|e| Error::file(path, e))
     }
