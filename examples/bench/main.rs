@@ -21,6 +21,8 @@ pub struct Args {
     pub runs: usize,
     pub smoke: bool,
     pub out: PathBuf,
+    /// B1 table counts (default 1000, 5000, 20000; smoke 20, 60).
+    pub b1_sizes: Option<Vec<usize>>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -28,6 +30,7 @@ fn parse_args() -> Result<Args, String> {
     let mut runs = 3;
     let mut smoke = false;
     let mut out = None;
+    let mut b1_sizes = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -38,12 +41,20 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--runs needs a number")?
             }
             "--smoke" => smoke = true,
+            "--b1-sizes" => {
+                let v = it.next().ok_or("--b1-sizes needs a list like 1000,5000")?;
+                b1_sizes = Some(
+                    v.split(',')
+                        .map(|x| x.trim().parse().map_err(|_| format!("bad size {x:?}")))
+                        .collect::<Result<Vec<usize>, String>>()?,
+                );
+            }
             "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a directory")?)),
             "all" => scenarios.extend(["b1", "b2", "b2b", "b3", "b4"].map(String::from)),
             "b1" | "b2" | "b2b" | "b3" | "b4" => scenarios.push(a),
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [all|b1|b2|b2b|b3|b4]... [--runs N] [--smoke] [--out DIR]".into(),
+                    "usage: bench [all|b1|b2|b2b|b3|b4]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -65,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         runs: if smoke { 1 } else { runs.max(1) },
         smoke,
         out,
+        b1_sizes,
     })
 }
 

@@ -43,18 +43,29 @@ pub fn indexes_sql() -> String {
     )
 }
 
-/// Each InnoDB table (or partition) with the tablespace it lives in and that file's size.
+/// Each InnoDB table (or partition) and the id of the tablespace it lives in.
+pub fn innodb_tables_sql(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MySql80 | Flavor::MySql84 => {
+            "SELECT NAME, SPACE FROM information_schema.INNODB_TABLES"
+        }
+        Flavor::MariaDb | Flavor::MySql57 => {
+            "SELECT NAME, SPACE FROM information_schema.INNODB_SYS_TABLES"
+        }
+    }
+}
+
+/// Every tablespace with its file size. Joined to [`innodb_tables_sql`] here, not in SQL:
+/// information_schema views have no indexes, so a join on the server is quadratic in tables.
 pub fn tablespaces_sql(flavor: Flavor) -> &'static str {
     match flavor {
         Flavor::MySql80 | Flavor::MySql84 => {
-            "SELECT t.NAME, t.SPACE, s.NAME AS SPACE_NAME, s.SPACE_TYPE, s.FILE_SIZE, \
-             s.ALLOCATED_SIZE FROM information_schema.INNODB_TABLES t \
-             LEFT JOIN information_schema.INNODB_TABLESPACES s ON s.SPACE = t.SPACE"
+            "SELECT SPACE, NAME AS SPACE_NAME, SPACE_TYPE, FILE_SIZE, ALLOCATED_SIZE \
+             FROM information_schema.INNODB_TABLESPACES"
         }
         Flavor::MariaDb | Flavor::MySql57 => {
-            "SELECT t.NAME, t.SPACE, s.NAME AS SPACE_NAME, NULL AS SPACE_TYPE, s.FILE_SIZE, \
-             s.ALLOCATED_SIZE FROM information_schema.INNODB_SYS_TABLES t \
-             LEFT JOIN information_schema.INNODB_SYS_TABLESPACES s ON s.SPACE = t.SPACE"
+            "SELECT SPACE, NAME AS SPACE_NAME, NULL AS SPACE_TYPE, FILE_SIZE, ALLOCATED_SIZE \
+             FROM information_schema.INNODB_SYS_TABLESPACES"
         }
     }
 }
@@ -77,11 +88,12 @@ pub fn index_stats_sql() -> String {
     )
 }
 
-/// The six catalog statements of a scan, in the order the scan sends them (also what the
+/// The seven catalog statements of a scan, in the order the scan sends them (also what the
 /// benchmark's baseline sends with the `mariadb` client).
 pub fn scan_statements(flavor: Flavor) -> Vec<String> {
     vec![
         tables_sql(),
+        innodb_tables_sql(flavor).to_string(),
         tablespaces_sql(flavor).to_string(),
         table_stats_sql(),
         index_stats_sql(),
@@ -181,27 +193,43 @@ pub enum Placement {
     General(String),
 }
 
-/// One row of [`tablespaces_sql`] interpreted: (schema, table, partition?, placement).
-pub fn placement_of(r: &Row) -> Option<(String, String, bool, Placement)> {
-    let name = r.get(&["NAME"])?;
+/// Joins [`innodb_tables_sql`] rows to [`tablespaces_sql`] rows: (schema, table, partition?,
+/// placement) for every table whose tablespace is known.
+pub fn placements(tables: &[Row], spaces: &[Row]) -> Vec<(String, String, bool, Placement)> {
+    let by_id: std::collections::HashMap<u64, &Row> = spaces
+        .iter()
+        .filter_map(|r| r.u64(&["SPACE"]).map(|id| (id, r)))
+        .collect();
+    tables
+        .iter()
+        .filter_map(|t| placement_of(t, t.u64(&["SPACE"]).and_then(|id| by_id.get(&id).copied())))
+        .collect()
+}
+
+fn placement_of(t: &Row, space: Option<&Row>) -> Option<(String, String, bool, Placement)> {
+    let name = t.get(&["NAME"])?;
     let (schema, table, partition) = split_innodb_name(name)?;
-    let space = r.u64(&["SPACE"]).unwrap_or(0);
-    let space_name = r.get(&["SPACE_NAME"]).unwrap_or_default();
-    let space_type = r.get(&["SPACE_TYPE"]).unwrap_or_default();
-    let placement = if space == 0 || space_type.eq_ignore_ascii_case("System") {
+    let id = t.u64(&["SPACE"]).unwrap_or(0);
+    let space_name = space
+        .and_then(|s| s.get(&["SPACE_NAME"]))
+        .unwrap_or_default();
+    let space_type = space
+        .and_then(|s| s.get(&["SPACE_TYPE"]))
+        .unwrap_or_default();
+    let placement = if id == 0 || space_type.eq_ignore_ascii_case("System") {
         Placement::System
     } else if space_type.eq_ignore_ascii_case("General")
         || (!space_name.is_empty() && space_name != name)
     {
         Placement::General(space_name.to_string())
-    } else if space_name.is_empty() {
+    } else if let Some(s) = space {
+        Placement::FilePerTable {
+            file_size: s.u64(&["FILE_SIZE"]).unwrap_or(0),
+            allocated_size: s.u64(&["ALLOCATED_SIZE"]).unwrap_or(0),
+        }
+    } else {
         // A table whose tablespace row is missing (discarded, or being rebuilt).
         return None;
-    } else {
-        Placement::FilePerTable {
-            file_size: r.u64(&["FILE_SIZE"]).unwrap_or(0),
-            allocated_size: r.u64(&["ALLOCATED_SIZE"]).unwrap_or(0),
-        }
     };
     Some((schema, table, partition, placement))
 }
@@ -246,61 +274,66 @@ mod tests {
         );
     }
 
-    /// Rows captured from MariaDB 10.11 (`INNODB_SYS_TABLES` joined to `INNODB_SYS_TABLESPACES`).
+    /// Rows captured from MariaDB 10.11 (`INNODB_SYS_TABLES`, `INNODB_SYS_TABLESPACES`).
     #[test]
     fn placements_on_mariadb() {
-        let own = Row::from_pairs([
-            ("NAME", Some("exp/t1")),
+        let tables = [
+            Row::from_pairs([("NAME", Some("exp/t1")), ("SPACE", Some("5"))]),
+            Row::from_pairs([("NAME", Some("exp/sys1")), ("SPACE", Some("0"))]),
+            Row::from_pairs([("NAME", Some("exp/gone")), ("SPACE", Some("9"))]),
+        ];
+        let spaces = [Row::from_pairs([
             ("SPACE", Some("5")),
             ("SPACE_NAME", Some("exp/t1")),
             ("SPACE_TYPE", None),
             ("FILE_SIZE", Some("130023424")),
             ("ALLOCATED_SIZE", Some("130035712")),
-        ]);
-        let (_, t, part, p) = placement_of(&own).unwrap();
-        assert_eq!((t.as_str(), part), ("t1", false));
+        ])];
+        let p = placements(&tables, &spaces);
         assert_eq!(
-            p,
+            p.len(),
+            2,
+            "a table without its tablespace row is left out: {p:?}"
+        );
+        assert_eq!((p[0].1.as_str(), p[0].2), ("t1", false));
+        assert_eq!(
+            p[0].3,
             Placement::FilePerTable {
                 file_size: 130023424,
                 allocated_size: 130035712
             }
         );
-        let system = Row::from_pairs([
-            ("NAME", Some("exp/sys1")),
-            ("SPACE", Some("0")),
-            ("SPACE_NAME", None),
-            ("FILE_SIZE", None),
-        ]);
-        assert_eq!(placement_of(&system).unwrap().3, Placement::System);
+        assert_eq!(p[1].3, Placement::System);
     }
 
     /// Rows as MySQL 8.0 returns them: a general tablespace and a file-per-table partition.
     #[test]
     fn placements_on_mysql8() {
-        let general = Row::from_pairs([
-            ("NAME", Some("shop/audit")),
-            ("SPACE", Some("12")),
-            ("SPACE_NAME", Some("ts_audit")),
-            ("SPACE_TYPE", Some("General")),
-            ("FILE_SIZE", Some("1048576")),
-        ]);
-        assert_eq!(
-            placement_of(&general).unwrap().3,
-            Placement::General("ts_audit".into())
-        );
-        let part = Row::from_pairs([
-            ("NAME", Some("shop/events#p#p2024")),
-            ("SPACE", Some("13")),
-            ("SPACE_NAME", Some("shop/events#p#p2024")),
-            ("SPACE_TYPE", Some("Single")),
-            ("FILE_SIZE", Some("4194304")),
-            ("ALLOCATED_SIZE", Some("4194304")),
-        ]);
-        let (s, t, is_part, p) = placement_of(&part).unwrap();
-        assert_eq!((s.as_str(), t.as_str(), is_part), ("shop", "events", true));
+        let tables = [
+            Row::from_pairs([("NAME", Some("shop/audit")), ("SPACE", Some("12"))]),
+            Row::from_pairs([("NAME", Some("shop/events#p#p2024")), ("SPACE", Some("13"))]),
+        ];
+        let spaces = [
+            Row::from_pairs([
+                ("SPACE", Some("12")),
+                ("SPACE_NAME", Some("ts_audit")),
+                ("SPACE_TYPE", Some("General")),
+                ("FILE_SIZE", Some("1048576")),
+            ]),
+            Row::from_pairs([
+                ("SPACE", Some("13")),
+                ("SPACE_NAME", Some("shop/events#p#p2024")),
+                ("SPACE_TYPE", Some("Single")),
+                ("FILE_SIZE", Some("4194304")),
+                ("ALLOCATED_SIZE", Some("4194304")),
+            ]),
+        ];
+        let p = placements(&tables, &spaces);
+        assert_eq!(p[0].3, Placement::General("ts_audit".into()));
+        let (s, t, is_part, pl) = &p[1];
+        assert_eq!((s.as_str(), t.as_str(), *is_part), ("shop", "events", true));
         assert!(matches!(
-            p,
+            pl,
             Placement::FilePerTable {
                 file_size: 4194304,
                 ..

@@ -1,6 +1,6 @@
 //! Fragmentation scan of one node → [`TableStats`] with a reclaim estimate per table.
 //!
-//! A scan is set-based: six catalog statements per node whatever the number of tables
+//! A scan is set-based: seven catalog statements per node whatever the number of tables
 //! ([`catalog`]), then a small bounded primary-key-range sample only for *candidate* tables —
 //! those whose upper-bound reclaim (all variable-length columns assumed empty) could pass the
 //! thresholds — that have variable-length columns. Nodes are scanned concurrently.
@@ -13,7 +13,7 @@ pub mod estimate;
 use crate::error::Result;
 use crate::mysql::flavor::{Flavor, ServerInfo, server_info};
 use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_ident};
-use catalog::{Placement, placement_of};
+use catalog::{Placement, placements};
 use estimate::{
     Column, Estimate, EstimateMethod, Index, IndexKind, Sample, TableShape, rebuilt_bytes,
     rebuilt_from_leaf_pages,
@@ -21,7 +21,7 @@ use estimate::{
 use futures::StreamExt;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{Executor, Row as _};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Which tables a scan looks at. Patterns are globs (`*`, `?`); empty include lists mean all.
@@ -176,30 +176,132 @@ fn key_of(r: &Row, schema_col: &str, table_col: &str) -> Key {
     (r.text(&[schema_col]), r.text(&[table_col]))
 }
 
+/// The tables of a scan by `schema␟table`, looked up without allocating (a scan of 20k tables
+/// does several lookups per catalog row).
+#[derive(Default)]
+struct TableMap {
+    map: HashMap<String, Partial>,
+    buf: String,
+}
+
+impl TableMap {
+    fn key(buf: &mut String, schema: &str, table: &str) {
+        buf.clear();
+        buf.push_str(schema);
+        buf.push('\u{1f}');
+        buf.push_str(table);
+    }
+
+    fn insert(&mut self, schema: &str, table: &str, p: Partial) {
+        Self::key(&mut self.buf, schema, table);
+        self.map.insert(self.buf.clone(), p);
+    }
+
+    /// The table named by two columns of `r`.
+    fn of_row(&mut self, r: &Row, schema_col: &str, table_col: &str) -> Option<&mut Partial> {
+        Self::key(&mut self.buf, r.get(&[schema_col])?, r.get(&[table_col])?);
+        self.map.get_mut(self.buf.as_str())
+    }
+
+    /// The table of a `mysql.innodb_*_stats` row, whose name may be a partition's
+    /// (`t#P#p0`, `t#p#p0` on MySQL 8).
+    fn of_stats_row(&mut self, r: &Row) -> Option<&mut Partial> {
+        let table = r.get(&["table_name"])?;
+        let table = table
+            .split_once("#P#")
+            .or_else(|| table.split_once("#p#"))
+            .map_or(table, |(t, _)| t);
+        Self::key(&mut self.buf, r.get(&["database_name"])?, table);
+        self.map.get_mut(self.buf.as_str())
+    }
+
+    fn get_mut(&mut self, schema: &str, table: &str) -> Option<&mut Partial> {
+        Self::key(&mut self.buf, schema, table);
+        self.map.get_mut(self.buf.as_str())
+    }
+
+    /// Every table, sorted by (schema, table).
+    fn into_sorted(self) -> Vec<(Key, Partial)> {
+        let mut v: Vec<(Key, Partial)> = self
+            .map
+            .into_iter()
+            .map(|(k, p)| {
+                let (s, t) = k.split_once('\u{1f}').unwrap_or((k.as_str(), ""));
+                ((s.to_string(), t.to_string()), p)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
 /// Scans `node`. Fails with 1008 naming the privilege when a catalog is not readable.
-#[tracing::instrument(skip(spec, opts), fields(node = %node))]
+// Not `#[instrument]`ed: a span entered on every poll of a 100k-row fetch costs more than the
+// decoding. Log lines name the node instead.
 pub async fn scan_node(
     node: &Endpoint,
     spec: &ConnectSpec,
     opts: &ScanOptions,
 ) -> Result<NodeScan> {
     let started = Instant::now();
-    let mut c = mysql::connect(node, spec).await?;
+    // Two sessions per node: the catalog statements are split between them and run at once.
+    let (first, second) = tokio::join!(mysql::connect(node, spec), mysql::connect(node, spec));
+    let (mut c, mut c2) = (first?, second?);
     let info = server_info(&mut c, node).await?;
     if matches!(info.flavor, Flavor::MySql80 | Flavor::MySql84) {
         // MySQL 8 caches TABLES figures for a day by default.
-        c.execute("SET SESSION information_schema_stats_expiry = 0")
-            .await
-            .map_err(|e| mysql::query_error(node, e))?;
+        for conn in [&mut c, &mut c2] {
+            conn.execute("SET SESSION information_schema_stats_expiry = 0")
+                .await
+                .map_err(|e| mysql::query_error(node, e))?;
+        }
     }
-    let mut tables: BTreeMap<Key, Partial> = BTreeMap::new();
-    for r in query_rows(&mut c, node, &catalog::tables_sql()).await? {
-        let (s, t) = key_of(&r, "TABLE_SCHEMA", "TABLE_NAME");
+    let flavor = info.flavor;
+    let mut tables_rows = None;
+    let mut analyzed = 0;
+    if opts.analyze {
+        // Statistics must be fresh before they are read.
+        let rows = query_rows(&mut c, node, &catalog::tables_sql()).await?;
+        let keys: Vec<Key> = rows
+            .iter()
+            .map(|r| key_of(r, "TABLE_SCHEMA", "TABLE_NAME"))
+            .filter(|(s, t)| opts.filter.matches(s, t))
+            .collect();
+        if !keys.is_empty() {
+            analyzed = analyze(&mut c, node, keys.iter()).await?;
+        }
+        tables_rows = Some(rows);
+    }
+    let group_a = async {
+        let tables = match tables_rows {
+            Some(r) => r,
+            None => query_rows(&mut c, node, &catalog::tables_sql()).await?,
+        };
+        let columns = query_rows(&mut c, node, &catalog::columns_sql()).await?;
+        let innodb_tables = query_rows(&mut c, node, catalog::innodb_tables_sql(flavor)).await?;
+        Ok::<_, crate::error::Error>((tables, columns, innodb_tables))
+    };
+    let group_b = async {
+        let indexes = query_rows(&mut c2, node, &catalog::indexes_sql()).await?;
+        let spaces = query_rows(&mut c2, node, catalog::tablespaces_sql(flavor)).await?;
+        let table_stats = query_rows(&mut c2, node, &catalog::table_stats_sql()).await?;
+        let index_stats = query_rows(&mut c2, node, &catalog::index_stats_sql()).await?;
+        Ok::<_, crate::error::Error>((indexes, spaces, table_stats, index_stats))
+    };
+    let (ra, rb) = tokio::join!(group_a, group_b);
+    let (
+        (tables_rows, columns_rows, innodb_tables),
+        (indexes_rows, spaces, table_stats_rows, index_stats_rows),
+    ) = (ra?, rb?);
+    let mut tables = TableMap::default();
+    for r in &tables_rows {
+        let (s, t) = (r.text(&["TABLE_SCHEMA"]), r.text(&["TABLE_NAME"]));
         if !opts.filter.matches(&s, &t) {
             continue;
         }
         tables.insert(
-            (s, t),
+            &s,
+            &t,
             Partial {
                 row_format: r.text(&["ROW_FORMAT"]),
                 table_rows: r.u64(&["TABLE_ROWS"]).unwrap_or(0),
@@ -212,37 +314,28 @@ pub async fn scan_node(
             },
         );
     }
-    let mut analyzed = 0;
-    if opts.analyze && !tables.is_empty() {
-        analyzed = analyze(&mut c, node, tables.keys()).await?;
-    }
-    for r in query_rows(&mut c, node, catalog::tablespaces_sql(info.flavor)).await? {
-        if let Some((s, t, part, placement)) = placement_of(&r)
-            && let Some(p) = tables.get_mut(&(s, t))
-        {
+    for (s, t, part, placement) in placements(&innodb_tables, &spaces) {
+        if let Some(p) = tables.get_mut(&s, &t) {
             p.placements.push((part, placement));
         }
     }
-    for r in query_rows(&mut c, node, &catalog::table_stats_sql()).await? {
-        let (s, t) = key_of(&r, "database_name", "table_name");
-        let (base, _) = split_partition(&t);
-        if let Some(p) = tables.get_mut(&(s, base)) {
-            p.n_rows.insert(t, r.u64(&["n_rows"]).unwrap_or(0));
+    for r in &table_stats_rows {
+        if let Some(p) = tables.of_stats_row(r) {
+            p.n_rows
+                .insert(r.text(&["table_name"]), r.u64(&["n_rows"]).unwrap_or(0));
         }
     }
-    for r in query_rows(&mut c, node, &catalog::index_stats_sql()).await? {
+    for r in &index_stats_rows {
         if r.text(&["stat_name"]) != "n_leaf_pages" {
             continue;
         }
-        let (s, t) = key_of(&r, "database_name", "table_name");
-        let (base, _) = split_partition(&t);
-        if let Some(p) = tables.get_mut(&(s, base)) {
+        if let Some(p) = tables.of_stats_row(r) {
             *p.leaf_pages.entry(r.text(&["index_name"])).or_default() +=
                 r.u64(&["stat_value"]).unwrap_or(0);
         }
     }
-    for r in query_rows(&mut c, node, &catalog::columns_sql()).await? {
-        if let Some(p) = tables.get_mut(&key_of(&r, "TABLE_SCHEMA", "TABLE_NAME")) {
+    for r in &columns_rows {
+        if let Some(p) = tables.of_row(r, "TABLE_SCHEMA", "TABLE_NAME") {
             p.columns.push(Column {
                 name: r.text(&["COLUMN_NAME"]),
                 data_type: r.text(&["DATA_TYPE"]).to_ascii_lowercase(),
@@ -256,8 +349,8 @@ pub async fn scan_node(
             });
         }
     }
-    for r in query_rows(&mut c, node, &catalog::indexes_sql()).await? {
-        let Some(p) = tables.get_mut(&key_of(&r, "TABLE_SCHEMA", "TABLE_NAME")) else {
+    for r in &indexes_rows {
+        let Some(p) = tables.of_row(r, "TABLE_SCHEMA", "TABLE_NAME") else {
             continue;
         };
         let name = r.text(&["INDEX_NAME"]);
@@ -278,6 +371,7 @@ pub async fn scan_node(
     }
 
     let page_size = info.innodb_page_size;
+    let tables = tables.into_sorted();
     let mut out = Vec::with_capacity(tables.len());
     let mut sampled = 0;
     for ((schema, table), p) in tables {
@@ -338,13 +432,6 @@ pub async fn scan_nodes(
         .buffered(parallel.max(1))
         .collect()
         .await
-}
-
-fn split_partition(name: &str) -> (String, bool) {
-    match name.to_ascii_lowercase().find("#p#") {
-        Some(pos) => (name[..pos].to_string(), true),
-        None => (name.to_string(), false),
-    }
 }
 
 /// `ANALYZE NO_WRITE_TO_BINLOG TABLE` in statements of up to 50 tables.
@@ -592,9 +679,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scan_is_six_statements_whatever_the_table_count() {
+    fn the_scan_is_seven_statements_whatever_the_table_count() {
         let s = catalog::scan_statements(Flavor::MariaDb);
-        assert_eq!(s.len(), 6);
+        assert_eq!(s.len(), 7);
         assert!(
             s.iter().all(|q| !q.contains('?')),
             "no per-table parameters"

@@ -184,46 +184,64 @@ pub fn error_number(e: &sqlx::Error) -> Option<u16> {
 }
 
 /// One result row of an introspection query: column name → text value (`None` for NULL).
+/// The column names are shared by every row of a result, and a row's values live in one
+/// buffer (a scan decodes hundreds of thousands of cells; one allocation per row, not per cell).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
-    cols: Vec<(String, Option<String>)>,
+    names: std::sync::Arc<[String]>,
+    buf: String,
+    spans: Vec<Option<(u32, u32)>>,
 }
 
 impl Row {
+    fn push(&mut self, v: Option<&str>) {
+        self.spans.push(v.map(|v| {
+            let start = self.buf.len() as u32;
+            self.buf.push_str(v);
+            (start, self.buf.len() as u32)
+        }));
+    }
+
     /// Builds a row from `(column, value)` pairs; used by tests to feed captured rows.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
-        Self {
-            cols: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-                .collect(),
+        let pairs: Vec<(&str, Option<&str>)> = pairs.into_iter().collect();
+        let mut r = Self {
+            names: pairs.iter().map(|(k, _)| k.to_string()).collect(),
+            ..Default::default()
+        };
+        for (_, v) in pairs {
+            r.push(v);
         }
+        r
     }
 
-    fn from_text_row(row: &MySqlRow) -> Self {
-        let cols = row
-            .columns()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                use sqlx::Column;
-                let v: Option<Vec<u8>> = row.try_get_unchecked(i).ok().flatten();
-                (
-                    c.name().to_string(),
-                    v.map(|b| String::from_utf8_lossy(&b).into_owned()),
-                )
-            })
-            .collect();
-        Self { cols }
+    fn from_text_row(row: &MySqlRow, names: &std::sync::Arc<[String]>) -> Self {
+        let n = row.columns().len();
+        let mut r = Self {
+            names: names.clone(),
+            buf: String::with_capacity(n * 16),
+            spans: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let v: Option<&[u8]> = row.try_get_unchecked(i).ok().flatten();
+            match v.map(String::from_utf8_lossy) {
+                Some(text) => r.push(Some(&text)),
+                None => r.push(None),
+            }
+        }
+        r
     }
 
-    /// The value of the first of `names` present (case-insensitive); `None` if absent or NULL.
+    /// The value of the first of `names` present (exact name, else case-insensitive);
+    /// `None` if absent or NULL.
     pub fn get(&self, names: &[&str]) -> Option<&str> {
         names.iter().find_map(|n| {
-            self.cols
+            let i = self
+                .names
                 .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .and_then(|(_, v)| v.as_deref())
+                .position(|k| k == n)
+                .or_else(|| self.names.iter().position(|k| k.eq_ignore_ascii_case(n)))?;
+            self.spans[i].map(|(a, b)| &self.buf[a as usize..b as usize])
         })
     }
 
@@ -257,11 +275,29 @@ pub async fn query_rows(
     node: &Endpoint,
     sql: &str,
 ) -> Result<Vec<Row>> {
+    let started = std::time::Instant::now();
     let rows = conn
         .fetch_all(sql)
         .await
         .map_err(|e| query_error(node, e))?;
-    Ok(rows.iter().map(Row::from_text_row).collect())
+    let fetched = started.elapsed();
+    let names: std::sync::Arc<[String]> = rows
+        .first()
+        .map(|r| {
+            use sqlx::Column;
+            r.columns().iter().map(|c| c.name().to_string()).collect()
+        })
+        .unwrap_or_default();
+    let out: Vec<Row> = rows.iter().map(|r| Row::from_text_row(r, &names)).collect();
+    tracing::debug!(
+        node = %node,
+        rows = out.len(),
+        "{:.1} ms + {:.1} ms decoding: {}",
+        fetched.as_secs_f64() * 1e3,
+        (started.elapsed() - fetched).as_secs_f64() * 1e3,
+        sql.chars().take(60).collect::<String>()
+    );
+    Ok(out)
 }
 
 /// Quotes an identifier (schema, table, user) for MySQL: backticks, inner backticks doubled.
