@@ -9,12 +9,14 @@ mod diff;
 mod file;
 pub(crate) mod planner;
 mod render;
+mod settings;
 
 pub use check::{Finding, Policy, Severity, check};
 pub use diff::{PlanDiff, diff};
-pub use file::{next_plan_id, read_plan, write_plan};
+pub use file::{next_plan_id, plan_from_value, read_plan, write_plan};
 pub use planner::{PlanRequest, build_plan, make_plan};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
+pub use settings::{BadSetting, SettingsOverrides};
 
 use crate::config::{HumanDuration, Mode};
 use crate::inspect::estimate::EstimateMethod;
