@@ -81,7 +81,18 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// The work mode of spec §5.2: whether a rebuild is written to the binary log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Each node rebuilds its own tables with `sql_log_bin=0`; nothing replicates.

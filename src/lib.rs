@@ -17,4 +17,5 @@ pub mod mysql;
 pub mod plan;
 pub mod sandbox;
 pub mod secret;
+pub mod server;
 pub mod topology;

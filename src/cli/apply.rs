@@ -95,7 +95,8 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
     run_plan(ctx, plan, target.spec, &a.run, false, "recycle").await
 }
 
-async fn open_store(ctx: &Context) -> Result<Store> {
+/// The job store of `persistence.job_state` (in memory when it is disabled).
+pub(super) async fn open_store(ctx: &Context) -> Result<Store> {
     let js = &ctx.config.persistence.job_state;
     if js.enabled {
         Store::open(&js.file).await

@@ -8,6 +8,8 @@ mod apply;
 mod plan;
 mod progress;
 mod sandbox;
+mod server;
+mod status;
 mod topology;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH, FlagOverrides};
@@ -61,6 +63,12 @@ pub enum Command {
     Recycle(Box<apply::RecycleArgs>),
     /// Run a local MariaDB replication cluster for demos and tests
     Sandbox(sandbox::SandboxArgs),
+    /// Serve the REST API: topology, plans and jobs, WebSocket monitor, metrics
+    Server(server::ServerArgs),
+    /// Show jobs (from --server or the local job store)
+    Status(status::StatusArgs),
+    /// Watch running jobs, refreshed (from --server or the local job store)
+    Monitor(status::MonitorArgs),
 }
 
 /// What every command gets: the resolved config and the global flags.
@@ -236,6 +244,9 @@ fn try_run(cli: Cli) -> Result<i32> {
             Command::Apply(a) => apply::apply(&ctx, *a).await,
             Command::Recycle(a) => apply::recycle(&ctx, *a).await,
             Command::Sandbox(a) => sandbox::run(&ctx, a).await,
+            Command::Server(a) => server::run(&ctx, a).await,
+            Command::Status(a) => status::status(&ctx, a).await,
+            Command::Monitor(a) => status::monitor(&ctx, a).await,
         }
     })
 }

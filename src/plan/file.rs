@@ -85,8 +85,15 @@ pub fn plan_from_value(v: &serde_json::Value, origin: &str) -> Result<Plan> {
             )));
         }
     }
-    let plan: Plan = serde_path_to_error::deserialize(v)
-        .map_err(|e| bad(path_error(e.path().to_string(), e.inner().to_string())))?;
+    let plan: Plan = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." { String::new() } else { path };
+        Error::invalid(format!(
+            "{origin}{}{at}: {}",
+            if at.is_empty() { "" } else { "." },
+            e.inner()
+        ))
+    })?;
     validate(&plan).map_err(bad)?;
     Ok(plan)
 }
