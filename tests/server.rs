@@ -81,7 +81,7 @@ impl App {
         );
         (
             status,
-            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text)),
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
 
@@ -542,7 +542,7 @@ async fn job_list_filters_and_pages_and_every_path_is_documented() {
             "{method} {path} undocumented"
         );
     }
-    let (_, v) = app.get(&format!("/api/v1/recycle/jobs?limit=3")).await;
+    let (_, v) = app.get("/api/v1/recycle/jobs?limit=3").await;
     conforms(
         &doc,
         response_schema(&doc, "/api/v1/recycle/jobs", "get", "200"),

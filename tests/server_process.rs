@@ -13,7 +13,7 @@ use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use serde_json::{Value, json};
 use sqlx::{Executor, Row};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -169,7 +169,7 @@ fn creds() -> Value {
 }
 
 /// Every text cell of every row of every table of the SQLite store.
-async fn store_dump(path: &PathBuf) -> String {
+async fn store_dump(path: &Path) -> String {
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
         "sqlite://{}",
         path.display()
