@@ -81,7 +81,18 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// The work mode of spec §5.2: whether a rebuild is written to the binary log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Each node rebuilds its own tables with `sql_log_bin=0`; nothing replicates.
@@ -110,6 +121,15 @@ pub struct Config {
     pub recycling: RecyclingConfig,
     pub monitoring: MonitoringConfig,
     pub persistence: PersistenceConfig,
+    pub client: ClientConfig,
+}
+
+/// `client:` — where `status` and `monitor` read jobs from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Base URL of a running server (`http://host:8080`); unset: the local job store.
+    pub server_url: Option<String>,
 }
 
 /// `server:` — the REST server.
@@ -121,6 +141,9 @@ pub struct ServerConfig {
     pub read_timeout: HumanDuration,
     pub write_timeout: HumanDuration,
     pub idle_timeout: HumanDuration,
+    /// Bearer token every endpoint but health requires; unset: no authentication (then the
+    /// server should listen on loopback only).
+    pub auth_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +154,7 @@ impl Default for ServerConfig {
             read_timeout: HumanDuration::secs(30),
             write_timeout: HumanDuration::secs(30),
             idle_timeout: HumanDuration::secs(120),
+            auth_token: None,
         }
     }
 }
@@ -442,7 +466,15 @@ impl Config {
             })?;
         }
         if let Some(v) = get("RECYCLER_ALERT_WEBHOOK") {
+            // Naming a webhook in the environment is asking for alerts.
             self.monitoring.alerts.webhook_url = Some(v);
+            self.monitoring.alerts.enabled = true;
+        }
+        if let Some(v) = get("RECYCLER_API_TOKEN").filter(|v| !v.is_empty()) {
+            self.server.auth_token = Some(Secret::new(v));
+        }
+        if let Some(v) = get("RECYCLER_SERVER_URL").filter(|v| !v.is_empty()) {
+            self.client.server_url = Some(v);
         }
         Ok(())
     }
@@ -503,6 +535,25 @@ impl Config {
                     "{:?} is not one of debug, info, warn, error",
                     self.logging.level
                 ),
+            );
+        }
+        if self
+            .server
+            .auth_token
+            .as_ref()
+            .is_some_and(Secret::is_empty)
+        {
+            return bad(
+                "server.auth_token",
+                "is empty; remove the key to run without authentication".into(),
+            );
+        }
+        if let Some(u) = &self.client.server_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return bad(
+                "client.server_url",
+                format!("{u:?} is not an http:// or https:// URL"),
             );
         }
         let d = &self.recycling.defaults;

@@ -50,6 +50,25 @@ impl ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// The spec's meaning of the code: the message of a 5xx response, which never carries the
+    /// underlying error's text (it may quote SQL).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "invalid argument",
+            Self::Connection => "database connection failed",
+            Self::Discovery => "topology discovery failed",
+            Self::Primary => "primary detection failed",
+            Self::JobCreate => "job creation failed",
+            Self::JobNotFound => "job not found",
+            Self::JobState => "job state error",
+            Self::Permission => "permission denied",
+            Self::Timeout => "operation timed out",
+            Self::Busy => "system busy",
+        }
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.as_u16())
@@ -100,13 +119,31 @@ pub enum Error {
     /// Reading or writing a local file failed.
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    /// Something the request names does not exist (a plan id). Not a job: see [`Error::JobNotFound`].
+    #[error("{0}")]
+    NotFound(String),
+    /// A job could not be created (the store refused it).
+    #[error("{0}")]
+    JobCreate(String),
+    /// No job with this id.
+    #[error("job {0} does not exist")]
+    JobNotFound(String),
+    /// The job is in the wrong state for the request (cancel of a finished job).
+    #[error("{0}")]
+    JobState(String),
+    /// Too many jobs running and queued.
+    #[error("{0}")]
+    Busy(String),
+    /// The API token is missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 impl Error {
     /// The spec §6 code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidArgument(_) | Self::File { .. } | Self::Stale(_) => {
+            Self::InvalidArgument(_) | Self::File { .. } | Self::Stale(_) | Self::NotFound(_) => {
                 ErrorCode::InvalidArgument
             }
             Self::Connection { .. } | Self::Query { .. } => ErrorCode::Connection,
@@ -114,6 +151,11 @@ impl Error {
             Self::Primary(_) => ErrorCode::Primary,
             Self::Privilege { .. } => ErrorCode::Permission,
             Self::Timeout(_) => ErrorCode::Timeout,
+            Self::JobCreate(_) => ErrorCode::JobCreate,
+            Self::JobNotFound(_) => ErrorCode::JobNotFound,
+            Self::JobState(_) => ErrorCode::JobState,
+            Self::Busy(_) => ErrorCode::Busy,
+            Self::Unauthorized(_) => ErrorCode::Permission,
         }
     }
 

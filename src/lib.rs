@@ -3,7 +3,9 @@
 //!
 //! Data flows one way (design §2): [`topology`] discovers the cluster, [`inspect`] scans each
 //! node's catalog and estimates what a rebuild frees, [`plan`] turns that into a reviewable plan
-//! file. [`mysql`] holds every flavor-specific question, [`sandbox`] runs a real local cluster for
+//! file, [`apply`] runs a reviewed plan safely, [`jobs`] records applies as jobs (store, runner,
+//! the server's job manager) and [`server`] serves it all over REST with live progress.
+//! [`mysql`] holds every flavor-specific question, [`sandbox`] runs a real local cluster for
 //! demos and tests, and [`cli`] is the thin command-line layer over all of it.
 
 pub mod apply;
@@ -17,4 +19,5 @@ pub mod mysql;
 pub mod plan;
 pub mod sandbox;
 pub mod secret;
+pub mod server;
 pub mod topology;

@@ -208,8 +208,10 @@ pub async fn execute(
         total_actions: todo.iter().map(|(_, c)| c).sum(),
         nodes: todo,
     });
-    let results: Vec<NodeResult> = futures::stream::iter(work)
-        .map(|n| run_node(&ctx, n))
+    // The futures are made first so the stream's type holds no closure: a closure over
+    // `&PlanNode` trips the higher-ranked Send check when the apply runs in a spawned task.
+    let nodes: Vec<_> = work.into_iter().map(|n| run_node(&ctx, n)).collect();
+    let results: Vec<NodeResult> = futures::stream::iter(nodes)
         .buffer_unordered(opts.parallel.max(1))
         .collect()
         .await;

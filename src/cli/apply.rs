@@ -1,10 +1,11 @@
 //! `apply PLAN`: run exactly a reviewed plan; `recycle`: plan in memory, then apply.
 
 use super::plan::PlanInputs;
-use super::progress::{consume, result_table};
+use super::progress::{Bars, result_table};
 use super::{Context, CredentialArgs, DEFAULT_PARALLEL, TargetArgs};
-use crate::apply::{ApplyOptions, ApplyReport, execute, preflight};
+use crate::apply::{ApplyOptions, ApplyReport};
 use crate::error::{Error, Result};
+use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
 use crate::jobs::{JobRecord, JobStatus, Store};
 use crate::mysql::ConnectSpec;
 use crate::plan::{Plan, PlanFormat, make_plan, read_plan, render_plan};
@@ -13,7 +14,6 @@ use clap::{Args, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum ApplyFormat {
@@ -95,7 +95,8 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
     run_plan(ctx, plan, target.spec, &a.run, false, "recycle").await
 }
 
-async fn open_store(ctx: &Context) -> Result<Store> {
+/// The job store of `persistence.job_state` (in memory when it is disabled).
+pub(super) async fn open_store(ctx: &Context) -> Result<Store> {
     let js = &ctx.config.persistence.job_state;
     if js.enabled {
         Store::open(&js.file).await
@@ -157,14 +158,14 @@ fn confirm(plan: &Plan, yes: bool) -> Result<()> {
 
 /// Ctrl-C: the first cancels (running statements are killed on the server, the rest skipped),
 /// the second exits at once.
-fn watch_interrupts(cancel: CancellationToken) {
+fn watch_interrupts(stop: Stop) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
                 "\ninterrupted: killing running statements (KILL QUERY) and skipping the rest; \
                  press Ctrl-C again to exit at once"
             );
-            cancel.cancel();
+            stop.cancel();
         }
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("exiting now");
@@ -192,27 +193,23 @@ pub(super) async fn run_plan(
     }
     confirm(&plan, run.yes)?;
     let store = open_store(ctx).await?;
+    let recovered = store.recover_interrupted().await?;
+    if !recovered.is_empty() {
+        eprintln!(
+            "note: job(s) {} were left running by a process that is gone: recorded as failed \
+             (interrupted)",
+            recovered.join(", ")
+        );
+    }
     store.save_plan(&plan).await?;
-    let digest = plan.computed_digest();
-    let now = Utc::now();
-    let mut job = JobRecord {
-        job_id: store.next_id("job", now.date_naive()).await?,
-        kind: kind.into(),
-        status: JobStatus::Running,
-        phase: Some("applying".into()),
-        plan_id: Some(plan.plan_id.clone()),
-        plan_digest: Some(digest),
-        config: serde_json::to_value(&plan.settings).unwrap_or_default(),
-        created_at: now,
-        started_at: Some(now),
-        completed_at: None,
-        error: None,
-        total_tables: plan.actions().count() as u64,
-        processed_tables: 0,
-        failed_tables: 0,
-        bytes_freed: 0,
-        current_table: None,
-    };
+    let id = store.next_id("job", Utc::now().date_naive()).await?;
+    let config = serde_json::to_value(&plan.settings).unwrap_or_default();
+    let mut job = JobRecord::new(id, kind, JobStatus::Running, config);
+    job.started_at = Some(job.created_at);
+    job.phase = Some("applying".into());
+    job.plan_id = Some(plan.plan_id.clone());
+    job.plan_digest = Some(plan.computed_digest());
+    job.total_tables = plan.actions().count() as u64;
     store.insert_job(&job).await?;
     eprintln!(
         "job {} applies {} ({})",
@@ -221,21 +218,6 @@ pub(super) async fn run_plan(
         plan.computed_digest()
     );
     let parallel = ctx.parallel.unwrap_or(plan.settings.parallel).max(1);
-    let pre = match preflight(&plan, &spec, parallel.max(DEFAULT_PARALLEL)).await {
-        Ok(p) => p,
-        Err(e) => {
-            job.status = JobStatus::Failed;
-            job.error = Some(e.to_string());
-            job.completed_at = Some(Utc::now());
-            store.update_job(&job).await?;
-            // Drift, or the primary in the way: the live state refuses the plan (exit 3).
-            if matches!(e, Error::Stale(_) | Error::Primary(_)) {
-                eprintln!("error[{}]: {e}", e.code());
-                return Ok(3);
-            }
-            return Err(e);
-        }
-    };
     let d = &ctx.config.recycling;
     let opts = ApplyOptions {
         job_id: job.job_id.clone(),
@@ -246,14 +228,25 @@ pub(super) async fn run_plan(
         worker_timeout: d.concurrency.worker_timeout.0,
         lag_poll: Duration::from_secs(1),
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let display = tokio::spawn(consume(rx, store.clone(), job.clone()));
-    let cancel = CancellationToken::new();
-    watch_interrupts(cancel.clone());
-    let report = execute(&plan, &pre, &spec, &opts, &store, &tx, &cancel).await;
-    drop(tx);
-    let _ = display.await;
-    finish_job(&store, job, &report).await?;
+    let stop = Stop::new();
+    watch_interrupts(stop.clone());
+    let a = ApplyJob {
+        store: &store,
+        plan: &plan,
+        spec: &spec,
+        opts,
+        preflight_parallel: parallel.max(DEFAULT_PARALLEL),
+        stop: &stop,
+    };
+    let report = match run_apply(&mut job, a, &mut Bars::new()).await? {
+        Applied::Ran(r) => r,
+        // Drift, or the primary in the way: the live state refuses the plan (exit 3).
+        Applied::Refused(e @ (Error::Stale(_) | Error::Primary(_))) => {
+            eprintln!("error[{}]: {e}", e.code());
+            return Ok(3);
+        }
+        Applied::Refused(e) => return Err(e),
+    };
     match run.output_format {
         ApplyFormat::Table => print!("{}", result_table(&report)),
         ApplyFormat::Json => println!(
@@ -262,34 +255,6 @@ pub(super) async fn run_plan(
         ),
     }
     Ok(exit_code(&report))
-}
-
-async fn finish_job(store: &Store, mut job: JobRecord, r: &ApplyReport) -> Result<()> {
-    let mut fresh = store.job(&job.job_id).await?.unwrap_or(job.clone());
-    fresh.status = if r.cancelled {
-        JobStatus::Cancelled
-    } else if r.complete() {
-        JobStatus::Completed
-    } else {
-        JobStatus::Failed
-    };
-    fresh.error = if r.timed_out {
-        Some(format!(
-            "[{}] the deadline passed: running statements were killed, the rest skipped",
-            crate::error::ErrorCode::Timeout
-        ))
-    } else if !r.node_errors.is_empty() {
-        Some(r.node_errors.join("; "))
-    } else if !r.complete() && !r.cancelled {
-        Some("some tables failed or were skipped".into())
-    } else {
-        None
-    };
-    fresh.completed_at = Some(Utc::now());
-    fresh.current_table = None;
-    fresh.bytes_freed = r.bytes_freed();
-    job = fresh;
-    store.update_job(&job).await
 }
 
 /// Design §7: 0 all done, 5 partial (some failed or skipped); a timeout also prints 1009.

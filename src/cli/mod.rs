@@ -9,6 +9,8 @@ mod demo;
 mod plan;
 mod progress;
 mod sandbox;
+mod server;
+mod status;
 mod topology;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH, FlagOverrides};
@@ -64,6 +66,12 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// The whole tool end to end on a local sandbox cluster
     Demo(demo::DemoArgs),
+    /// Serve the REST API: topology, plans and jobs, WebSocket monitor, metrics
+    Server(server::ServerArgs),
+    /// Show jobs (from --server or the local job store)
+    Status(status::StatusArgs),
+    /// Watch running jobs, refreshed (from --server or the local job store)
+    Monitor(status::MonitorArgs),
 }
 
 /// What every command gets: the resolved config and the global flags.
@@ -240,6 +248,9 @@ fn try_run(cli: Cli) -> Result<i32> {
             Command::Recycle(a) => apply::recycle(&ctx, *a).await,
             Command::Sandbox(a) => sandbox::run(&ctx, a).await,
             Command::Demo(a) => demo::run(&ctx, a).await,
+            Command::Server(a) => server::run(&ctx, a).await,
+            Command::Status(a) => status::status(&ctx, a).await,
+            Command::Monitor(a) => status::monitor(&ctx, a).await,
         }
     })
 }

@@ -5,8 +5,8 @@ use crate::config::{Config, HumanDuration, Mode};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
 use crate::plan::{
-    PlanFormat, PlanRequest, Policy, Scope, Settings, Severity, check, diff, make_plan,
-    next_plan_id, read_plan, render_plan, write_plan,
+    PlanFormat, PlanRequest, Policy, Scope, Settings, SettingsOverrides, Severity, check, diff,
+    make_plan, next_plan_id, read_plan, render_plan, write_plan,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -49,32 +49,20 @@ pub struct SettingsArgs {
 impl SettingsArgs {
     /// Flags over `recycling.defaults`.
     pub fn resolve(&self, cfg: &Config, parallel: usize) -> Result<Settings> {
-        let d = &cfg.recycling.defaults;
-        let s = Settings {
-            mode: self.mode.unwrap_or(d.mode),
-            scope: self.scope,
-            threshold_mb: self.threshold_mb.unwrap_or(d.threshold_mb),
-            threshold_percent: self.threshold_percent.unwrap_or(d.threshold_percent),
-            exclude_primary: self.exclude_primary.unwrap_or(d.exclude_primary),
-            batch_size: self.batch_size.map_or(d.batch_size, |b| b as usize),
-            timeout: self.timeout.unwrap_or(d.timeout),
-            parallel,
-            lock_wait_timeout: self.lock_wait_timeout.unwrap_or(d.lock_wait_timeout),
-            max_lag: self.max_lag.unwrap_or(d.max_lag),
-            allow_blocking: self.allow_blocking,
-        };
-        if !(0.0..=100.0).contains(&s.threshold_percent) {
-            return Err(Error::invalid(format!(
-                "--threshold-percent {} is not between 0 and 100",
-                s.threshold_percent
-            )));
+        SettingsOverrides {
+            mode: self.mode,
+            scope: Some(self.scope),
+            threshold_mb: self.threshold_mb,
+            threshold_percent: self.threshold_percent,
+            exclude_primary: self.exclude_primary,
+            batch_size: self.batch_size.map(|b| b as usize),
+            timeout: self.timeout,
+            lock_wait_timeout: self.lock_wait_timeout,
+            max_lag: self.max_lag,
+            allow_blocking: Some(self.allow_blocking),
         }
-        if s.timeout.0.as_secs() == 0 || s.lock_wait_timeout.0.as_secs() == 0 {
-            return Err(Error::invalid(
-                "--timeout and --lock-wait-timeout must be at least 1s",
-            ));
-        }
-        Ok(s)
+        .resolve(&cfg.recycling.defaults, parallel)
+        .map_err(|b| Error::invalid(format!("--{}: {}", b.name.replace('_', "-"), b.reason)))
     }
 }
 

@@ -3,52 +3,71 @@
 //! final result table.
 
 use crate::apply::{ActionStatus, ApplyReport, Event};
-use crate::jobs::{JobRecord, Store};
+use crate::jobs::JobRecord;
+use crate::jobs::runner::Observer;
 use crate::plan::{human_bytes, new_table};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Consumes events until the channel closes: draws progress, and keeps the job row's counters
-/// current so `status`/`monitor` elsewhere see them.
-pub async fn consume(mut rx: UnboundedReceiver<Event>, store: Store, mut job: JobRecord) {
-    let tty = std::io::stderr().is_terminal();
-    let multi = MultiProgress::with_draw_target(if tty {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let node_style = ProgressStyle::with_template("{prefix:>21} [{bar:30}] {pos}/{len} {wide_msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    let total_style = ProgressStyle::with_template(
-        "{prefix:>21} [{bar:30}] {pos}/{len} tables, {msg} freed, {elapsed}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    let mut total: Option<ProgressBar> = None;
-    let mut freed = 0u64;
-    while let Some(e) = rx.recv().await {
-        match &e {
+/// Progress bars on a terminal (one per node, one overall with bytes freed so far); elsewhere
+/// it draws nothing and the executor's `progress` log lines show the progress. The CLI's
+/// [`Observer`] of an apply job.
+pub struct Bars {
+    tty: bool,
+    multi: MultiProgress,
+    node_style: ProgressStyle,
+    total_style: ProgressStyle,
+    bars: HashMap<String, ProgressBar>,
+    total: Option<ProgressBar>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Self {
+            tty,
+            multi: MultiProgress::with_draw_target(if tty {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            }),
+            node_style: ProgressStyle::with_template(
+                "{prefix:>21} [{bar:30}] {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+            total_style: ProgressStyle::with_template(
+                "{prefix:>21} [{bar:30}] {pos}/{len} tables, {msg} freed, {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+            bars: HashMap::new(),
+            total: None,
+        }
+    }
+}
+
+impl Observer for Bars {
+    fn update(&mut self, job: &JobRecord, event: Option<&Event>) {
+        let Some(e) = event else { return };
+        match e {
             Event::Started {
                 total_actions,
                 nodes,
             } => {
-                job.total_tables = *total_actions as u64;
-                if tty {
+                if self.tty {
                     for (node, n) in nodes {
-                        let b = multi.add(ProgressBar::new(*n as u64));
-                        b.set_style(node_style.clone());
+                        let b = self.multi.add(ProgressBar::new(*n as u64));
+                        b.set_style(self.node_style.clone());
                         b.set_prefix(node.clone());
-                        bars.insert(node.clone(), b);
+                        self.bars.insert(node.clone(), b);
                     }
-                    let t = multi.add(ProgressBar::new(*total_actions as u64));
-                    t.set_style(total_style.clone());
+                    let t = self.multi.add(ProgressBar::new(*total_actions as u64));
+                    t.set_style(self.total_style.clone());
                     t.set_prefix("total");
                     t.set_message(human_bytes(0));
-                    total = Some(t);
+                    self.total = Some(t);
                 }
             }
             Event::TableStarted {
@@ -67,51 +86,38 @@ pub async fn consume(mut rx: UnboundedReceiver<Event>, store: Store, mut job: Jo
                         String::new()
                     }
                 );
-                job.current_table = Some(format!("{schema}.{table}"));
-                if let Some(b) = bars.get(node) {
+                if let Some(b) = self.bars.get(node) {
                     b.set_message(what);
                 }
             }
             Event::Waiting { node, reason } => {
-                if let Some(b) = bars.get(node) {
+                if let Some(b) = self.bars.get(node) {
                     b.set_message(reason.clone());
                 }
             }
             Event::TableFinished(o) => {
-                job.processed_tables += 1;
-                if o.status == ActionStatus::Failed {
-                    job.failed_tables += 1;
-                }
-                freed += o.bytes_freed;
-                job.bytes_freed = freed;
-                if let Some(b) = bars.get(&o.node) {
+                if let Some(b) = self.bars.get(&o.node) {
                     b.inc(1);
                     b.set_message(format!("{}.{} {}", o.schema, o.table, o.status.as_str()));
                 }
-                if let Some(t) = &total {
+                if let Some(t) = &self.total {
                     t.inc(1);
-                    t.set_message(human_bytes(freed));
+                    t.set_message(human_bytes(job.bytes_freed));
                 }
             }
             Event::NodeStopped { node, reason } => {
-                if let Some(b) = bars.get(node) {
+                if let Some(b) = self.bars.get(node) {
                     b.abandon_with_message(format!("stopped: {reason}"));
                 }
             }
             Event::Finished { .. } => {
-                for b in bars.values() {
+                for b in self.bars.values() {
                     b.finish();
                 }
-                if let Some(t) = &total {
+                if let Some(t) = &self.total {
                     t.finish();
                 }
-                job.current_table = None;
             }
-        }
-        if matches!(e, Event::Started { .. } | Event::TableFinished(_))
-            && let Err(err) = store.update_job(&job).await
-        {
-            tracing::warn!("cannot update job {}: {err}", job.job_id);
         }
     }
 }

@@ -1,14 +1,22 @@
-//! Jobs: an apply (from the CLI or, later, the server) is a job with an id, a status and a
-//! ledger of per-table outcomes, kept in the SQLite job store.
+//! Jobs: an apply (from the CLI or the server) is a job with an id, a status and a ledger of
+//! per-table outcomes, kept in the SQLite job store ([`store`]). [`runner`] is the one job
+//! lifecycle both use around the applier's executor; [`manager`] is the server's queue,
+//! workers, node locks and cancellation; [`view`] is how a job is shown (REST, WebSocket,
+//! `status`, `monitor`); [`alerts`] posts failed jobs to Alertmanager.
 
+pub mod alerts;
+pub mod manager;
+pub mod runner;
 pub mod store;
+pub mod view;
 
-pub use store::{JobRecord, Store};
+pub use manager::{JobManager, ManagerConfig, Submission, Work};
+pub use store::{JobRecord, Store, StoreTotals};
 
 use serde::{Deserialize, Serialize};
 
 /// Job status (spec §5.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Pending,
@@ -19,6 +27,16 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [JobStatus; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    /// The spec's string.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -29,6 +47,7 @@ impl JobStatus {
         }
     }
 
+    /// The status named `s`.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => Self::Pending,

@@ -24,8 +24,11 @@ const SCHEMA: &[&str] = &[
      phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
      started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
      processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
-     bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT)",
-    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
+     bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT, owner_pid INTEGER)",
+    // The job list pages newest first, all jobs or those of one status.
+    "DROP INDEX IF EXISTS jobs_status",
+    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id)",
+    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id)",
     "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
      created_at TEXT NOT NULL, body TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
@@ -35,6 +38,10 @@ const SCHEMA: &[&str] = &[
      PRIMARY KEY (job_id, node, schema_name, table_name))",
     "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
 ];
+
+/// Columns added after the first release of the store, with their definitions: added to an
+/// older store when it is opened.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("jobs", "owner_pid", "INTEGER")];
 
 /// One job row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,6 +65,60 @@ pub struct JobRecord {
     pub failed_tables: u64,
     pub bytes_freed: u64,
     pub current_table: Option<String>,
+    /// The process running the job (a CLI apply or a server): a job left `running` by a
+    /// process that no longer exists was interrupted.
+    pub owner_pid: Option<u32>,
+}
+
+impl JobRecord {
+    /// A new job of `kind` owned by this process, created now.
+    pub fn new(job_id: String, kind: &str, status: JobStatus, config: serde_json::Value) -> Self {
+        Self {
+            job_id,
+            kind: kind.into(),
+            status,
+            phase: None,
+            plan_id: None,
+            plan_digest: None,
+            config,
+            created_at: Utc::now(),
+            started_at: None,
+            completed_at: None,
+            error: None,
+            total_tables: 0,
+            processed_tables: 0,
+            failed_tables: 0,
+            bytes_freed: 0,
+            current_table: None,
+            owner_pid: Some(std::process::id()),
+        }
+    }
+}
+
+/// What the store knows in aggregate (for `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreTotals {
+    /// Jobs per status.
+    pub jobs: Vec<(JobStatus, u64)>,
+    /// Bytes freed by every job (measured).
+    pub bytes_freed: u64,
+    /// Ledger outcomes per action status (`done`, `failed`, `skipped`).
+    pub tables: Vec<(String, u64)>,
+    /// Seconds from start to end of every finished job that started.
+    pub durations: Vec<f64>,
+}
+
+/// Whether process `pid` exists (and is not this one).
+fn other_process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The store.
@@ -107,6 +168,20 @@ impl Store {
         for stmt in SCHEMA {
             sqlx::query(stmt).execute(&pool).await.map_err(db_err)?;
         }
+        for (table, column, def) in ADDED_COLUMNS {
+            let have: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+                .bind(table)
+                .fetch_all(&pool)
+                .await
+                .map_err(db_err)?;
+            if !have.iter().any(|c| c == column) {
+                // Names from the constant above, never from input.
+                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
+                    .execute(&pool)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
         Ok(Self { pool })
     }
 
@@ -138,7 +213,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, created_at, \
              started_at, completed_at, error, total_tables, processed_tables, failed_tables, \
-             bytes_freed, current_table) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             bytes_freed, current_table, owner_pid) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&j.job_id)
         .bind(&j.kind)
@@ -156,9 +232,10 @@ impl Store {
         .bind(j.failed_tables as i64)
         .bind(j.bytes_freed as i64)
         .bind(&j.current_table)
+        .bind(j.owner_pid.map(i64::from))
         .execute(&self.pool)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| Error::JobCreate(format!("job store: {e}")))?;
         Ok(())
     }
 
@@ -167,7 +244,7 @@ impl Store {
         sqlx::query(
             "UPDATE jobs SET status = ?, phase = ?, plan_id = ?, plan_digest = ?, started_at = ?, \
              completed_at = ?, error = ?, total_tables = ?, processed_tables = ?, failed_tables = ?, \
-             bytes_freed = ?, current_table = ? WHERE job_id = ?",
+             bytes_freed = ?, current_table = ?, owner_pid = ? WHERE job_id = ?",
         )
         .bind(j.status.as_str())
         .bind(&j.phase)
@@ -181,6 +258,7 @@ impl Store {
         .bind(j.failed_tables as i64)
         .bind(j.bytes_freed as i64)
         .bind(&j.current_table)
+        .bind(j.owner_pid.map(i64::from))
         .bind(&j.job_id)
         .execute(&self.pool)
         .await
@@ -208,6 +286,9 @@ impl Store {
             failed_tables: r.get::<i64, _>("failed_tables") as u64,
             bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
             current_table: r.get("current_table"),
+            owner_pid: r
+                .get::<Option<i64>, _>("owner_pid")
+                .and_then(|p| u32::try_from(p).ok()),
         }
     }
 
@@ -221,31 +302,133 @@ impl Store {
         Ok(r.as_ref().map(Self::job_from_row))
     }
 
-    /// Jobs, newest first, optionally of one status; and the total count matching.
+    /// Jobs, newest first, optionally of one status; and the total count matching. Each branch
+    /// is one index range scan (`jobs_created`, `jobs_status_created`).
     pub async fn jobs(
         &self,
         status: Option<JobStatus>,
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<JobRecord>, u64)> {
-        let st = status.map(|s| s.as_str());
-        let rows = sqlx::query(
-            "SELECT * FROM jobs WHERE (?1 IS NULL OR status = ?1) \
-             ORDER BY created_at DESC, job_id DESC LIMIT ?2 OFFSET ?3",
+        let (rows, total) = match status {
+            Some(st) => {
+                let rows = sqlx::query(
+                    "SELECT * FROM jobs WHERE status = ? \
+                     ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?",
+                )
+                .bind(st.as_str())
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = ?")
+                    .bind(st.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                (rows, total)
+            }
+            None => {
+                let rows = sqlx::query(
+                    "SELECT * FROM jobs ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?",
+                )
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                (rows, total)
+            }
+        };
+        Ok((rows.iter().map(Self::job_from_row).collect(), total as u64))
+    }
+
+    /// Jobs of any of `statuses`, newest first (for `monitor`).
+    pub async fn jobs_with(&self, statuses: &[JobStatus], limit: u32) -> Result<Vec<JobRecord>> {
+        let mut out = Vec::new();
+        for st in statuses {
+            out.extend(self.jobs(Some(*st), limit, 0).await?.0);
+        }
+        out.sort_by(|a, b| (b.created_at, &b.job_id).cmp(&(a.created_at, &a.job_id)));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// Marks the jobs left `pending` or `running` by a process that is gone (a crash, a kill,
+    /// a previous run of this server) as `failed` with "interrupted"; returns their ids. Jobs of
+    /// a live process (a CLI apply in another terminal) are left alone. Their ledger stays: a
+    /// new job from the same plan skips the tables they finished.
+    pub async fn recover_interrupted(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE status IN ('pending', 'running')")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut ids = Vec::new();
+        for r in &rows {
+            let mut j = Self::job_from_row(r);
+            if j.owner_pid.is_some_and(other_process_alive) {
+                continue;
+            }
+            let was = j.status;
+            j.status = JobStatus::Failed;
+            j.error = Some(match (was, &j.current_table) {
+                (JobStatus::Pending, _) => {
+                    "interrupted: the process that queued it stopped before it started".into()
+                }
+                (_, Some(t)) => format!(
+                    "interrupted: the process running it stopped while {t} was being rebuilt \
+                     (that statement may still be running on the node); a new job from the \
+                     same plan skips the tables already done"
+                ),
+                _ => "interrupted: the process running it stopped; a new job from the same \
+                      plan skips the tables already done"
+                    .into(),
+            });
+            j.completed_at = Some(Utc::now());
+            j.current_table = None;
+            self.update_job(&j).await?;
+            ids.push(j.job_id);
+        }
+        Ok(ids)
+    }
+
+    /// Aggregates for `/metrics`.
+    pub async fn totals(&self) -> Result<StoreTotals> {
+        let jobs: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let bytes: Option<i64> = sqlx::query_scalar("SELECT SUM(bytes_freed) FROM jobs")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let tables: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM ledger GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let durations: Vec<f64> = sqlx::query_scalar(
+            "SELECT (julianday(completed_at) - julianday(started_at)) * 86400.0 FROM jobs \
+             WHERE completed_at IS NOT NULL AND started_at IS NOT NULL",
         )
-        .bind(st)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE (?1 IS NULL OR status = ?1)")
-                .bind(st)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok((rows.iter().map(Self::job_from_row).collect(), total as u64))
+        Ok(StoreTotals {
+            jobs: jobs
+                .into_iter()
+                .filter_map(|(s, n)| JobStatus::parse(&s).map(|s| (s, n as u64)))
+                .collect(),
+            bytes_freed: bytes.unwrap_or(0) as u64,
+            tables: tables.into_iter().map(|(s, n)| (s, n as u64)).collect(),
+            durations: durations.into_iter().map(|d| d.max(0.0)).collect(),
+        })
     }
 
     /// Saves (or replaces) a plan document.
@@ -263,6 +446,26 @@ impl Store {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Saves a plan unless its id already names a plan with other content (a reviewed plan is
+    /// never replaced behind its id's back).
+    pub async fn save_new_plan(&self, p: &Plan) -> Result<()> {
+        let digest = p.computed_digest();
+        let have: Option<String> = sqlx::query_scalar("SELECT digest FROM plans WHERE plan_id = ?")
+            .bind(&p.plan_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match have {
+            Some(d) if d == digest => Ok(()),
+            Some(d) => Err(Error::invalid(format!(
+                "plan.plan_id: {} already names another plan in the store (digest {d}, this one \
+                 {digest}); give an edited plan a new plan_id",
+                p.plan_id
+            ))),
+            None => self.save_plan(p).await,
+        }
     }
 
     /// A saved plan.
@@ -373,6 +576,7 @@ mod tests {
             failed_tables: 0,
             bytes_freed: 0,
             current_table: None,
+            owner_pid: None,
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 /// The server family and generation; decides which SQL a question needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// MySQL 5.7 and older (and Percona Server of the same generation).

@@ -67,6 +67,37 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
     Ok(plan)
 }
 
+/// A plan document received as JSON (a REST body): the same version check, strict field check
+/// and validation as [`read_plan`]. `origin` prefixes the messages (`plan`).
+pub fn plan_from_value(v: &serde_json::Value, origin: &str) -> Result<Plan> {
+    let bad = |msg: String| Error::invalid(format!("{origin}.{msg}"));
+    match v.get("format_version") {
+        None => {
+            return Err(bad(
+                "format_version: missing; is this a plan document?".into()
+            ));
+        }
+        Some(x) if x.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
+        Some(x) => {
+            return Err(bad(format!(
+                "format_version: {x} is not supported (this version reads format_version \
+                 {FORMAT_VERSION})"
+            )));
+        }
+    }
+    let plan: Plan = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." { String::new() } else { path };
+        Error::invalid(format!(
+            "{origin}{}{at}: {}",
+            if at.is_empty() { "" } else { "." },
+            e.inner()
+        ))
+    })?;
+    validate(&plan).map_err(bad)?;
+    Ok(plan)
+}
+
 fn path_error(path: String, inner: String) -> String {
     if inner.contains("unknown field") {
         format!("unknown field `{path}`: {inner}")

@@ -9,12 +9,14 @@ mod diff;
 mod file;
 pub(crate) mod planner;
 mod render;
+mod settings;
 
 pub use check::{Finding, Policy, Severity, check};
 pub use diff::{PlanDiff, diff};
-pub use file::{next_plan_id, read_plan, write_plan};
+pub use file::{next_plan_id, plan_from_value, read_plan, write_plan};
 pub use planner::{PlanRequest, build_plan, make_plan};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
+pub use settings::{BadSetting, SettingsOverrides};
 
 use crate::config::{HumanDuration, Mode};
 use crate::inspect::estimate::EstimateMethod;
@@ -28,7 +30,18 @@ use sha2::{Digest, Sha256};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Which nodes a plan targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Only the node given with `--host`.
@@ -48,7 +61,7 @@ impl std::fmt::Display for Scope {
 }
 
 /// A plan file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub format_version: u32,
@@ -66,7 +79,7 @@ pub struct Plan {
 }
 
 /// Which cluster the plan was made for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanCluster {
     pub cluster_id: String,
@@ -75,7 +88,7 @@ pub struct PlanCluster {
 }
 
 /// The settings the plan was made with; apply runs under them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub mode: Mode,
@@ -85,12 +98,15 @@ pub struct Settings {
     pub exclude_primary: bool,
     pub batch_size: usize,
     /// Deadline of the whole apply.
+    #[schema(value_type = String, example = "1h")]
     pub timeout: HumanDuration,
     /// Nodes worked on at once.
     pub parallel: usize,
     /// Session `lock_wait_timeout` of every rebuild.
+    #[schema(value_type = String, example = "5s")]
     pub lock_wait_timeout: HumanDuration,
     /// binlog-on: the most lag any downstream replica may have before the next batch.
+    #[schema(value_type = String, example = "10s")]
     pub max_lag: HumanDuration,
     /// Whether blocking rebuilds (`LOCK=SHARED`, FULLTEXT/SPATIAL) may be planned.
     pub allow_blocking: bool,
@@ -107,7 +123,7 @@ impl Settings {
 }
 
 /// A node of the plan: who executes, and what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanNode {
     /// `host:port`.
@@ -125,7 +141,7 @@ pub struct PlanNode {
 }
 
 /// One table rebuild.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub schema: String,
@@ -143,7 +159,7 @@ pub struct Action {
 }
 
 /// A node or table left out, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Skipped {
     pub address: String,
@@ -153,7 +169,7 @@ pub struct Skipped {
 }
 
 /// Totals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
     /// Nodes with at least one action.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Role of a node (spec §5.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The root of the tree: replicates from no one (or is the writable end of a co-master loop).
@@ -32,7 +32,7 @@ impl std::fmt::Display for Role {
 }
 
 /// State of a node's replication from its parent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplicationState {
     /// Channel / connection name; empty for the default one.
     pub channel: String,
@@ -44,7 +44,7 @@ pub struct ReplicationState {
 }
 
 /// One node of the tree. The spec's fields first, then what the design adds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatabaseNode {
     pub host: String,
     pub port: u16,
@@ -69,6 +69,7 @@ pub struct DatabaseNode {
     pub replication: Option<ReplicationState>,
     /// Why the node could not be probed; the other fields are then what its parent knew.
     pub error: Option<String>,
+    #[schema(no_recursion)]
     pub slaves: Vec<DatabaseNode>,
 }
 
@@ -106,13 +107,13 @@ impl DatabaseNode {
 }
 
 /// The `topology` field of the JSON document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopologyTree {
     pub master: DatabaseNode,
 }
 
 /// A discovered cluster (design §4 JSON shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterTopology {
     /// Stable id derived from the root's identity.
     pub cluster_id: String,

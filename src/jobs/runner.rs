@@ -1,0 +1,298 @@
+//! The life of one apply job, shared by the CLI (`apply`, `recycle`) and the server, so both
+//! record the same states, counters and ledger: running → preflight (refusal is `failed` with
+//! the drift named) → execute, with every executor [`Event`] folded into the job row as it
+//! happens (so `status`/`monitor` in another process see it) and handed to an [`Observer`]
+//! (progress bars, the WebSocket) → `completed` | `failed` | `cancelled`.
+
+use super::{JobRecord, JobStatus, Store};
+use crate::apply::{ActionStatus, ApplyOptions, ApplyReport, Event, execute, preflight};
+use crate::error::{Error, ErrorCode, Result};
+use crate::mysql::ConnectSpec;
+use crate::plan::Plan;
+use chrono::Utc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// Someone who wants to know each time a job's row changes.
+pub trait Observer: Send {
+    /// `job` as just written to the store; `event` is the executor event that changed it.
+    fn update(&mut self, job: &JobRecord, event: Option<&Event>);
+}
+
+/// No one watching.
+impl Observer for () {
+    fn update(&mut self, _: &JobRecord, _: Option<&Event>) {}
+}
+
+/// How a job is stopped early: by its user (it ends `cancelled`) or because its process shuts
+/// down (it ends `failed`, "interrupted", and can be resumed). Either way the running statements
+/// are killed on the server (`KILL QUERY`) and the rest is skipped.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    token: CancellationToken,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Stop {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The user cancels the job.
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// The process running the job is stopping.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    /// Fires on either.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Whether the stop came from a shutdown.
+    pub fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// The final state of a job stopped this way, before its apply began.
+    pub fn stopped(&self, job: &mut JobRecord, what: &str) {
+        if self.is_shutdown() {
+            job.status = JobStatus::Failed;
+            job.error = Some(format!("interrupted: the server shut down {what}"));
+        } else {
+            job.status = JobStatus::Cancelled;
+            job.error = None;
+        }
+        job.completed_at = Some(Utc::now());
+        job.current_table = None;
+    }
+}
+
+/// Folds an executor event into the job's counters. True when the row changed.
+pub fn track(job: &mut JobRecord, e: &Event) -> bool {
+    match e {
+        Event::Started { total_actions, .. } => {
+            job.total_tables = *total_actions as u64;
+            true
+        }
+        Event::TableStarted { schema, table, .. } => {
+            job.current_table = Some(format!("{schema}.{table}"));
+            true
+        }
+        Event::TableFinished(o) => {
+            job.processed_tables += 1;
+            if o.status == ActionStatus::Failed {
+                job.failed_tables += 1;
+            }
+            job.bytes_freed += o.bytes_freed;
+            true
+        }
+        Event::Finished { .. } => {
+            job.current_table = None;
+            true
+        }
+        Event::Waiting { .. } | Event::NodeStopped { .. } => false,
+    }
+}
+
+/// Writes the row, then tells the observer. A store failure during progress is logged, not
+/// fatal: the ledger and the final write matter more than a counter.
+pub async fn save(store: &Store, job: &JobRecord, obs: &mut dyn Observer, e: Option<&Event>) {
+    if let Err(err) = store.update_job(job).await {
+        tracing::warn!("cannot update job {}: {err}", job.job_id);
+    }
+    obs.update(job, e);
+}
+
+/// Everything an apply job needs besides its row.
+pub struct ApplyJob<'a> {
+    pub store: &'a Store,
+    pub plan: &'a Plan,
+    pub spec: &'a ConnectSpec,
+    pub opts: ApplyOptions,
+    /// Nodes probed at once by the preflight's discovery.
+    pub preflight_parallel: usize,
+    pub stop: &'a Stop,
+}
+
+/// How an apply job ended.
+#[derive(Debug)]
+pub enum Applied {
+    /// Preflight refused the plan (drift, the primary in the way, unreachable): nothing ran.
+    Refused(Error),
+    /// The executor ran; the report says what happened.
+    Ran(ApplyReport),
+}
+
+/// Runs preflight and the executor for `job` (already in the store) and records its final
+/// state. `Err` only when the final state cannot be written.
+pub async fn run_apply(
+    job: &mut JobRecord,
+    a: ApplyJob<'_>,
+    obs: &mut dyn Observer,
+) -> Result<Applied> {
+    let digest = a.plan.computed_digest();
+    job.status = JobStatus::Running;
+    job.phase = Some("applying".into());
+    job.plan_id = Some(a.plan.plan_id.clone());
+    job.plan_digest = Some(digest);
+    job.started_at.get_or_insert_with(Utc::now);
+    job.total_tables = a.plan.actions().count() as u64;
+    save(a.store, job, obs, None).await;
+    let pre = tokio::select! {
+        r = preflight(a.plan, a.spec, a.preflight_parallel) => r,
+        _ = a.stop.token().cancelled() => {
+            a.stop.stopped(job, "during the preflight; nothing was executed");
+            a.store.update_job(job).await?;
+            obs.update(job, None);
+            return Ok(Applied::Ran(ApplyReport {
+                job_id: job.job_id.clone(),
+                plan_id: a.plan.plan_id.clone(),
+                digest: a.plan.computed_digest(),
+                cancelled: true,
+                ..Default::default()
+            }));
+        }
+    };
+    let pre = match pre {
+        Ok(p) => p,
+        Err(e) => {
+            job.status = JobStatus::Failed;
+            job.error = Some(format!("[{}] {e}", e.code()));
+            job.completed_at = Some(Utc::now());
+            a.store.update_job(job).await?;
+            obs.update(job, None);
+            return Ok(Applied::Refused(e));
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (plan, spec, opts, store, stop) = (a.plan, a.spec, &a.opts, a.store, a.stop);
+    let run = async move {
+        let r = execute(plan, &pre, spec, opts, store, &tx, stop.token()).await;
+        // Closing the channel ends the consumer below.
+        drop(tx);
+        r
+    };
+    let consume = async {
+        while let Some(e) = rx.recv().await {
+            if track(job, &e) {
+                save(store, job, obs, Some(&e)).await;
+            } else {
+                obs.update(job, Some(&e));
+            }
+        }
+    };
+    let (report, ()) = tokio::join!(run, consume);
+    finish(job, &report, stop);
+    store.update_job(job).await?;
+    obs.update(job, None);
+    Ok(Applied::Ran(report))
+}
+
+/// The final state of a job from its report.
+fn finish(job: &mut JobRecord, r: &ApplyReport, stop: &Stop) {
+    job.status = if r.cancelled && stop.is_shutdown() {
+        JobStatus::Failed
+    } else if r.cancelled {
+        JobStatus::Cancelled
+    } else if r.complete() {
+        JobStatus::Completed
+    } else {
+        JobStatus::Failed
+    };
+    job.error = if r.cancelled && stop.is_shutdown() {
+        Some(
+            "interrupted: the server shut down; running statements were killed (KILL QUERY) \
+             and the rest skipped; a new job from the same plan skips the tables already done"
+                .into(),
+        )
+    } else if r.timed_out {
+        Some(format!(
+            "[{}] the deadline passed: running statements were killed, the rest skipped",
+            ErrorCode::Timeout
+        ))
+    } else if !r.node_errors.is_empty() {
+        Some(r.node_errors.join("; "))
+    } else if !r.complete() && !r.cancelled {
+        Some("some tables failed or were skipped".into())
+    } else {
+        None
+    };
+    job.completed_at = Some(Utc::now());
+    job.current_table = None;
+    job.bytes_freed = r.bytes_freed();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::ActionOutcome;
+
+    #[test]
+    fn events_drive_the_counters() {
+        let mut j = JobRecord::new(
+            "job-1".into(),
+            "apply",
+            JobStatus::Running,
+            Default::default(),
+        );
+        assert!(track(
+            &mut j,
+            &Event::Started {
+                total_actions: 2,
+                nodes: vec![]
+            }
+        ));
+        track(
+            &mut j,
+            &Event::TableStarted {
+                node: "n:1".into(),
+                schema: "s".into(),
+                table: "t".into(),
+                size_before: 10,
+                attempt: 1,
+            },
+        );
+        assert_eq!(j.current_table.as_deref(), Some("s.t"));
+        let o = ActionOutcome {
+            node: "n:1".into(),
+            schema: "s".into(),
+            table: "t".into(),
+            status: ActionStatus::Failed,
+            started_at: None,
+            finished_at: Utc::now(),
+            size_before: None,
+            size_after: None,
+            bytes_freed: 7,
+            error: None,
+            code: None,
+        };
+        track(&mut j, &Event::TableFinished(o));
+        assert_eq!(
+            (
+                j.total_tables,
+                j.processed_tables,
+                j.failed_tables,
+                j.bytes_freed
+            ),
+            (2, 1, 1, 7)
+        );
+        let shutdown = Stop::new();
+        shutdown.shutdown();
+        let r = ApplyReport {
+            cancelled: true,
+            ..Default::default()
+        };
+        finish(&mut j, &r, &shutdown);
+        assert_eq!(j.status, JobStatus::Failed);
+        assert!(j.error.as_deref().unwrap_or("").starts_with("interrupted"));
+        finish(&mut j, &r, &Stop::new());
+        assert_eq!(j.status, JobStatus::Cancelled);
+    }
+}

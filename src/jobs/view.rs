@@ -1,0 +1,283 @@
+//! How a job is shown: the `data` of `GET /api/v1/recycle/jobs/{job_id}` (spec §3.2.3 and
+//! §5.1 `RecycleJob`, plus `phase`, `plan_id` and per-table results), the items of the job list
+//! (§3.2.5) and the WebSocket `job_update` message (§3.3). Built from the store, so the server
+//! and the CLI's `status`/`monitor` (local store or HTTP) show the same thing.
+
+use super::{JobRecord, JobStatus};
+use crate::apply::{ActionOutcome, ActionStatus};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Spec §5.1 `JobProgress`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobProgress {
+    pub total_tables: u64,
+    /// Tables with an outcome (done, failed or skipped).
+    pub processed_tables: u64,
+    pub failed_tables: u64,
+    /// processed ÷ total × 100 (100 for a finished job with nothing to do).
+    pub percentage: f64,
+    /// `schema.table` being rebuilt now.
+    pub current_table: Option<String>,
+}
+
+/// One table's outcome (spec §5.1 `TableResult`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TableResult {
+    /// `host:port` of the node that ran the rebuild.
+    pub node: String,
+    pub schema: String,
+    pub table: String,
+    /// `done`, `failed` or `skipped`.
+    pub status: String,
+    /// File size before and after, measured on the node.
+    pub size_before_bytes: Option<u64>,
+    pub size_after_bytes: Option<u64>,
+    pub bytes_freed: u64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_seconds: Option<f64>,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+    /// Spec error code, when one applies.
+    pub code: Option<u16>,
+}
+
+impl From<&ActionOutcome> for TableResult {
+    fn from(o: &ActionOutcome) -> Self {
+        Self {
+            node: o.node.clone(),
+            schema: o.schema.clone(),
+            table: o.table.clone(),
+            status: o.status.as_str().into(),
+            size_before_bytes: o.size_before,
+            size_after_bytes: o.size_after,
+            bytes_freed: o.bytes_freed,
+            started_at: o.started_at,
+            finished_at: o.finished_at,
+            duration_seconds: o.duration(),
+            error: o.error.clone(),
+            code: o.code,
+        }
+    }
+}
+
+/// Spec §5.1 `JobStatistics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobStatistics {
+    /// Measured, in MiB (rounded down).
+    pub space_freed_mb: u64,
+    /// Measured, in bytes.
+    pub space_freed_bytes: u64,
+    /// `HH:MM:SS` since the job started (to its end when it ended).
+    pub time_elapsed: String,
+    /// `HH:MM:SS` at the pace so far; `null` until a table is done or when the job ended.
+    pub estimated_remaining: Option<String>,
+    /// Per-table results, in the order they happened.
+    pub tables_processed: Vec<TableResult>,
+}
+
+/// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub job_id: String,
+    /// `recycle` (plan, then apply), `apply` (a saved plan) or `plan` (dry run).
+    pub kind: String,
+    pub status: JobStatus,
+    /// `planning`, `waiting` (for another job to release a node) or `applying`.
+    pub phase: Option<String>,
+    pub plan_id: Option<String>,
+    pub plan_digest: Option<String>,
+    /// The job's settings as given, without credentials.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    pub progress: JobProgress,
+    pub statistics: JobStatistics,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// An item of the job list (spec §3.2.5, plus what `monitor` shows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobSummary {
+    pub job_id: String,
+    pub kind: String,
+    pub status: JobStatus,
+    pub phase: Option<String>,
+    pub plan_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Percentage done.
+    pub progress: f64,
+    pub total_tables: u64,
+    pub processed_tables: u64,
+    pub failed_tables: u64,
+    pub current_table: Option<String>,
+    pub space_freed_mb: u64,
+    pub error: Option<String>,
+}
+
+/// The WebSocket message (spec §3.3), sent on every change of a job's status or progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobUpdate {
+    /// Always `job_update`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub job_id: String,
+    pub status: JobStatus,
+    /// Percentage done.
+    pub progress: f64,
+    pub timestamp: DateTime<Utc>,
+    pub phase: Option<String>,
+    pub processed_tables: u64,
+    pub total_tables: u64,
+    pub current_table: Option<String>,
+    pub space_freed_mb: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// processed ÷ total in percent; a finished job with nothing to do is at 100.
+pub fn percentage(j: &JobRecord) -> f64 {
+    if j.total_tables == 0 {
+        return if j.status == JobStatus::Completed {
+            100.0
+        } else {
+            0.0
+        };
+    }
+    let p = j.processed_tables as f64 / j.total_tables as f64 * 100.0;
+    (p.min(100.0) * 10.0).round() / 10.0
+}
+
+/// `HH:MM:SS` (hours may pass 99).
+pub fn hms(secs: i64) -> String {
+    let s = secs.max(0);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn elapsed(j: &JobRecord, now: DateTime<Utc>) -> i64 {
+    match j.started_at {
+        Some(s) => (j.completed_at.unwrap_or(now) - s).num_seconds(),
+        None => 0,
+    }
+}
+
+impl JobView {
+    /// The view of `j` with its ledger `outcomes`, as of `now`.
+    pub fn new(j: &JobRecord, outcomes: &[ActionOutcome], now: DateTime<Utc>) -> Self {
+        let el = elapsed(j, now);
+        let remaining = (!j.status.is_final() && j.processed_tables > 0).then(|| {
+            let left = j.total_tables.saturating_sub(j.processed_tables) as f64;
+            hms((el as f64 / j.processed_tables as f64 * left).round() as i64)
+        });
+        Self {
+            job_id: j.job_id.clone(),
+            kind: j.kind.clone(),
+            status: j.status,
+            phase: j.phase.clone(),
+            plan_id: j.plan_id.clone(),
+            plan_digest: j.plan_digest.clone(),
+            config: j.config.clone(),
+            progress: JobProgress {
+                total_tables: j.total_tables,
+                processed_tables: j.processed_tables,
+                failed_tables: j.failed_tables,
+                percentage: percentage(j),
+                current_table: j.current_table.clone(),
+            },
+            statistics: JobStatistics {
+                space_freed_mb: j.bytes_freed / MIB,
+                space_freed_bytes: j.bytes_freed,
+                time_elapsed: hms(el),
+                estimated_remaining: remaining,
+                tables_processed: outcomes.iter().map(TableResult::from).collect(),
+            },
+            created_at: j.created_at,
+            started_at: j.started_at,
+            completed_at: j.completed_at,
+            error: j.error.clone(),
+        }
+    }
+
+    /// Tables of this job that ended `done`.
+    pub fn done_tables(&self) -> usize {
+        self.statistics
+            .tables_processed
+            .iter()
+            .filter(|t| t.status == ActionStatus::Done.as_str())
+            .count()
+    }
+}
+
+impl From<&JobRecord> for JobSummary {
+    fn from(j: &JobRecord) -> Self {
+        Self {
+            job_id: j.job_id.clone(),
+            kind: j.kind.clone(),
+            status: j.status,
+            phase: j.phase.clone(),
+            plan_id: j.plan_id.clone(),
+            created_at: j.created_at,
+            started_at: j.started_at,
+            completed_at: j.completed_at,
+            progress: percentage(j),
+            total_tables: j.total_tables,
+            processed_tables: j.processed_tables,
+            failed_tables: j.failed_tables,
+            current_table: j.current_table.clone(),
+            space_freed_mb: j.bytes_freed / MIB,
+            error: j.error.clone(),
+        }
+    }
+}
+
+impl From<&JobRecord> for JobUpdate {
+    fn from(j: &JobRecord) -> Self {
+        Self {
+            kind: "job_update".into(),
+            job_id: j.job_id.clone(),
+            status: j.status,
+            progress: percentage(j),
+            timestamp: Utc::now(),
+            phase: j.phase.clone(),
+            processed_tables: j.processed_tables,
+            total_tables: j.total_tables,
+            current_table: j.current_table.clone(),
+            space_freed_mb: j.bytes_freed / MIB,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_percentages() {
+        assert_eq!(hms(930), "00:15:30");
+        assert_eq!(hms(-5), "00:00:00");
+        let mut j = JobRecord::new(
+            "job-1".into(),
+            "apply",
+            JobStatus::Running,
+            Default::default(),
+        );
+        j.total_tables = 3;
+        j.processed_tables = 1;
+        assert_eq!(percentage(&j), 33.3);
+        j.started_at = Some(Utc::now() - chrono::Duration::seconds(60));
+        let v = JobView::new(&j, &[], Utc::now());
+        assert_eq!(
+            v.statistics.estimated_remaining.as_deref(),
+            Some("00:02:00")
+        );
+        let js = serde_json::to_value(JobUpdate::from(&j)).unwrap();
+        assert_eq!(js["type"], "job_update");
+        assert_eq!(js["status"], "running");
+    }
+}

@@ -1,0 +1,98 @@
+//! Plan settings from partial overrides: what the `plan`/`recycle` flags and a REST job body
+//! give, over `recycling.defaults`. One validation for both, naming the setting that is wrong.
+
+use super::{Scope, Settings};
+use crate::config::{HumanDuration, Mode, RecyclingDefaults};
+
+/// Settings a caller chose; `None` takes the configured default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsOverrides {
+    pub mode: Option<Mode>,
+    pub scope: Option<Scope>,
+    pub threshold_mb: Option<u64>,
+    pub threshold_percent: Option<f64>,
+    pub exclude_primary: Option<bool>,
+    pub batch_size: Option<usize>,
+    pub timeout: Option<HumanDuration>,
+    pub lock_wait_timeout: Option<HumanDuration>,
+    pub max_lag: Option<HumanDuration>,
+    pub allow_blocking: Option<bool>,
+}
+
+/// A setting out of range: its snake_case name and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadSetting {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl SettingsOverrides {
+    /// The overrides over `d`, with `parallel` nodes at once; validated.
+    pub fn resolve(&self, d: &RecyclingDefaults, parallel: usize) -> Result<Settings, BadSetting> {
+        let s = Settings {
+            mode: self.mode.unwrap_or(d.mode),
+            scope: self.scope.unwrap_or_default(),
+            threshold_mb: self.threshold_mb.unwrap_or(d.threshold_mb),
+            threshold_percent: self.threshold_percent.unwrap_or(d.threshold_percent),
+            exclude_primary: self.exclude_primary.unwrap_or(d.exclude_primary),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            timeout: self.timeout.unwrap_or(d.timeout),
+            parallel,
+            lock_wait_timeout: self.lock_wait_timeout.unwrap_or(d.lock_wait_timeout),
+            max_lag: self.max_lag.unwrap_or(d.max_lag),
+            allow_blocking: self.allow_blocking.unwrap_or(false),
+        };
+        let bad = |name, reason: String| Err(BadSetting { name, reason });
+        if !(0.0..=100.0).contains(&s.threshold_percent) {
+            return bad(
+                "threshold_percent",
+                format!("{} is not between 0 and 100", s.threshold_percent),
+            );
+        }
+        if s.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if s.parallel == 0 {
+            return bad("parallel", "must be at least 1".into());
+        }
+        if s.timeout.0.as_secs() == 0 {
+            return bad("timeout", "must be at least 1s".into());
+        }
+        if s.lock_wait_timeout.0.as_secs() == 0 {
+            return bad("lock_wait_timeout", "must be at least 1s".into());
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_win_and_bad_values_are_named() {
+        let d = RecyclingDefaults::default();
+        let s = SettingsOverrides {
+            threshold_mb: Some(5),
+            ..Default::default()
+        }
+        .resolve(&d, 3)
+        .unwrap();
+        assert_eq!((s.threshold_mb, s.batch_size, s.parallel), (5, 5, 3));
+        assert_eq!(s.scope, Scope::Node);
+        let e = SettingsOverrides {
+            threshold_percent: Some(150.0),
+            ..Default::default()
+        }
+        .resolve(&d, 3)
+        .unwrap_err();
+        assert_eq!(e.name, "threshold_percent");
+        let e = SettingsOverrides {
+            timeout: Some(HumanDuration::secs(0)),
+            ..Default::default()
+        }
+        .resolve(&d, 3)
+        .unwrap_err();
+        assert_eq!(e.name, "timeout");
+    }
+}

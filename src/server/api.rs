@@ -1,0 +1,419 @@
+//! Request and response bodies of the REST API (spec §3, §5; design §8), and the JSON body
+//! extractor that names the offending field of a bad body (400/1001).
+//!
+//! Passwords arrive as [`Secret`]s and go no further than the connection spec; what is stored
+//! as a job's `config` is [`JobRequest::stored_config`], which has none.
+
+use super::error::{ApiError, redact_values};
+use crate::config::{Config, HumanDuration, Mode};
+use crate::inspect::TableFilter;
+use crate::mysql::{ConnectSpec, Credentials, Endpoint};
+use crate::plan::{PlanRequest, Scope, SettingsOverrides};
+use crate::secret::Secret;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// The success envelope `{code: 0, message, data}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// Always 0.
+    pub code: u16,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+}
+
+impl<T> Envelope<T> {
+    pub fn ok(message: impl Into<String>, data: T) -> Self {
+        Self {
+            code: 0,
+            message: message.into(),
+            data: Some(data),
+        }
+    }
+}
+
+/// A JSON body, parsed strictly: unknown fields and wrong types are 400/1001 naming the field
+/// path (`config.threshold_mb`), without echoing the value sent.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::field("body", e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::field("body", "empty; a JSON object is expected"));
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.inner();
+            let reason = redact_values(&inner.to_string());
+            let reason = reason
+                .rsplit_once(" at line ")
+                .map_or(reason.as_str(), |(r, _)| r)
+                .to_string();
+            let field = if path == "." || path.is_empty() {
+                if inner.is_syntax() || inner.is_eof() {
+                    "body".to_string()
+                } else {
+                    // "missing field `x`" at the top level names it.
+                    reason
+                        .split('`')
+                        .nth(1)
+                        .map_or_else(|| "body".to_string(), str::to_string)
+                }
+            } else {
+                path
+            };
+            ApiError::field(field, reason)
+        })?;
+        Ok(Self(v))
+    }
+}
+
+/// `POST /api/v1/topology/discover` (spec §3.2.1), or `{cluster}` from the config.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverRequest {
+    pub host: Option<String>,
+    /// Default 3306.
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Secret>,
+    /// Levels walked up and down (default 10).
+    pub max_depth: Option<usize>,
+    /// A cluster of `database.clusters` in the server's config, instead of host and login.
+    pub cluster: Option<String>,
+}
+
+/// A node and its login (spec §3.2.2 `target`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetBody {
+    pub host: String,
+    /// Default 3306.
+    pub port: Option<u16>,
+    pub username: String,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Secret>,
+}
+
+/// A login for applying a plan (its nodes come from the plan).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsBody {
+    pub username: String,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Secret>,
+}
+
+/// Plan settings and filters (spec §5.1 `RecycleConfig` and the plan settings of design §5).
+/// Unset fields take `recycling.defaults` of the server's config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub mode: Option<Mode>,
+    /// `node` (default): only the target; `cluster`: every eligible node of its topology.
+    pub scope: Option<Scope>,
+    pub threshold_mb: Option<u64>,
+    pub threshold_percent: Option<f64>,
+    pub exclude_primary: Option<bool>,
+    /// Only these databases (globs).
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Only these tables (globs).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub exclude_databases: Vec<String>,
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    pub batch_size: Option<usize>,
+    /// Deadline of the apply, e.g. `1h` (seconds as a number are accepted too).
+    #[schema(value_type = Option<String>, example = "1h")]
+    pub timeout: Option<HumanDuration>,
+    #[schema(value_type = Option<String>, example = "5s")]
+    pub lock_wait_timeout: Option<HumanDuration>,
+    #[schema(value_type = Option<String>, example = "10s")]
+    pub max_lag: Option<HumanDuration>,
+    pub allow_blocking: Option<bool>,
+    /// Nodes worked on at once (default 10).
+    pub parallel: Option<usize>,
+    /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
+    pub analyze: Option<bool>,
+    /// Levels of topology discovery (default 10).
+    pub max_depth: Option<usize>,
+}
+
+/// `POST /api/v1/recycle/jobs` and `POST /api/v1/plans`: either a target to plan (`target` or
+/// `cluster`, with `config`) or a plan to apply (`plan_id` or `plan`, with `credentials` or
+/// `cluster`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    pub target: Option<TargetBody>,
+    /// A cluster of `database.clusters` in the server's config: its primary and login.
+    pub cluster: Option<String>,
+    pub config: Option<JobConfig>,
+    /// Plan only: the job ends `completed` with its `plan_id`, nothing is executed.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Apply this saved plan.
+    pub plan_id: Option<String>,
+    /// Apply this plan document (saved under its `plan_id`).
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<Value>,
+    /// The login for a plan's nodes.
+    pub credentials: Option<CredentialsBody>,
+    /// Refuse (409) unless the plan's content hashes to this digest.
+    pub expect_digest: Option<String>,
+}
+
+/// `data` of a created job (spec §3.2.2).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobCreated {
+    pub job_id: String,
+    pub status: crate::jobs::JobStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub plan_id: Option<String>,
+}
+
+/// `data` of a cancelled job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobCancelled {
+    pub job_id: String,
+    /// `cancelled` once the job stopped; `running` if it is still stopping.
+    pub status: crate::jobs::JobStatus,
+}
+
+/// `data` of the job list (spec §3.2.5).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    /// Jobs matching the filter, over all pages.
+    pub total: u64,
+    pub jobs: Vec<crate::jobs::view::JobSummary>,
+}
+
+/// `data` of the health check (spec §3.2.6).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub version: String,
+    /// Like `2h30m15s`.
+    pub uptime: String,
+    /// Jobs pending or running in this server.
+    pub active_jobs: usize,
+    /// The 1-minute load average.
+    pub system_load: f64,
+}
+
+/// `GET /api/v1/recycle/jobs` query.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// pending, running, completed, failed or cancelled.
+    pub status: Option<String>,
+    /// 1–1000, default 20.
+    pub limit: Option<u32>,
+    /// Default 0.
+    pub offset: Option<u32>,
+}
+
+fn spec(cfg: &Config, user: String, password: Option<Secret>) -> ConnectSpec {
+    ConnectSpec::new(
+        Credentials {
+            user,
+            password: password.unwrap_or_default(),
+        },
+        cfg.database.default.timeout.0,
+    )
+}
+
+/// A named cluster of the config: its primary and login.
+fn cluster(cfg: &Config, name: &str) -> Result<(Endpoint, ConnectSpec), ApiError> {
+    let c = cfg
+        .cluster(name)
+        .map_err(|e| ApiError::field("cluster", e.to_string()))?;
+    let p = &c.primary;
+    Ok((
+        Endpoint::new(p.host.clone(), p.port),
+        spec(cfg, p.username.clone(), Some(p.password.clone())),
+    ))
+}
+
+impl DiscoverRequest {
+    /// The seed and login.
+    pub fn target(&self, cfg: &Config) -> Result<(Endpoint, ConnectSpec), ApiError> {
+        if let Some(name) = &self.cluster {
+            if self.host.is_some() || self.username.is_some() {
+                return Err(ApiError::field(
+                    "cluster",
+                    "give either cluster or host and username, not both",
+                ));
+            }
+            return cluster(cfg, name);
+        }
+        let host = self
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| ApiError::field("host", "is required (or cluster)"))?;
+        let user = self
+            .username
+            .clone()
+            .ok_or_else(|| ApiError::field("username", "is required (or cluster)"))?;
+        Ok((
+            Endpoint::new(host, self.port.unwrap_or(3306)),
+            spec(cfg, user, self.password.clone()),
+        ))
+    }
+}
+
+impl JobRequest {
+    /// Whether the body names a plan to apply (else a target to plan).
+    pub fn is_plan_job(&self) -> bool {
+        self.plan_id.is_some() || self.plan.is_some()
+    }
+
+    /// For a plan job: the login for its nodes.
+    pub fn plan_login(&self, cfg: &Config) -> Result<ConnectSpec, ApiError> {
+        if self.target.is_some() || self.config.is_some() || self.dry_run {
+            return Err(ApiError::field(
+                if self.target.is_some() {
+                    "target"
+                } else if self.config.is_some() {
+                    "config"
+                } else {
+                    "dry_run"
+                },
+                "not allowed with plan_id or plan: the plan fixes the nodes and settings",
+            ));
+        }
+        if self.plan_id.is_some() && self.plan.is_some() {
+            return Err(ApiError::field(
+                "plan",
+                "give either plan_id or plan, not both",
+            ));
+        }
+        match (&self.credentials, &self.cluster) {
+            (Some(c), None) => Ok(spec(cfg, c.username.clone(), c.password.clone())),
+            (None, Some(name)) => cluster(cfg, name).map(|(_, s)| s),
+            (Some(_), Some(_)) => Err(ApiError::field(
+                "credentials",
+                "give either credentials or cluster, not both",
+            )),
+            (None, None) => Err(ApiError::field(
+                "credentials",
+                "is required to apply a plan (or cluster)",
+            )),
+        }
+    }
+
+    /// For a planning job: the plan request and login. `plan_id` is left empty (the store
+    /// gives one).
+    pub fn plan_request(&self, cfg: &Config) -> Result<(PlanRequest, ConnectSpec), ApiError> {
+        if self.credentials.is_some() || self.expect_digest.is_some() {
+            return Err(ApiError::field(
+                if self.credentials.is_some() {
+                    "credentials"
+                } else {
+                    "expect_digest"
+                },
+                "only with plan_id or plan",
+            ));
+        }
+        let (seed, spec) = match (&self.target, &self.cluster) {
+            (Some(t), None) => {
+                if t.host.is_empty() {
+                    return Err(ApiError::field("target.host", "is empty"));
+                }
+                (
+                    Endpoint::new(t.host.clone(), t.port.unwrap_or(3306)),
+                    spec(cfg, t.username.clone(), t.password.clone()),
+                )
+            }
+            (None, Some(name)) => cluster(cfg, name)?,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::field(
+                    "target",
+                    "give either target or cluster, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::field(
+                    "target",
+                    "is required (or cluster, or plan_id/plan with credentials)",
+                ));
+            }
+        };
+        let c = self.config.clone().unwrap_or_default();
+        let settings = SettingsOverrides {
+            mode: c.mode,
+            scope: c.scope,
+            threshold_mb: c.threshold_mb,
+            threshold_percent: c.threshold_percent,
+            exclude_primary: c.exclude_primary,
+            batch_size: c.batch_size,
+            timeout: c.timeout,
+            lock_wait_timeout: c.lock_wait_timeout,
+            max_lag: c.max_lag,
+            allow_blocking: c.allow_blocking,
+        }
+        .resolve(&cfg.recycling.defaults, c.parallel.unwrap_or(10))
+        .map_err(|b| ApiError::field(format!("config.{}", b.name), b.reason))?;
+        Ok((
+            PlanRequest {
+                seed,
+                settings,
+                filter: TableFilter {
+                    databases: c.databases,
+                    tables: c.tables,
+                    exclude_databases: c.exclude_databases,
+                    exclude_tables: c.exclude_tables,
+                },
+                analyze: c.analyze.unwrap_or(false),
+                max_depth: c.max_depth.unwrap_or(10),
+                cluster_name: self.cluster.clone(),
+                plan_id: String::new(),
+                sample_rows: 2000,
+            },
+            spec,
+        ))
+    }
+
+    /// The request as stored with the job: everything but passwords.
+    pub fn stored_config(&self) -> Value {
+        let mut v = json!({});
+        if let Some(t) = &self.target {
+            v["target"] =
+                json!({"host": t.host, "port": t.port.unwrap_or(3306), "username": t.username});
+        }
+        if let Some(c) = &self.cluster {
+            v["cluster"] = json!(c);
+        }
+        if let Some(c) = &self.config {
+            v["config"] = serde_json::to_value(c).unwrap_or_default();
+        }
+        if let Some(c) = &self.credentials {
+            v["credentials"] = json!({"username": c.username});
+        }
+        if let Some(p) = &self.plan_id {
+            v["plan_id"] = json!(p);
+        }
+        if let Some(d) = &self.expect_digest {
+            v["expect_digest"] = json!(d);
+        }
+        if self.dry_run {
+            v["dry_run"] = json!(true);
+        }
+        v
+    }
+}

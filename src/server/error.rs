@@ -1,0 +1,175 @@
+//! The one place errors become HTTP responses: the spec §6 code, the HTTP status and the error
+//! body `{code, message, details, timestamp}`.
+//!
+//! Client errors (4xx) carry the error's own message, which names the field, node or job.
+//! Server errors (5xx) carry only the spec's meaning of the code and structured details that
+//! cannot hold SQL text or credentials (a node address, the connection error) — never the
+//! underlying message, which may quote a statement.
+
+use crate::error::{Error, ErrorCode};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// The error body (spec §6).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Spec §6 error code.
+    pub code: u16,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// An error on its way to the client, with optional details (`field` of a bad body).
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: Error,
+    pub details: Option<Value>,
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            details: None,
+        }
+    }
+}
+
+impl ApiError {
+    /// A 400/1001 naming the `field` that is wrong.
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (field, reason) = (field.into(), reason.into());
+        Self {
+            error: Error::invalid(format!("{field}: {reason}")),
+            details: Some(json!({ "field": field, "error": reason })),
+        }
+    }
+}
+
+/// The HTTP status of an error: spec §6 by code, except a stale plan (409, design §8) and a
+/// missing or wrong API token (401, design §8).
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Stale(_) => StatusCode::CONFLICT,
+        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        other => match other.code() {
+            ErrorCode::InvalidArgument | ErrorCode::JobState => StatusCode::BAD_REQUEST,
+            ErrorCode::Connection
+            | ErrorCode::Discovery
+            | ErrorCode::Primary
+            | ErrorCode::JobCreate => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::JobNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Permission => StatusCode::FORBIDDEN,
+            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        },
+    }
+}
+
+/// Details that are safe in any response.
+fn safe_details(e: &Error) -> Value {
+    match e {
+        Error::Connection { host, port, reason } => {
+            json!({ "host": host, "port": port, "error": reason })
+        }
+        Error::Query { node, .. } => json!({ "node": node }),
+        Error::Privilege {
+            node, privilege, ..
+        } => json!({ "node": node, "privilege": privilege }),
+        // Built by this tool from addresses and states, never from SQL text.
+        Error::Primary(m) | Error::Discovery(m) => json!({ "error": m }),
+        Error::Stale(m) => json!({
+            "error": "plan_stale",
+            "changes": m.trim_end_matches("; nothing was executed, make a new plan")
+                .split("; ")
+                .collect::<Vec<_>>(),
+        }),
+        _ => json!({}),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(&self.error);
+        let code = self.error.code();
+        let message = if status.is_server_error() {
+            code.meaning().to_string()
+        } else {
+            self.error.to_string()
+        };
+        if status.is_server_error() {
+            // The full text goes to the log (statement logging is off, so it holds no
+            // credentials); the client gets the code's meaning and safe details.
+            tracing::error!("request failed [{code}]: {}", self.error);
+        }
+        let body = ErrorBody {
+            code: code.as_u16(),
+            message,
+            details: self.details.unwrap_or_else(|| safe_details(&self.error)),
+            timestamp: Utc::now(),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Takes the value out of a parser message (`invalid type: string "…"` → `invalid type:
+/// string`), so a value sent in the wrong place — a password — is never echoed back. Field
+/// names in "unknown field"/"missing field" messages are kept.
+pub fn redact_values(msg: &str) -> String {
+    if msg.starts_with("unknown field") || msg.starts_with("missing field") {
+        return msg.to_string();
+    }
+    let mut out = String::with_capacity(msg.len());
+    let mut quote: Option<char> = None;
+    for c in msg.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                quote = Some(c);
+                out.push('…');
+            }
+            None => out.push(c),
+        }
+    }
+    out.replace(" …,", ",").replace(" …", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        let s = |e: Error| status_of(&e).as_u16();
+        assert_eq!(s(Error::invalid("x")), 400);
+        assert_eq!(s(Error::JobNotFound("j".into())), 404);
+        assert_eq!(s(Error::JobState("j".into())), 400);
+        assert_eq!(s(Error::Busy("b".into())), 503);
+        assert_eq!(s(Error::Timeout("t".into())), 408);
+        assert_eq!(s(Error::Stale("s".into())), 409);
+        assert_eq!(s(Error::Unauthorized("u".into())), 401);
+        assert_eq!(s(Error::Discovery("d".into())), 500);
+    }
+
+    #[test]
+    fn values_are_not_echoed() {
+        assert_eq!(
+            redact_values("invalid type: string \"Pw-s3cr3t\", expected u16"),
+            "invalid type: string, expected u16"
+        );
+        assert_eq!(
+            redact_values("invalid type: integer `12345`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert!(redact_values("unknown field `pasword`, expected one of `a`").contains("pasword"));
+    }
+}

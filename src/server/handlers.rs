@@ -1,0 +1,302 @@
+//! The REST handlers (spec §3.2, design §8). Each validates its input, calls the planner, the
+//! job manager or the store, and answers in the `{code, message, data}` envelope; every error
+//! goes through [`super::error::ApiError`].
+
+use super::AppState;
+use super::api::{
+    ApiJson, DiscoverRequest, Envelope, Health, JobCancelled, JobCreated, JobList, JobRequest,
+    ListParams,
+};
+use super::error::{ApiError, ErrorBody, redact_values};
+use crate::apply::preflight;
+use crate::error::Error;
+use crate::jobs::view::{JobSummary, JobView};
+use crate::jobs::{JobStatus, Submission, Work};
+use crate::plan::{Plan, make_plan, plan_from_value};
+use crate::topology::{ClusterTopology, DiscoverOptions, discover};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+
+type ApiResult<T> = Result<(StatusCode, Json<Envelope<T>>), ApiError>;
+
+fn ok<T>(message: &str, data: T) -> ApiResult<T> {
+    Ok((StatusCode::OK, Json(Envelope::ok(message, data))))
+}
+
+fn created<T>(message: &str, data: T) -> ApiResult<T> {
+    Ok((StatusCode::CREATED, Json(Envelope::ok(message, data))))
+}
+
+/// Discover the replication topology from any node.
+#[utoipa::path(post, path = "/api/v1/topology/discover", tag = "topology",
+    request_body = DiscoverRequest,
+    responses(
+        (status = 200, description = "The topology (design §4)", body = Envelope<ClusterTopology>),
+        (status = 400, description = "Bad body (1001)", body = ErrorBody),
+        (status = 500, description = "Connection (1002) or discovery (1003, 1004) failed", body = ErrorBody),
+    ))]
+pub async fn discover_topology(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<DiscoverRequest>,
+) -> ApiResult<ClusterTopology> {
+    let (seed, spec) = req.target(st.config())?;
+    let opts = DiscoverOptions {
+        max_depth: req.max_depth.unwrap_or(10),
+        parallel: 10,
+        cluster_name: req.cluster.clone(),
+    };
+    let topo = discover(&seed, &spec, &opts).await?;
+    ok("success", topo)
+}
+
+/// Create a job: plan a target and apply (or only plan with `dry_run`), or apply a plan.
+#[utoipa::path(post, path = "/api/v1/recycle/jobs", tag = "jobs",
+    request_body = JobRequest,
+    responses(
+        (status = 201, description = "Job created, pending", body = Envelope<JobCreated>),
+        (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
+        (status = 409, description = "The plan is stale: the live cluster changed (1001, details.changes)", body = ErrorBody),
+        (status = 503, description = "Too many jobs running and queued (1010)", body = ErrorBody),
+    ))]
+pub async fn create_job(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<JobRequest>,
+) -> ApiResult<JobCreated> {
+    let jobs = st.jobs();
+    jobs.has_room().await?;
+    let cfg = st.config();
+    let mut stored = req.stored_config();
+    let sub = if req.is_plan_job() {
+        let spec = req.plan_login(cfg)?;
+        let plan = plan_of(&st, &req).await?;
+        if let Some(want) = &req.expect_digest
+            && *want != plan.computed_digest()
+        {
+            return Err(Error::Stale(format!(
+                "plan {} hashes to {}, not the expected {want}; nothing was executed, make a \
+                 new plan",
+                plan.plan_id,
+                plan.computed_digest()
+            ))
+            .into());
+        }
+        if plan.actions().next().is_none() {
+            return Err(ApiError::field(
+                "plan",
+                format!("plan {} has no actions: nothing to do", plan.plan_id),
+            ));
+        }
+        // The same preflight as `apply`, before anything is queued: a stale plan is 409.
+        preflight(&plan, &spec, plan.settings.parallel.max(10)).await?;
+        stored["plan_id"] = serde_json::json!(plan.plan_id);
+        Submission {
+            work: Work::Apply {
+                plan: Box::new(plan),
+            },
+            spec,
+            config: stored,
+        }
+    } else {
+        let (request, spec) = req.plan_request(cfg)?;
+        Submission {
+            work: Work::Recycle {
+                request: Box::new(request),
+                dry_run: req.dry_run,
+            },
+            spec,
+            config: stored,
+        }
+    };
+    let job = jobs.submit(sub).await?;
+    created(
+        "job created successfully",
+        JobCreated {
+            job_id: job.job_id,
+            status: job.status,
+            created_at: job.created_at,
+            plan_id: job.plan_id,
+        },
+    )
+}
+
+/// The plan a plan job names: saved (by id) or given (validated like a plan file, saved).
+async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
+    let store = st.jobs().store();
+    if let Some(id) = &req.plan_id {
+        return store
+            .plan(id)
+            .await?
+            .ok_or_else(|| ApiError::field("plan_id", format!("no plan {id} in the store")));
+    }
+    let v = req
+        .plan
+        .as_ref()
+        .ok_or_else(|| ApiError::field("plan", "is required"))?;
+    let plan = plan_from_value(v, "plan").map_err(|e| {
+        let msg = e.to_string();
+        let field = msg.split(':').next().unwrap_or("plan").to_string();
+        ApiError::field(field, msg.split_once(": ").map_or(msg.as_str(), |(_, r)| r))
+    })?;
+    store.save_new_plan(&plan).await?;
+    Ok(plan)
+}
+
+/// A job: status, phase, progress, statistics and per-table results.
+#[utoipa::path(get, path = "/api/v1/recycle/jobs/{job_id}", tag = "jobs",
+    params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
+    responses(
+        (status = 200, description = "The job", body = Envelope<JobView>),
+        (status = 404, description = "No such job (1006)", body = ErrorBody),
+    ))]
+pub async fn get_job(State(st): State<AppState>, Path(job_id): Path<String>) -> ApiResult<JobView> {
+    let store = st.jobs().store();
+    let job = store
+        .job(&job_id)
+        .await?
+        .ok_or_else(|| Error::JobNotFound(job_id.clone()))?;
+    let outcomes = store.outcomes(&job_id).await?;
+    ok("success", JobView::new(&job, &outcomes, Utc::now()))
+}
+
+/// Cancel a pending or running job: its running statements are killed (`KILL QUERY`).
+#[utoipa::path(delete, path = "/api/v1/recycle/jobs/{job_id}", tag = "jobs",
+    params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
+    responses(
+        (status = 200, description = "Cancelled", body = Envelope<JobCancelled>),
+        (status = 400, description = "The job already ended (1007)", body = ErrorBody),
+        (status = 404, description = "No such job (1006)", body = ErrorBody),
+    ))]
+pub async fn cancel_job(
+    State(st): State<AppState>,
+    Path(job_id): Path<String>,
+) -> ApiResult<JobCancelled> {
+    let status = st.jobs().cancel(&job_id).await?;
+    let message = if status == JobStatus::Running {
+        "cancellation requested; the job is still stopping"
+    } else {
+        "job cancelled successfully"
+    };
+    ok(message, JobCancelled { job_id, status })
+}
+
+/// Jobs, newest first, with a status filter and pagination.
+#[utoipa::path(get, path = "/api/v1/recycle/jobs", tag = "jobs",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of jobs", body = Envelope<JobList>),
+        (status = 400, description = "Bad parameter (1001)", body = ErrorBody),
+    ))]
+pub async fn list_jobs(
+    State(st): State<AppState>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<JobList> {
+    let Query(q) = q.map_err(|e| {
+        let text = e.body_text();
+        let rest = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
+        match rest.split_once(": ") {
+            Some((field, reason)) if !field.contains(' ') => {
+                ApiError::field(field, redact_values(reason))
+            }
+            _ => ApiError::field("query", redact_values(rest)),
+        }
+    })?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            JobStatus::parse(s).ok_or_else(|| {
+                ApiError::field(
+                    "status",
+                    format!("{s:?} is not one of pending, running, completed, failed, cancelled"),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("{limit} is not between 1 and 1000"),
+        ));
+    }
+    let (jobs, total) = st
+        .jobs()
+        .store()
+        .jobs(status, limit, q.offset.unwrap_or(0))
+        .await?;
+    ok(
+        "success",
+        JobList {
+            total,
+            jobs: jobs.iter().map(JobSummary::from).collect(),
+        },
+    )
+}
+
+/// Health: version, uptime, active jobs, load average. Needs no token.
+#[utoipa::path(get, path = "/api/v1/health", tag = "server",
+    responses((status = 200, description = "Healthy", body = Envelope<Health>)))]
+pub async fn health(State(st): State<AppState>) -> ApiResult<Health> {
+    ok(
+        "healthy",
+        Health {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime: super::uptime(st.started().elapsed()),
+            active_jobs: st.jobs().active_jobs().await,
+            system_load: super::load_average(),
+        },
+    )
+}
+
+/// Make a plan (the same body as a job); it is saved and returned for review.
+#[utoipa::path(post, path = "/api/v1/plans", tag = "plans",
+    request_body = JobRequest,
+    responses(
+        (status = 201, description = "The plan document (design §5)", body = Envelope<Plan>),
+        (status = 400, description = "Bad body (1001)", body = ErrorBody),
+        (status = 500, description = "Connection (1002), discovery (1003) or primary (1004) failure", body = ErrorBody),
+    ))]
+pub async fn create_plan(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<JobRequest>,
+) -> ApiResult<Plan> {
+    if req.is_plan_job() || req.dry_run {
+        return Err(ApiError::field(
+            if req.dry_run { "dry_run" } else { "plan_id" },
+            "a plan request takes target (or cluster) and config",
+        ));
+    }
+    let (mut request, spec) = req.plan_request(st.config())?;
+    let store = st.jobs().store();
+    request.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
+    let (plan, _) = make_plan(&request, &spec).await?;
+    store.save_plan(&plan).await?;
+    created("plan created successfully", plan)
+}
+
+/// A saved plan.
+#[utoipa::path(get, path = "/api/v1/plans/{plan_id}", tag = "plans",
+    params(("plan_id" = String, Path, description = "plan-YYYYMMDD-NNN")),
+    responses(
+        (status = 200, description = "The plan document", body = Envelope<Plan>),
+        (status = 404, description = "No such plan (1001)", body = ErrorBody),
+    ))]
+pub async fn get_plan(State(st): State<AppState>, Path(plan_id): Path<String>) -> ApiResult<Plan> {
+    let plan = st
+        .jobs()
+        .store()
+        .plan(&plan_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("plan {plan_id} does not exist")))?;
+    ok("success", plan)
+}
+
+/// Any other path.
+pub async fn not_found() -> ApiError {
+    Error::NotFound("no such endpoint; see /api/v1/openapi.json".into()).into()
+}

@@ -1,0 +1,763 @@
+//! The REST server against a real sandbox cluster, in process on port 0: the spec's endpoints
+//! and shapes, a full discover → plan → job-from-plan flow with space freed measured and
+//! watched over the WebSocket, job list filters and pagination, cancel of a running rebuild
+//! (gone from the processlist within 2 s), queue full, stale plans, auth, OpenAPI and metrics.
+
+mod common;
+
+use common::{PASSWORD, USER, cluster, serial};
+use futures::{SinkExt, StreamExt};
+use mysql_tablespace_recycling::config::Config;
+use mysql_tablespace_recycling::jobs::Store;
+use mysql_tablespace_recycling::mysql::Endpoint;
+use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
+use mysql_tablespace_recycling::server::{AppState, serve};
+use serde_json::{Value, json};
+use sqlx::Executor;
+use std::time::{Duration, Instant};
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn start(edit: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.server.host = "127.0.0.1".into();
+        cfg.persistence.job_state.file = dir.path().join("jobs.db");
+        edit(&mut cfg);
+        let token = cfg
+            .server
+            .auth_token
+            .as_ref()
+            .map(|t| t.expose().to_string());
+        let store = Store::open(&cfg.persistence.job_state.file).await.unwrap();
+        let state = AppState::new(cfg, store).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            token,
+            stop: Some(stop),
+            done: Some(done),
+            _dir: dir,
+        }
+    }
+
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(m, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn call(&self, m: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.req(m, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert!(
+            !text.contains(PASSWORD),
+            "a response leaks the password: {text}"
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Polls a job until `pred` holds (or panics after `secs`).
+    async fn wait_job(&self, id: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (s, v) = self.get(&format!("/api/v1/recycle/jobs/{id}")).await;
+            assert_eq!(s, 200, "{v}");
+            if pred(&v["data"]) {
+                return v["data"].clone();
+            }
+            assert!(Instant::now() < end, "job {id} never got there: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_final(&self, id: &str) -> Value {
+        self.wait_job(id, 300, |d| {
+            matches!(
+                d["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            d.await.unwrap();
+        }
+    }
+}
+
+fn target(ep: &Endpoint) -> Value {
+    json!({"host": ep.host, "port": ep.port, "username": USER, "password": PASSWORD})
+}
+
+fn creds() -> Value {
+    json!({"username": USER, "password": PASSWORD})
+}
+
+fn assert_error(status: u16, v: &Value, want_status: u16, want_code: u64) {
+    assert_eq!(status, want_status, "{v}");
+    assert_eq!(v["code"], want_code, "{v}");
+    assert!(v["message"].is_string() && v["details"].is_object(), "{v}");
+    assert!(v["timestamp"].is_string(), "{v}");
+}
+
+/// Checks that `v` has every required property of `schema` and no undeclared one, through
+/// objects and arrays; `$ref`s are resolved in `doc`.
+fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
+    let mut s = schema;
+    while let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/components/schemas/");
+        s = &doc["components"]["schemas"][name];
+    }
+    if v.is_null() {
+        return;
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alts) = s.get(key).and_then(Value::as_array) {
+            let alt = alts
+                .iter()
+                .find(|a| a.get("type") != Some(&json!("null")))
+                .unwrap_or(&Value::Null);
+            return conforms(doc, alt, v, at);
+        }
+    }
+    if let (Some(props), Some(obj)) = (
+        s.get("properties").and_then(Value::as_object),
+        v.as_object(),
+    ) {
+        for k in obj.keys() {
+            assert!(
+                props.contains_key(k),
+                "{at}.{k} is not in the OpenAPI schema"
+            );
+        }
+        for r in s["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().unwrap();
+            assert!(obj.contains_key(r), "{at}.{r} is required by the schema");
+        }
+        for (k, sub) in props {
+            if let Some(x) = obj.get(k) {
+                conforms(doc, sub, x, &format!("{at}.{k}"));
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            conforms(doc, items, x, &format!("{at}[{i}]"));
+        }
+    }
+}
+
+fn response_schema<'a>(doc: &'a Value, path: &str, method: &str, status: &str) -> &'a Value {
+    &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+}
+
+async fn alters_running(ep: &Endpoint, schema: &str) -> i64 {
+    let mut conn = cluster().conn(ep).await;
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE INFO LIKE CONCAT('ALTER TABLE `', ?, '`%')",
+    )
+    .bind(schema)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[
+        TableSpec::sized("sflow", "a", 12, Pattern::RandomDelete { keep_every: 10 }),
+        TableSpec::sized("sflow", "b", 12, Pattern::RangeDelete { percent: 70 }),
+    ])
+    .await;
+    let r1 = c.replica(1);
+    let before = c.file_size(&r1, "sflow", "a").await + c.file_size(&r1, "sflow", "b").await;
+    let app = App::start(|_| {}).await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+
+    // Discover (spec §3.2.1 body and shape).
+    let body = json!({"host": r1.host, "port": r1.port, "username": USER, "password": PASSWORD, "max_depth": 10});
+    let (s, v) = app.post("/api/v1/topology/discover", body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["code"].clone(), v["message"].clone()),
+        (json!(0), json!("success"))
+    );
+    let master = &v["data"]["topology"]["master"];
+    assert_eq!(master["port"], c.primary().port);
+    assert_eq!(master["read_only"], false);
+    assert!(master["server_id"].is_u64() && v["data"]["cluster_id"].is_string());
+    assert!(v["data"]["discover_time"].is_string());
+    assert_eq!(master["slaves"].as_array().unwrap().len(), 2);
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/topology/discover", "post", "200"),
+        &v,
+        "discover",
+    );
+
+    // Plan over REST, then read it back.
+    let cfg = json!({"mode": "binlog-off", "databases": ["sflow"], "threshold_mb": 1, "threshold_percent": 5.0});
+    let (s, v) = app
+        .post(
+            "/api/v1/plans",
+            json!({"target": target(&r1), "config": cfg}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/plans", "post", "201"),
+        &v,
+        "plan",
+    );
+    let plan = v["data"].clone();
+    let plan_id = plan["plan_id"].as_str().unwrap().to_string();
+    assert_eq!(plan["summary"]["actions"], 2, "{plan}");
+    let (s, v) = app.get(&format!("/api/v1/plans/{plan_id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"], plan);
+
+    // Watch, then run a job from the plan.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/api/v1/ws/monitor",
+        app.base.replace("http://", "ws://")
+    ))
+    .await
+    .unwrap();
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"plan_id": plan_id, "credentials": creds()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["message"], "job created successfully");
+    assert_eq!(v["data"]["status"], "pending");
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs", "post", "201"),
+        &v,
+        "created",
+    );
+    let id = v["data"]["job_id"].as_str().unwrap().to_string();
+    assert!(
+        id.starts_with("job-") && id.len() == "job-20261126-001".len(),
+        "{id}"
+    );
+
+    let mut progress = Vec::new();
+    let mut statuses = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(m) = ws.next().await {
+            let m = m.unwrap();
+            if !m.is_text() {
+                continue;
+            }
+            let u: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            assert_eq!(u["type"], "job_update");
+            assert!(
+                u["timestamp"].is_string() && u["progress"].is_number(),
+                "{u}"
+            );
+            if u["job_id"] != json!(id) {
+                continue;
+            }
+            progress.push(u["progress"].as_f64().unwrap());
+            statuses.push(u["status"].as_str().unwrap().to_string());
+            if u["status"] == "completed" || u["status"] == "failed" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the job finished within 2 minutes");
+    let _ = ws
+        .send(tokio_tungstenite::tungstenite::Message::Close(None))
+        .await;
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("completed"),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&"running".to_string()), "{statuses:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress rises: {progress:?}"
+    );
+    assert!(
+        progress.contains(&50.0),
+        "a message per table: {progress:?}"
+    );
+    assert_eq!(progress.last(), Some(&100.0));
+
+    let (s, v) = app.get(&format!("/api/v1/recycle/jobs/{id}")).await;
+    assert_eq!(s, 200);
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs/{job_id}", "get", "200"),
+        &v,
+        "job",
+    );
+    let d = &v["data"];
+    assert_eq!(d["status"], "completed");
+    assert_eq!(d["phase"], "applying");
+    assert_eq!(d["plan_id"], json!(plan_id));
+    assert_eq!(d["progress"]["total_tables"], 2);
+    assert_eq!(d["progress"]["processed_tables"], 2);
+    assert_eq!(d["progress"]["percentage"], 100.0);
+    let after = c.file_size(&r1, "sflow", "a").await + c.file_size(&r1, "sflow", "b").await;
+    let freed = d["statistics"]["space_freed_bytes"].as_u64().unwrap();
+    assert_eq!(freed, before - after, "space freed is measured on the node");
+    assert!(freed > 10 * 1024 * 1024, "{freed}");
+    assert_eq!(d["statistics"]["space_freed_mb"], freed / 1024 / 1024);
+    let tables = d["statistics"]["tables_processed"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    assert!(
+        tables
+            .iter()
+            .all(|t| t["status"] == "done" && t["node"] == json!(r1.to_string()))
+    );
+    assert!(
+        !d["config"].to_string().contains("password"),
+        "{}",
+        d["config"]
+    );
+    println!("job {id} freed {freed} bytes: {progress:?}");
+
+    // A finished job cannot be cancelled; an unknown one does not exist.
+    let (s, v) = app.delete(&format!("/api/v1/recycle/jobs/{id}")).await;
+    assert_error(s, &v, 400, 1007);
+    let (s, v) = app.delete("/api/v1/recycle/jobs/job-20000101-999").await;
+    assert_error(s, &v, 404, 1006);
+    let (s, v) = app.get("/api/v1/recycle/jobs/job-20000101-999").await;
+    assert_error(s, &v, 404, 1006);
+
+    // Health and metrics see it.
+    let (s, v) = app.get("/api/v1/health").await;
+    assert_eq!((s, v["message"].clone()), (200, json!("healthy")));
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/health", "get", "200"),
+        &v,
+        "health",
+    );
+    let m = app
+        .req(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("recycler_jobs{status=\"completed\"} 1"), "{m}");
+    assert!(
+        m.contains(&format!("recycler_bytes_reclaimed_total {freed}")),
+        "{m}"
+    );
+    assert!(
+        m.contains("recycler_tables_processed_total{outcome=\"done\"} 2"),
+        "{m}"
+    );
+    assert!(m.contains("recycler_job_duration_seconds_count 1"), "{m}");
+    assert!(m.contains("recycler_active_jobs 0"), "{m}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_list_filters_and_pages_and_every_path_is_documented() {
+    let c = cluster();
+    let r2 = c.replica(2);
+    let app = App::start(|_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (s, v) = app
+            .post(
+                "/api/v1/recycle/jobs",
+                json!({"target": target(&r2), "dry_run": true,
+                       "config": {"databases": ["nothing_here"], "threshold_mb": 1}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["data"]["job_id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let d = app.wait_final(id).await;
+        assert_eq!(d["status"], "completed", "{d}");
+        assert_eq!(d["kind"], "plan");
+        assert!(
+            d["plan_id"].as_str().unwrap().starts_with("plan-"),
+            "dry run plans: {d}"
+        );
+    }
+    let (s, v) = app
+        .get("/api/v1/recycle/jobs?status=completed&limit=2&offset=0")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["total"], 3);
+    let page1: Vec<&str> = v["data"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        page1,
+        vec![ids[2].as_str(), ids[1].as_str()],
+        "newest first"
+    );
+    let j = &v["data"]["jobs"][0];
+    assert!(
+        j["created_at"].is_string() && j["progress"].as_f64() == Some(100.0),
+        "{j}"
+    );
+    let (_, v) = app
+        .get("/api/v1/recycle/jobs?status=completed&limit=2&offset=2")
+        .await;
+    let page2: Vec<&str> = v["data"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(page2, vec![ids[0].as_str()]);
+    let (_, v) = app.get("/api/v1/recycle/jobs?status=running").await;
+    assert_eq!(v["data"]["total"], 0);
+    let (s, v) = app.get("/api/v1/recycle/jobs?status=sleeping").await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "status");
+    let (s, v) = app.get("/api/v1/recycle/jobs?limit=abc").await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "limit");
+    let (s, v) = app.get("/api/v1/recycle/jobs?limit=0").await;
+    assert_error(s, &v, 400, 1001);
+
+    // Invalid bodies name the field and never echo a value.
+    for (body, field) in [
+        (
+            json!({"target": {"host": "h", "username": "u", "password": PASSWORD, "port": PASSWORD}}),
+            "target.port",
+        ),
+        (
+            json!({"target": target(&r2), "config": {"threshold_percent": 150}}),
+            "config.threshold_percent",
+        ),
+        (
+            json!({"target": target(&r2), "config": {"treshold_mb": 1}}),
+            "config.treshold_mb",
+        ),
+        (json!({"config": {}}), "target"),
+        (json!({"plan_id": "plan-20000101-001"}), "credentials"),
+        (
+            json!({"plan_id": "plan-20000101-001", "credentials": creds()}),
+            "plan_id",
+        ),
+        (
+            json!({"plan": {"format_version": 1}, "credentials": creds()}),
+            "plan",
+        ),
+        (json!({"target": target(&r2), "timeout": "1h"}), "timeout"),
+    ] {
+        let (s, v) = app.post("/api/v1/recycle/jobs", body.clone()).await;
+        assert_error(s, &v, 400, 1001);
+        assert_eq!(v["details"]["field"], field, "{body} → {v}");
+    }
+    let (s, v) = app
+        .req(reqwest::Method::POST, "/api/v1/recycle/jobs")
+        .body("{not json")
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map(|s| (s, ()))
+        .unwrap();
+    assert_eq!((s, v), (400, ()));
+    let (s, v) = app.get("/api/v1/nope").await;
+    assert_eq!(s, 404, "{v}");
+
+    // Every route is in the OpenAPI document.
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    for (path, method) in [
+        ("/api/v1/topology/discover", "post"),
+        ("/api/v1/recycle/jobs", "post"),
+        ("/api/v1/recycle/jobs", "get"),
+        ("/api/v1/recycle/jobs/{job_id}", "get"),
+        ("/api/v1/recycle/jobs/{job_id}", "delete"),
+        ("/api/v1/health", "get"),
+        ("/api/v1/plans", "post"),
+        ("/api/v1/plans/{plan_id}", "get"),
+        ("/api/v1/ws/monitor", "get"),
+        ("/api/v1/openapi.json", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} undocumented"
+        );
+    }
+    let (_, v) = app.get("/api/v1/recycle/jobs?limit=3").await;
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs", "get", "200"),
+        &v,
+        "list",
+    );
+    let (s, v) = app.get("/api/v1/recycle/jobs/job-x").await;
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs/{job_id}", "get", "404"),
+        &v,
+        "error",
+    );
+    assert_eq!(s, 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_plan_is_refused_with_409_naming_the_change() {
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "sstale",
+        "t",
+        8,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let r2 = c.replica(2);
+    let app = App::start(|_| {}).await;
+    let cfg = json!({"databases": ["sstale"], "threshold_mb": 1});
+    let (s, v) = app
+        .post(
+            "/api/v1/plans",
+            json!({"target": target(&r2), "config": cfg}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let size = c.file_size(&r2, "sstale", "t").await;
+    // The reviewed plan, edited as if the node had been replaced by another server.
+    let mut plan = v["data"].clone();
+    plan["plan_id"] = json!("plan-20990101-001");
+    plan["nodes"][0]["server_id"] = json!(999);
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"plan": plan.clone(), "credentials": creds()}),
+        )
+        .await;
+    assert_error(s, &v, 409, 1001);
+    assert_eq!(v["details"]["error"], "plan_stale");
+    assert!(
+        v["message"].as_str().unwrap().contains("server_id 999"),
+        "{v}"
+    );
+    // A digest that does not match is refused the same way.
+    let (s, v) = app
+        .post("/api/v1/recycle/jobs", json!({"plan_id": v_plan_id(&app).await, "credentials": creds(), "expect_digest": "sha256:00"}))
+        .await;
+    assert_error(s, &v, 409, 1001);
+    // The same id with other content is not accepted.
+    plan["nodes"][0]["server_id"] = json!(998);
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"plan": plan, "credentials": creds()}),
+        )
+        .await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(c.file_size(&r2, "sstale", "t").await, size, "nothing ran");
+    app.stop().await;
+}
+
+/// The id of the newest saved plan of `app` (from its only plan job-less store).
+async fn v_plan_id(app: &App) -> String {
+    let (_, v) = app
+        .post("/api/v1/plans", json!({"target": target(&cluster().replica(2)), "config": {"databases": ["sstale"], "threshold_mb": 1}}))
+        .await;
+    v["data"]["plan_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_kills_the_running_rebuild_and_a_full_queue_is_503() {
+    let _g = serial().await;
+    let c = cluster();
+    let node = c.replica(2);
+    // A large table on this replica only (binlog off), slow to rebuild.
+    let mut spec = TableSpec::sized("scancel", "big", 300, Pattern::RangeDelete { percent: 20 });
+    spec.secondary_indexes = 4;
+    {
+        let mut conn = c.conn(&node).await;
+        conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
+        build(&mut conn, &node, &spec).await.unwrap();
+    }
+    let before = c.file_size(&node, "scancel", "big").await;
+    let app = App::start(|cfg| {
+        cfg.recycling.concurrency.max_workers = 1;
+        cfg.recycling.concurrency.queue_size = 1;
+    })
+    .await;
+    let cfg = json!({"databases": ["scancel"], "threshold_mb": 1, "threshold_percent": 1});
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": target(&node), "config": cfg}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let a = v["data"]["job_id"].as_str().unwrap().to_string();
+    let d = app
+        .wait_job(&a, 120, |d| d["progress"]["current_table"] == "scancel.big")
+        .await;
+    assert_eq!(
+        (d["status"].clone(), d["phase"].clone()),
+        (json!("running"), json!("applying"))
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    while alters_running(&node, "scancel").await == 0 {
+        assert!(Instant::now() < end, "the ALTER never showed up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // One waits, the next is refused.
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": target(&node), "dry_run": true, "config": {"databases": ["nothing"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let b = v["data"]["job_id"].as_str().unwrap().to_string();
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": target(&node), "dry_run": true}),
+        )
+        .await;
+    assert_error(s, &v, 503, 1010);
+    assert_eq!(
+        app.get(&format!("/api/v1/recycle/jobs/{b}")).await.1["data"]["status"],
+        "pending"
+    );
+
+    let t = Instant::now();
+    let (s, v) = app.delete(&format!("/api/v1/recycle/jobs/{a}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["message"], "job cancelled successfully");
+    assert_eq!(v["data"]["status"], "cancelled");
+    while alters_running(&node, "scancel").await > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the ALTER still runs after 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("cancel → ALTER gone in {:?}", t.elapsed());
+    let d = app.wait_final(&a).await;
+    assert_eq!(d["status"], "cancelled");
+    let o = &d["statistics"]["tables_processed"][0];
+    assert_eq!(o["status"], "skipped", "{o}");
+    assert!(o["error"].as_str().unwrap().contains("KILL QUERY"), "{o}");
+    assert_eq!(
+        c.file_size(&node, "scancel", "big").await,
+        before,
+        "the table is as it was"
+    );
+    // The queued job ran once the worker was free; a cancelled job cannot be cancelled again.
+    assert_eq!(app.wait_final(&b).await["status"], "completed");
+    let (s, v) = app.delete(&format!("/api/v1/recycle/jobs/{a}")).await;
+    assert_error(s, &v, 400, 1007);
+    app.stop().await;
+    let mut conn = c.conn(&node).await;
+    conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
+    conn.execute("DROP DATABASE scancel").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_token_every_endpoint_but_health_needs_it() {
+    let app = App::start(|cfg| {
+        cfg.server.auth_token = Some(mysql_tablespace_recycling::secret::Secret::new("tok-123"));
+    })
+    .await;
+    let anon = |m: reqwest::Method, p: &str| app.http.request(m, format!("{}{p}", app.base));
+    let r = anon(reqwest::Method::GET, "/api/v1/health")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for (m, p) in [
+        (reqwest::Method::GET, "/api/v1/recycle/jobs"),
+        (reqwest::Method::POST, "/api/v1/recycle/jobs"),
+        (reqwest::Method::GET, "/api/v1/recycle/jobs/job-1"),
+        (reqwest::Method::DELETE, "/api/v1/recycle/jobs/job-1"),
+        (reqwest::Method::POST, "/api/v1/topology/discover"),
+        (reqwest::Method::POST, "/api/v1/plans"),
+        (reqwest::Method::GET, "/api/v1/plans/plan-1"),
+        (reqwest::Method::GET, "/api/v1/ws/monitor"),
+        (reqwest::Method::GET, "/api/v1/openapi.json"),
+        (reqwest::Method::GET, "/metrics"),
+    ] {
+        for auth in [None, Some("Bearer nope"), Some("tok-123")] {
+            let mut r = anon(m.clone(), p);
+            if let Some(a) = auth {
+                r = r.header("Authorization", a);
+            }
+            let res = r.send().await.unwrap();
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.unwrap();
+            assert_error(status, &v, 401, 1008);
+        }
+    }
+    let (s, v) = app.get("/api/v1/recycle/jobs").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = app.get("/metrics").await;
+    assert_eq!(s, 200);
+    let (s, v) = app.get("/api/v1/recycle/jobs/job-1").await;
+    assert_error(s, &v, 404, 1006);
+    app.stop().await;
+}
