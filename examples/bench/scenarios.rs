@@ -25,6 +25,7 @@ pub async fn run_all(args: &Args) -> BenchResult<()> {
             "b2b" => b2b(&bench, args).await,
             "b3" => b3(&bench, args).await,
             "b4" => b4(&bench, args).await,
+            "b5" => b5(&bench, args).await,
             other => Err(format!("unknown scenario {other}")),
         };
         match r {
@@ -821,5 +822,179 @@ async fn b4(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         &["SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS b4"],
     )
     .await?;
+    Ok(r)
+}
+
+/// Resident memory of `pid`, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// `wrk` against `url`: (requests/s, p99 latency in ms).
+fn wrk(url: &str, seconds: u32) -> BenchResult<(f64, f64)> {
+    let out = std::process::Command::new("wrk")
+        .args(["-t2", "-c50", &format!("-d{seconds}s"), "--latency", url])
+        .output()
+        .map_err(|e| format!("wrk: {e} (apt-get install wrk)"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("wrk output without Requests/sec:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(|v| {
+            let (num, unit) =
+                v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+            let n: f64 = num.parse().unwrap_or(0.0);
+            match unit {
+                "us" => n / 1000.0,
+                "s" => n * 1000.0,
+                _ => n,
+            }
+        })
+        .ok_or_else(|| format!("wrk output without a 99% line:\n{text}"))?;
+    Ok((rps, p99))
+}
+
+pub async fn b5(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
+    use mysql_tablespace_recycling::jobs::{JobRecord, JobStatus, Store};
+    use std::io::BufRead;
+    let mut r = result(
+        "b5",
+        "REST server under load (wrk on loopback)",
+        "health ≥ 20k req/s; job list (limit=50, 10k jobs in the store) p99 < 50 ms; RSS < 60 MiB",
+        args,
+    );
+    let dir = b.work.join("b5");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let db = dir.join("jobs.db");
+    let _ = std::fs::remove_file(&db);
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "server:\n  host: 127.0.0.1\n  port: 0\nlogging:\n  level: warn\n  file: {}\npersistence:\n  job_state:\n    file: {}\n",
+            dir.join("server.log").display(),
+            db.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(&b.tool)
+        .current_dir(&dir)
+        .args(["--config", "config.yaml", "server"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected first line: {line:?}"))?
+        .to_string();
+    let seconds = if args.smoke { 2 } else { 10 };
+    let run = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let idle = rss_mib(pid);
+        let (mut h_rps, mut h_p99) = (vec![], vec![]);
+        for _ in 0..args.runs {
+            let (rps, p99) = wrk(&format!("{base}/api/v1/health"), seconds)?;
+            h_rps.push(rps);
+            h_p99.push(p99);
+        }
+        // 10k finished jobs in the store the server reads.
+        let n = if args.smoke { 500 } else { 10_000 };
+        let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now();
+        for i in 0..n {
+            let status = if i % 10 == 0 {
+                JobStatus::Failed
+            } else {
+                JobStatus::Completed
+            };
+            let mut j = JobRecord::new(
+                format!("job-20261126-{:05}", i + 1),
+                "apply",
+                status,
+                json!({"mode": "binlog-off", "threshold_mb": 100}),
+            );
+            j.plan_id = Some(format!("plan-20261126-{:03}", i % 1000));
+            j.plan_digest = Some("sha256:00".into());
+            j.created_at = now - chrono::Duration::seconds(i as i64);
+            j.started_at = Some(now);
+            j.completed_at = Some(now);
+            j.total_tables = 12;
+            j.processed_tables = 12;
+            j.bytes_freed = 1 << 30;
+            j.owner_pid = None;
+            store.insert_job(&j).await.map_err(|e| e.to_string())?;
+        }
+        let (mut l_rps, mut l_p99) = (vec![], vec![]);
+        for _ in 0..args.runs {
+            let (rps, p99) = wrk(&format!("{base}/api/v1/recycle/jobs?limit=50"), seconds)?;
+            l_rps.push(rps);
+            l_p99.push(p99);
+        }
+        let loaded = rss_mib(pid);
+        Ok::<_, String>((idle, loaded, h_rps, h_p99, l_rps, l_p99, n))
+    };
+    let outcome = run.await;
+    // SAFETY: signalling the server process this harness started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let _ = child.wait();
+    let (idle, loaded, h_rps, h_p99, l_rps, l_p99, n) = outcome?;
+    let (hr, hp, lr, lp) = (
+        median(&h_rps),
+        median(&h_p99),
+        median(&l_rps),
+        median(&l_p99),
+    );
+    r.columns = ["", "requests/s", "p99 (ms)", "server RSS (MiB)"]
+        .map(String::from)
+        .to_vec();
+    r.rows = vec![
+        vec![
+            "GET /api/v1/health (empty store)".into(),
+            format!("{hr:.0}"),
+            format!("{hp:.2}"),
+            format!("{idle:.1} idle"),
+        ],
+        vec![
+            format!("GET /api/v1/recycle/jobs?limit=50 ({n} jobs)"),
+            format!("{lr:.0}"),
+            format!("{lp:.2}"),
+            format!("{loaded:.1} after"),
+        ],
+    ];
+    r.notes.push(format!(
+        "wrk -t2 -c50 -d{seconds}s --latency, a second process on loopback sharing the two cores with the server."
+    ));
+    let ok = hr >= 20_000.0 && lp < 50.0 && idle.max(loaded) < 60.0;
+    r.verdict = verdict(
+        ok,
+        format!(
+            "health {hr:.0} req/s, job list p99 {lp:.1} ms, RSS {:.1} MiB",
+            idle.max(loaded)
+        ),
+    );
+    r.data = json!({"health_rps": h_rps, "health_p99_ms": h_p99, "jobs_rps": l_rps, "jobs_p99_ms": l_p99, "rss_idle_mib": idle, "rss_loaded_mib": loaded, "jobs": n});
     Ok(r)
 }
