@@ -198,7 +198,8 @@ pub struct DatabaseConfig {
     pub clusters: Vec<ClusterConfig>,
 }
 
-/// `database.default:` — per-node connection settings.
+/// `database.default:` — per-node connection settings. Only `timeout` is used today; the pool
+/// keys are accepted for compatibility with the spec (every connection is dedicated).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionDefaults {
@@ -317,7 +318,8 @@ impl Default for ConcurrencyConfig {
     }
 }
 
-/// `monitoring:`
+/// `monitoring:` — `alerts` is used; `metrics` (a periodic catalog scan with history) is
+/// accepted, not used yet.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitoringConfig {

@@ -151,8 +151,11 @@ async fn dry_run_runs_nothing_and_no_tty_without_yes_refuses() {
         "{err}"
     );
     assert_eq!(c.file_size(&r, "dry", "t").await, size, "nothing ran");
-    // And nothing was recorded as a job either: the refusal comes first.
-    assert!(!work.path().join("data/jobs.db").exists());
+    // And no job was recorded either: the refusal comes first.
+    let store = mysql_tablespace_recycling::jobs::Store::open(&work.path().join("data/jobs.db"))
+        .await
+        .unwrap();
+    assert_eq!(store.jobs(None, 10, 0).await.unwrap().1, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -429,7 +429,7 @@ async fn detailed_exitcode_diff_and_check_exit_codes() {
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("too_many_actions"), "{out}");
 
-    // A hand edit that makes the rebuild blocking without allow_blocking: check fails (4).
+    // A hand edit that makes the rebuild blocking without allow_blocking is refused on read.
     let text = std::fs::read_to_string(&full).unwrap();
     let blocking = w.join("blocking.yaml");
     std::fs::write(
@@ -438,11 +438,28 @@ async fn detailed_exitcode_diff_and_check_exit_codes() {
             .replace("online: true", "online: false"),
     )
     .unwrap();
-    let (code, out, _) = run_exit(&work, &["check", blocking.to_str().unwrap()]);
-    assert_eq!(code, 4, "{out}");
+    let (code, _, err) = run_exit(&work, &["check", blocking.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
     assert!(
-        out.contains("blocking_without_allow") && out.contains("digest_mismatch"),
-        "{out}"
+        err.contains("error[1001]") && err.contains("nodes[0].actions[0].online"),
+        "{err}"
+    );
+    // Any other hand edit reads (show, check warn) but apply wants the new digest pinned.
+    let edited = w.join("edited.yaml");
+    std::fs::write(&edited, text.replace("batch_size: 5", "batch_size: 2")).unwrap();
+    let (code, out, _) = run_exit(&work, &["check", edited.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("digest_mismatch"), "{out}");
+    let new_digest = read_plan(&edited).unwrap().computed_digest();
+    let (code, _, err) = run_exit(
+        &work,
+        &["apply", edited.to_str().unwrap(), "--user", "u", "--yes"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("was edited after it was made")
+            && err.contains(&format!("--expect-digest {new_digest}")),
+        "{err}"
     );
 
     // SQL text that is not what apply builds is refused when read (1001, naming the path).
@@ -475,7 +492,7 @@ async fn detailed_exitcode_diff_and_check_exit_codes() {
     .unwrap();
     let (_, _, err) = run_exit(&work, &["check", future.to_str().unwrap()]);
     assert!(err.contains("format_version: 2 is not supported"), "{err}");
-    // Removing work by hand is fine: the plan still reads, the digest no longer matches.
+    // The plan as written is sealed: its digest is its content's.
     let p = read_plan(Path::new(f)).unwrap();
     assert_eq!(p.digest, p.computed_digest());
 }

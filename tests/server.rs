@@ -585,10 +585,23 @@ async fn a_stale_plan_is_refused_with_409_naming_the_change() {
     let mut plan = v["data"].clone();
     plan["plan_id"] = json!("plan-20990101-001");
     plan["nodes"][0]["server_id"] = json!(999);
+    // An edited plan is refused unless its new digest is pinned…
     let (s, v) = app
         .post(
             "/api/v1/recycle/jobs",
             json!({"plan": plan.clone(), "credentials": creds()}),
+        )
+        .await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "plan.digest");
+    let edited: mysql_tablespace_recycling::plan::Plan =
+        serde_json::from_value(plan.clone()).unwrap();
+    // …and with it pinned, the same preflight as `apply` finds the drift: 409.
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"plan": plan.clone(), "credentials": creds(),
+                   "expect_digest": edited.computed_digest()}),
         )
         .await;
     assert_error(s, &v, 409, 1001);

@@ -41,7 +41,11 @@ impl Stop {
 /// How a statement ended.
 enum Ran {
     Finished(Result<(), sqlx::Error>),
+    /// Stopped on the server by `KILL QUERY`.
     Killed(Stop),
+    /// `KILL QUERY` could not be sent, or the statement did not end after it: it may still be
+    /// running on the server.
+    Unstopped(Stop),
 }
 
 struct Ctx<'a> {
@@ -174,7 +178,9 @@ pub async fn execute(
         events,
         cancel,
         digest: digest.clone(),
-        deadline: Instant::now() + plan.settings.timeout.0,
+        deadline: opts
+            .deadline
+            .unwrap_or_else(|| Instant::now() + plan.settings.timeout.0),
         done_before,
     };
     let work: Vec<&PlanNode> = plan
@@ -302,15 +308,8 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
     let batch = s.batch_size.max(1);
     let mut i = 0;
     while i < actions.len() {
-        if i % batch == 0
-            && let Some(stop) = checkpoint(ctx, n, &mut ctl, lag.as_mut()).await
-        {
-            for o in stop_rest(&mut res, i, stop) {
-                ctx.finish(&mut res, o).await;
-            }
-            return res;
-        }
-        if let Some(stop) = ctx.stop_now() {
+        let lag_now = if i % batch == 0 { lag.as_mut() } else { None };
+        if let Some(stop) = checkpoint(ctx, n, &mut ctl, lag_now).await {
             for o in stop_rest(&mut res, i, stop) {
                 ctx.finish(&mut res, o).await;
             }
@@ -329,7 +328,8 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
     res
 }
 
-/// Between batches: deadline/cancel, the node's role, and (binlog-on) downstream lag.
+/// Before every table: deadline/cancel and the node's role (a promotion in the middle of a
+/// batch must not get another rebuild). Between batches also (binlog-on) downstream lag.
 async fn checkpoint(
     ctx: &Ctx<'_>,
     n: &PlanNode,
@@ -344,7 +344,7 @@ async fn checkpoint(
         Ok(x) => x,
         Err(e) => return Some(Stop::Node(format!("role re-check failed: {e}"), Some(1002))),
     };
-    let source = sources.first();
+    let source = crate::mysql::replication::primary_source(&sources);
     let mut changed = Vec::new();
     if info.server_id != n.server_id {
         changed.push(format!("server_id is now {}", info.server_id));
@@ -423,20 +423,34 @@ async fn run_limited(
         }
         _ = ctx.cancel.cancelled() => Stop::Cancelled,
     };
-    if let Err(e) = ctl.kill_query(id).await {
-        // The control connection may be gone: try a fresh one.
-        tracing::warn!(node = %ctl.node, "KILL QUERY on the control connection failed: {e}");
-        if let Ok(mut fresh) = Control::open(&ctl.node, ctx.spec).await
-            && let Err(e) = fresh.kill_query(id).await
-        {
-            tracing::error!(node = %ctl.node, "KILL QUERY {id} failed: {e}");
+    let killed = match ctl.kill_query(id).await {
+        Ok(()) => true,
+        Err(e) => {
+            // The control connection may be gone: try a fresh one.
+            tracing::warn!(node = %ctl.node, "KILL QUERY on the control connection failed: {e}");
+            match Control::open(&ctl.node, ctx.spec).await {
+                Ok(mut fresh) => match fresh.kill_query(id).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(node = %ctl.node, "KILL QUERY {id} failed: {e}");
+                        false
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(node = %ctl.node, "cannot connect to send KILL QUERY {id}: {e}");
+                    false
+                }
+            }
         }
+    };
+    if killed {
+        tracing::warn!(node = %ctl.node, "sent KILL QUERY {id}");
     }
-    tracing::warn!(node = %ctl.node, "sent KILL QUERY {id}");
     match tokio::time::timeout(Duration::from_secs(30), &mut fut).await {
         // It finished just before the kill landed.
         Ok(Ok(())) => Ran::Finished(Ok(())),
-        _ => Ran::Killed(why),
+        Ok(Err(_)) if killed => Ran::Killed(why),
+        _ => Ran::Unstopped(why),
     }
 }
 
@@ -566,16 +580,41 @@ async fn run_action(
         Ran::Finished(Err(e)) => {
             let lost = !matches!(e, sqlx::Error::Database(_));
             let err = mysql::query_error(&ctl.node, e);
+            // A statement the server refused is no connection failure: only errors with a
+            // meaning of their own (privilege, timeout) carry a spec code.
+            let code = match &err {
+                crate::error::Error::Query { .. } => None,
+                other => Some(other.code().as_u16()),
+            };
             let o = ActionOutcome {
                 status: ActionStatus::Failed,
                 finished_at: Utc::now(),
                 error: Some(err.to_string()),
-                code: Some(err.code().as_u16()),
+                code,
                 ..base
             };
             let stop =
                 lost.then(|| Stop::Node(format!("the DDL session failed: {err}"), Some(1002)));
             (o, stop)
+        }
+        Ran::Unstopped(stop) => {
+            let msg = "the statement could not be stopped with KILL QUERY (see the log): it \
+                       may still be running on the server; this node stops here";
+            tracing::error!(node = %ctl.node, table = %label, "{msg}");
+            let o = ActionOutcome {
+                status: ActionStatus::Failed,
+                finished_at: Utc::now(),
+                error: Some(msg.into()),
+                code: Some(ErrorCode::Timeout.as_u16()),
+                ..base
+            };
+            // Deadline and cancel keep their meaning for the report; a per-table timeout
+            // becomes a node stop, since the session may still be busy.
+            let next = match stop {
+                Stop::Node(..) => Stop::Node(msg.into(), Some(ErrorCode::Timeout.as_u16())),
+                other => other,
+            };
+            (o, Some(next))
         }
         Ran::Killed(stop) => {
             let (why, code) = match &stop {

@@ -66,7 +66,7 @@ impl LagWatch {
         let c = self.conns.get_mut(ep)?;
         match c.state().await {
             Ok((_, sources)) => {
-                let s = sources.first()?;
+                let s = crate::mysql::replication::primary_source(&sources)?;
                 if s.running() { s.seconds_behind } else { None }
             }
             Err(_) => {

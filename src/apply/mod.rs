@@ -148,6 +148,9 @@ pub struct ApplyOptions {
     pub worker_timeout: Duration,
     /// How often lag is polled while waiting for replicas.
     pub lag_poll: Duration,
+    /// The apply's deadline when its clock started before [`execute`] (the job runner starts
+    /// it before preflight); `None`: now + the plan's `timeout`.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// The result of an apply.

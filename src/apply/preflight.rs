@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
-use crate::plan::planner::{protection, reach};
+use crate::plan::planner::{loop_reaches_primary, protection, reach};
 use crate::topology::{ClusterTopology, DiscoverOptions, discover};
 use std::collections::BTreeSet;
 
@@ -54,6 +54,9 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
             topo.cluster_id,
             topo.root().endpoint()
         ));
+    }
+    if let Some(e) = loop_reaches_primary(&topo, s) {
+        return Err(e);
     }
     let root = topo.root();
     for n in plan.nodes.iter().filter(|n| !n.actions.is_empty()) {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
 use crate::jobs::{JobRecord, JobStatus, Store};
 use crate::mysql::ConnectSpec;
-use crate::plan::{Plan, PlanFormat, make_plan, read_plan, render_plan};
+use crate::plan::{Plan, PlanFormat, read_plan, render_plan};
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
@@ -70,12 +70,15 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
             a.plan.display()
         )));
     }
-    if plan.digest != digest {
-        eprintln!(
-            "note: {} was edited after it was made (content digest {digest}); hand edits can only \
-             remove work",
-            a.plan.display()
-        );
+    // An edited plan is another plan: it runs only when its new digest is pinned explicitly.
+    if plan.digest != digest && a.expect_digest.as_deref() != Some(digest.as_str()) {
+        return Err(Error::invalid(format!(
+            "{} was edited after it was made (its content hashes to {digest}, the file says {}): \
+             review it (show, check) and apply it with --expect-digest {digest}; nothing was \
+             executed",
+            a.plan.display(),
+            plan.digest
+        )));
     }
     let spec = a.credentials.resolve(&ctx.config)?;
     run_plan(ctx, plan, spec, &a.run, a.resume, "apply").await
@@ -83,10 +86,8 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
 
 pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
     let target = a.target.resolve(&ctx.config)?;
-    let store = open_store(ctx).await?;
-    let mut req = a.inputs.request(ctx, &target, std::path::Path::new("."))?;
-    req.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
-    let (plan, _) = make_plan(&req, &target.spec).await?;
+    let req = a.inputs.request(ctx, &target)?;
+    let (plan, _) = super::plan::plan_with_id(ctx, req, &target.spec).await?;
     if ctx.dry_run {
         print!("{}", render_plan(&plan, PlanFormat::Table)?);
         eprintln!("dry run: nothing was executed");
@@ -156,18 +157,26 @@ fn confirm(plan: &Plan, yes: bool) -> Result<()> {
     Ok(())
 }
 
-/// Ctrl-C: the first cancels (running statements are killed on the server, the rest skipped),
+/// Ctrl-C (or SIGTERM): the first cancels (running statements are killed on the server, the rest skipped),
 /// the second exits at once.
 fn watch_interrupts(stop: Stop) {
+    use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut next = async || {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => true,
+            }
+        };
+        if next().await {
             eprintln!(
                 "\ninterrupted: killing running statements (KILL QUERY) and skipping the rest; \
                  press Ctrl-C again to exit at once"
             );
             stop.cancel();
         }
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if next().await {
             eprintln!("exiting now");
             std::process::exit(130);
         }
@@ -201,7 +210,11 @@ pub(super) async fn run_plan(
             recovered.join(", ")
         );
     }
-    store.save_plan(&plan).await?;
+    // Keep the plan with its jobs, unless its id already names another plan in this store
+    // (a file made elsewhere): the ledger keys on the digest, so nothing depends on it.
+    if let Err(e) = store.save_new_plan(&plan).await {
+        tracing::warn!("the plan is not kept in the job store: {e}");
+    }
     let id = store.next_id("job", Utc::now().date_naive()).await?;
     let config = serde_json::to_value(&plan.settings).unwrap_or_default();
     let mut job = JobRecord::new(id, kind, JobStatus::Running, config);
@@ -227,6 +240,7 @@ pub(super) async fn run_plan(
         retry_backoff: d.defaults.retry_backoff.0,
         worker_timeout: d.concurrency.worker_timeout.0,
         lag_poll: Duration::from_secs(1),
+        deadline: None,
     };
     let stop = Stop::new();
     watch_interrupts(stop.clone());

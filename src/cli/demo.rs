@@ -9,9 +9,7 @@ use crate::config::{HumanDuration, Mode};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
 use crate::mysql::{ConnectSpec, Credentials, query_rows};
-use crate::plan::{
-    PlanRequest, Scope, Settings, make_plan, next_plan_id, summary_table, write_plan,
-};
+use crate::plan::{PlanRequest, Scope, Settings, make_plan, summary_table, write_plan};
 use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, Sandbox};
 use crate::secret::Secret;
@@ -38,7 +36,7 @@ pub struct DemoArgs {
         hide_env_values = true,
         default_value = "recycler"
     )]
-    pub password: String,
+    pub password: Secret,
     /// Where the plan file is written
     #[arg(long, default_value = "plans")]
     pub plans_dir: PathBuf,
@@ -49,6 +47,12 @@ fn step(n: u32, what: &str) {
 }
 
 pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
+    if ctx.dry_run {
+        return Err(Error::invalid(
+            "the demo runs everything for real on a local sandbox; it has no --dry-run (try \
+             `plan` and `apply --dry-run` against the sandbox)",
+        ));
+    }
     step(
         1,
         "sandbox: a primary, two replicas and a chained replica (MariaDB)",
@@ -72,7 +76,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
             },
         ),
     };
-    let password = Secret::new(a.password);
+    let password = a.password;
     sandbox.up(&password).await?;
     let primary = sandbox.primary();
     println!("running in {}, primary {primary}", sandbox.dir.display());
@@ -116,7 +120,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         max_lag: d.max_lag,
         allow_blocking: false,
     };
-    let plan_id = next_plan_id(&a.plans_dir, chrono::Utc::now().date_naive());
+    let plan_id = super::plan::new_plan_id(ctx).await?;
     let req = PlanRequest {
         seed: primary.clone(),
         settings,

@@ -99,7 +99,7 @@ pub struct CredentialArgs {
         hide_env = true,
         hide_env_values = true
     )]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// A cluster from database.clusters in the config: its primary's address and credentials
     #[arg(long)]
     pub cluster: Option<String>,
@@ -122,7 +122,6 @@ impl CredentialArgs {
         let password = self
             .password
             .clone()
-            .map(Secret::new)
             .or_else(|| cluster.map(|c| c.primary.password.clone()))
             .unwrap_or_default();
         Ok(ConnectSpec::new(

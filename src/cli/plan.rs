@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
 use crate::plan::{
     PlanFormat, PlanRequest, Policy, Scope, Settings, SettingsOverrides, Severity, check, diff,
-    make_plan, next_plan_id, read_plan, render_plan, write_plan,
+    make_plan, read_plan, render_plan, write_plan,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -113,13 +113,8 @@ pub struct PlanInputs {
 }
 
 impl PlanInputs {
-    /// The plan request for `target`; the plan id counts the plans of today in `plans_dir`.
-    pub fn request(
-        &self,
-        ctx: &Context,
-        target: &super::Target,
-        plans_dir: &std::path::Path,
-    ) -> Result<PlanRequest> {
+    /// The plan request for `target`; its `plan_id` is left to [`new_plan_id`].
+    pub fn request(&self, ctx: &Context, target: &super::Target) -> Result<PlanRequest> {
         Ok(PlanRequest {
             seed: target.endpoint.clone(),
             settings: self
@@ -129,10 +124,30 @@ impl PlanInputs {
             analyze: self.analyze,
             max_depth: self.max_depth,
             cluster_name: target.cluster_name.clone(),
-            plan_id: next_plan_id(plans_dir, chrono::Utc::now().date_naive()),
+            plan_id: String::new(),
             sample_rows: self.sample_rows,
         })
     }
+}
+
+/// A new `plan-YYYYMMDD-NNN` from the job store's counter (the one CLI and server share, so
+/// ids never collide in a store).
+pub async fn new_plan_id(ctx: &Context) -> Result<String> {
+    let store = super::apply::open_store(ctx).await?;
+    store.next_id("plan", chrono::Utc::now().date_naive()).await
+}
+
+/// Plans with a new id; the store is opened while the cluster is being scanned.
+pub async fn plan_with_id(
+    ctx: &Context,
+    req: PlanRequest,
+    spec: &crate::mysql::ConnectSpec,
+) -> Result<(crate::plan::Plan, Vec<crate::inspect::NodeScan>)> {
+    let (id, planned) = tokio::join!(new_plan_id(ctx), make_plan(&req, spec));
+    let (mut plan, scans) = planned?;
+    plan.plan_id = id?;
+    plan.seal();
+    Ok((plan, scans))
 }
 
 #[derive(Debug, Args)]
@@ -154,15 +169,12 @@ pub struct PlanArgs {
 
 pub async fn run(ctx: &Context, a: PlanArgs) -> Result<i32> {
     let target = a.target.resolve(&ctx.config)?;
-    let dir = a
-        .out
-        .as_ref()
-        .and_then(|p| p.parent())
-        .filter(|d| !d.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let req = a.inputs.request(ctx, &target, &dir)?;
-    let (plan, scans) = make_plan(&req, &target.spec).await?;
+    let mut req = a.inputs.request(ctx, &target)?;
+    if ctx.dry_run && req.analyze {
+        eprintln!("dry run: not refreshing statistics (--analyze skipped)");
+        req.analyze = false;
+    }
+    let (plan, scans) = plan_with_id(ctx, req, &target.spec).await?;
     for s in &scans {
         tracing::info!(
             node = %s.node,

@@ -86,10 +86,16 @@ pub struct UpArgs {
         hide_env_values = true,
         default_value = "recycler"
     )]
-    pub password: String,
+    pub password: Secret,
 }
 
-pub async fn run(_ctx: &Context, args: SandboxArgs) -> Result<i32> {
+pub async fn run(ctx: &Context, args: SandboxArgs) -> Result<i32> {
+    if ctx.dry_run && !matches!(args.action, SandboxAction::Status { .. }) {
+        println!(
+            "dry run: the sandbox command would start, stop or change local servers and data; nothing done"
+        );
+        return Ok(0);
+    }
     match args.action {
         SandboxAction::Up(a) => up(a).await,
         SandboxAction::Down { dir, purge } => {
@@ -174,7 +180,7 @@ async fn up(a: UpArgs) -> Result<i32> {
         return Err(Error::invalid("--chain needs at least one replica"));
     }
     let sb = Sandbox::new(&a.dir.dir, layout);
-    sb.up(&Secret::new(a.password)).await?;
+    sb.up(&a.password).await?;
     println!("{}", status_table(&sb).await);
     println!(
         "sandbox running in {}; connect with --host 127.0.0.1 --port {} --user {} and the \

@@ -59,6 +59,8 @@ pub async fn run(ctx: &Context, a: ServerArgs) -> Result<i32> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::invalid(format!("cannot listen on {host}:{port}: {e}")))?;
+    // The port really bound (with --port 0), for links such as alerts' generatorURL.
+    config.server.port = addr.port();
     let state = AppState::new(config, store).await?;
     // The first line on stdout: scripts and tests read the port from it.
     println!("listening on http://{addr}");

@@ -18,8 +18,8 @@ const NOT_SYSTEM: &str = "NOT IN ('mysql', 'information_schema', 'performance_sc
 /// InnoDB base tables with their size figures.
 pub fn tables_sql() -> String {
     format!(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, ROW_FORMAT, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, \
-         DATA_FREE, CREATE_OPTIONS, CREATE_TIME FROM information_schema.TABLES \
+        "SELECT TABLE_SCHEMA, TABLE_NAME, ROW_FORMAT, TABLE_ROWS, DATA_FREE, CREATE_OPTIONS \
+         FROM information_schema.TABLES \
          WHERE ENGINE = 'InnoDB' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA {NOT_SYSTEM}"
     )
 }
@@ -73,17 +73,16 @@ pub fn tablespaces_sql(flavor: Flavor) -> &'static str {
 /// Persistent table statistics.
 pub fn table_stats_sql() -> String {
     format!(
-        "SELECT database_name, table_name, n_rows, clustered_index_size, \
-         sum_of_other_index_sizes, last_update FROM mysql.innodb_table_stats \
+        "SELECT database_name, table_name, n_rows FROM mysql.innodb_table_stats \
          WHERE database_name {NOT_SYSTEM}"
     )
 }
 
-/// Persistent index statistics: pages in use and reserved per index.
+/// Persistent index statistics: leaf pages in use per index.
 pub fn index_stats_sql() -> String {
     format!(
         "SELECT database_name, table_name, index_name, stat_name, stat_value \
-         FROM mysql.innodb_index_stats WHERE stat_name IN ('n_leaf_pages', 'size') \
+         FROM mysql.innodb_index_stats WHERE stat_name = 'n_leaf_pages' \
          AND database_name {NOT_SYSTEM}"
     )
 }

@@ -326,9 +326,6 @@ pub async fn scan_node(
         }
     }
     for r in &index_stats_rows {
-        if r.text(&["stat_name"]) != "n_leaf_pages" {
-            continue;
-        }
         if let Some(p) = tables.of_stats_row(r) {
             *p.leaf_pages.entry(r.text(&["index_name"])).or_default() +=
                 r.u64(&["stat_value"]).unwrap_or(0);

@@ -14,7 +14,7 @@ use super::{JobRecord, JobStatus, Store};
 use crate::apply::{ApplyOptions, Event};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::mysql::ConnectSpec;
+use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::{Plan, PlanRequest, make_plan};
 use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
@@ -367,6 +367,7 @@ impl JobManager {
             retry_backoff: c.retry_backoff,
             worker_timeout: c.worker_timeout,
             lag_poll: c.lag_poll,
+            deadline: None,
         };
         let run = ApplyJob {
             store: &inner.store,
@@ -424,18 +425,16 @@ impl Observer for Broadcast<'_> {
 
 /// The nodes a plan touches: those that execute, and in binlog-on those its rebuilds reach.
 pub fn touched_nodes(plan: &Plan) -> BTreeSet<String> {
-    let norm = |a: &str| {
-        let a = a.to_ascii_lowercase();
-        match a.rsplit_once(':') {
-            Some(("localhost" | "::1" | "[::1]", port)) => format!("127.0.0.1:{port}"),
-            _ => a,
-        }
+    let norm = |a: &String| {
+        Endpoint::parse(a)
+            .map(|e| e.normalized().to_string())
+            .unwrap_or_else(|_| a.to_ascii_lowercase())
     };
     plan.nodes
         .iter()
         .filter(|n| !n.actions.is_empty())
         .flat_map(|n| std::iter::once(&n.address).chain(&n.propagates_to))
-        .map(|a| norm(a))
+        .map(norm)
         .collect()
 }
 

@@ -134,9 +134,12 @@ pub enum Applied {
 /// state. `Err` only when the final state cannot be written.
 pub async fn run_apply(
     job: &mut JobRecord,
-    a: ApplyJob<'_>,
+    mut a: ApplyJob<'_>,
     obs: &mut dyn Observer,
 ) -> Result<Applied> {
+    // The plan's timeout is the deadline of the whole apply, preflight included (design §6.4).
+    let deadline = tokio::time::Instant::now() + a.plan.settings.timeout.0;
+    a.opts.deadline.get_or_insert(deadline);
     let digest = a.plan.computed_digest();
     job.status = JobStatus::Running;
     job.phase = Some("applying".into());
@@ -146,7 +149,12 @@ pub async fn run_apply(
     job.total_tables = a.plan.actions().count() as u64;
     save(a.store, job, obs, None).await;
     let pre = tokio::select! {
-        r = preflight(a.plan, a.spec, a.preflight_parallel) => r,
+        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, a.preflight_parallel)) => {
+            r.unwrap_or_else(|_| Err(Error::Timeout(format!(
+                "the preflight did not finish within the plan's timeout ({}); nothing was executed",
+                a.plan.settings.timeout
+            ))))
+        }
         _ = a.stop.token().cancelled() => {
             a.stop.stopped(job, "during the preflight; nothing was executed");
             a.store.update_job(job).await?;

@@ -4,7 +4,7 @@
 //! and the CLI's `status`/`monitor` (local store or HTTP) show the same thing.
 
 use super::{JobRecord, JobStatus};
-use crate::apply::{ActionOutcome, ActionStatus};
+use crate::apply::ActionOutcome;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -202,15 +202,6 @@ impl JobView {
             completed_at: j.completed_at,
             error: j.error.clone(),
         }
-    }
-
-    /// Tables of this job that ended `done`.
-    pub fn done_tables(&self) -> usize {
-        self.statistics
-            .tables_processed
-            .iter()
-            .filter(|t| t.status == ActionStatus::Done.as_str())
-            .count()
     }
 }
 

@@ -50,6 +50,23 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The address with loopback spellings (`localhost`, `::1`, `[::1]`) written `127.0.0.1`
+    /// and the host lower-cased: how two addresses of one node are compared.
+    pub fn normalized(&self) -> Endpoint {
+        let host = match self.host.to_ascii_lowercase().as_str() {
+            "localhost" | "::1" | "[::1]" => "127.0.0.1".to_string(),
+            other => other.to_string(),
+        };
+        Endpoint::new(host, self.port)
+    }
+
+    /// Whether both name the same node (after [`Endpoint::normalized`]).
+    pub fn same_node(&self, other: &Endpoint) -> bool {
+        self.normalized() == other.normalized()
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.host, self.port)
@@ -145,7 +162,10 @@ pub fn query_error(node: &Endpoint, e: sqlx::Error) -> Error {
         }
         return Error::Query {
             node: node.to_string(),
-            message: db.message().to_string(),
+            message: match errno {
+                Some(n) => format!("ERROR {n}: {}", db.message()),
+                None => db.message().to_string(),
+            },
         };
     }
     Error::Query {
@@ -336,6 +356,15 @@ mod tests {
     #[test]
     fn literals_escape_quotes_and_backslashes() {
         assert_eq!(quote_literal(r"it's\x"), r"'it''s\\x'");
+    }
+
+    #[test]
+    fn loopback_spellings_are_one_node() {
+        let a = Endpoint::new("localhost", 3306);
+        assert!(a.same_node(&Endpoint::new("127.0.0.1", 3306)));
+        assert!(Endpoint::new("[::1]", 3306).same_node(&a));
+        assert!(!a.same_node(&Endpoint::new("127.0.0.1", 3307)));
+        assert!(Endpoint::new("DB1", 1).same_node(&Endpoint::new("db1", 1)));
     }
 
     #[test]

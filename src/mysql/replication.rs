@@ -72,6 +72,15 @@ impl ReplicationSource {
     }
 }
 
+/// The source a node hangs under in the tree: the default channel, else the first one.
+/// The one rule every caller (discovery, the apply's re-checks, lag) uses.
+pub fn primary_source(sources: &[ReplicationSource]) -> Option<&ReplicationSource> {
+    sources
+        .iter()
+        .find(|s| s.channel.is_empty())
+        .or_else(|| sources.first())
+}
+
 /// The statement listing a node's replication sources.
 pub fn sources_statement(info: &ServerInfo) -> &'static str {
     match info.flavor {

@@ -1,7 +1,8 @@
 //! `check PLAN [--policy FILE]`: named findings with severities, for people and CI.
 //!
-//! Errors (exit 4): an action on a writable node or the primary, a blocking rebuild in a plan not
-//! made with `allow_blocking`, and whatever a policy makes an error. Warnings: blocking rebuilds,
+//! Errors (exit 4): an action on a writable node or the primary, and whatever a policy makes an
+//! error. (A blocking rebuild in a plan not made with `allow_blocking` is refused when the plan
+//! is read, like SQL text that is not the tool's.) Warnings: blocking rebuilds,
 //! errant-GTID risk (binlog-on on a replica), large tables (a rebuild needs about the table's size
 //! in free disk), `exclude_primary` off, a plan edited after it was made (digest or summary no
 //! longer match). A policy file can set limits and change any finding's severity.
@@ -63,9 +64,8 @@ impl Default for Policy {
 }
 
 /// Every finding name, for validating policies.
-pub const FINDINGS: [&str; 12] = [
+pub const FINDINGS: [&str; 11] = [
     "writable_node",
-    "blocking_without_allow",
     "blocking_rebuild",
     "errant_gtid_risk",
     "large_table",
@@ -207,15 +207,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
         }
         for a in &n.actions {
             let table = Some(format!("{}.{}", a.schema, a.table));
-            if !a.online && !p.settings.allow_blocking {
-                add(
-                    "blocking_without_allow",
-                    Severity::Error,
-                    addr,
-                    table.clone(),
-                    "blocking rebuild (LOCK=SHARED) in a plan made without allow_blocking".into(),
-                );
-            } else if !a.online {
+            if !a.online {
                 add(
                     "blocking_rebuild",
                     Severity::Warning,
@@ -267,13 +259,11 @@ mod tests {
     }
 
     #[test]
-    fn writable_nodes_and_blocking_without_allow_are_errors() {
+    fn writable_nodes_are_errors() {
         let mut p = example_plan();
-        p.settings.allow_blocking = false;
         p.nodes[1].read_only = false;
         p.seal();
         let f = check(&p, &Policy::default());
-        assert!(names(&f).contains(&("blocking_without_allow", Severity::Error)));
         assert!(names(&f).contains(&("writable_node", Severity::Error)));
     }
 

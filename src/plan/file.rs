@@ -2,8 +2,10 @@
 //!
 //! Reading is strict, because a plan file is input a person may have edited: an unknown
 //! `format_version`, an unknown field or an impossible value is error 1001 naming the path
-//! (`nodes[0].actions[2].statement`). A hand edit may remove work; it can never add SQL: every
-//! statement must equal what [`super::rebuild_statement`] builds.
+//! (`nodes[0].actions[2].statement`). Every statement must equal what
+//! [`super::rebuild_statement`] builds, no action may name a system schema, and a blocking
+//! rebuild needs `allow_blocking`. An edited plan (digest no longer matching) is readable, for
+//! `show` and `check`; `apply` runs it only with `--expect-digest` set to its new digest.
 
 use super::{FORMAT_VERSION, Plan, rebuild_statement};
 use crate::config::Mode;
@@ -197,6 +199,21 @@ fn validate(p: &Plan) -> std::result::Result<(), String> {
                     a.estimated_reclaim_bytes, a.file_size_bytes
                 ));
             }
+            if crate::inspect::catalog::SYSTEM_SCHEMAS
+                .iter()
+                .any(|sys| sys.eq_ignore_ascii_case(&a.schema))
+            {
+                return Err(format!(
+                    "{at}.schema: {} is a system schema; its tables are never rebuilt",
+                    a.schema
+                ));
+            }
+            if !a.online && !s.allow_blocking {
+                return Err(format!(
+                    "{at}.online: a blocking rebuild (online: false) needs \
+                     settings.allow_blocking: true"
+                ));
+            }
             let built = rebuild_statement(&a.schema, &a.table, a.online);
             if a.statement != built {
                 return Err(format!(
@@ -225,29 +242,6 @@ pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::file(path, e))
 }
 
-/// The next `plan-YYYYMMDD-NNN` for `date`: one more than the highest number of that day among
-/// the plan files in `dir`.
-pub fn next_plan_id(dir: &Path, date: chrono::NaiveDate) -> String {
-    let prefix = format!("plan-{}-", date.format("%Y%m%d"));
-    let highest = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter(|e| format_of(&e.path()).is_ok())
-        .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path()).ok()?;
-            let at = text.find(&prefix)?;
-            let digits: String = text[at + prefix.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_digit())
-                .collect();
-            digits.parse::<u32>().ok()
-        })
-        .max()
-        .unwrap_or(0);
-    format!("{prefix}{:03}", highest + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,20 +252,5 @@ mod tests {
         assert!(is_plan_id("plan-20261126-1234"));
         assert!(!is_plan_id("plan-2026112-001"));
         assert!(!is_plan_id("job-20261126-001"));
-    }
-
-    #[test]
-    fn next_id_counts_per_day_in_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-        assert_eq!(next_plan_id(dir.path(), d), "plan-20261126-001");
-        std::fs::write(dir.path().join("a.yaml"), "plan_id: plan-20261126-004\n").unwrap();
-        std::fs::write(
-            dir.path().join("b.json"),
-            "{\"plan_id\": \"plan-20261125-009\"}",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "plan-20261126-050").unwrap();
-        assert_eq!(next_plan_id(dir.path(), d), "plan-20261126-005");
     }
 }

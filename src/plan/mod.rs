@@ -13,7 +13,7 @@ mod settings;
 
 pub use check::{Finding, Policy, Severity, check};
 pub use diff::{PlanDiff, diff};
-pub use file::{next_plan_id, plan_from_value, read_plan, write_plan};
+pub use file::{plan_from_value, read_plan, write_plan};
 pub use planner::{PlanRequest, build_plan, make_plan};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
 pub use settings::{BadSetting, SettingsOverrides};

@@ -52,14 +52,6 @@ pub struct Selection {
     pub protected: Vec<(String, String)>,
 }
 
-fn same(a: &Endpoint, b: &Endpoint) -> bool {
-    let norm = |h: &str| match h {
-        "localhost" | "::1" => "127.0.0.1".to_string(),
-        o => o.to_ascii_lowercase(),
-    };
-    a.port == b.port && norm(&a.host) == norm(&b.host)
-}
-
 /// Why `n` may not execute a rebuild, if it may not.
 pub fn protection(n: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Option<String> {
     if let Some(e) = &n.error {
@@ -67,8 +59,13 @@ pub fn protection(n: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Opt
     }
     if exclude_primary && is_root {
         return Some(format!(
-            "primary (read_only={}, no source)",
-            if n.read_only { "ON" } else { "OFF" }
+            "primary (read_only={}, {})",
+            if n.read_only { "ON" } else { "OFF" },
+            if n.source.is_some() {
+                "the writable end of a replication loop"
+            } else {
+                "no source"
+            }
         ));
     }
     if exclude_primary && !n.read_only {
@@ -91,6 +88,22 @@ pub fn protection(n: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Opt
     None
 }
 
+/// binlog-on with the primary protected is refused in a co-master loop: the primary replicates
+/// from a node of its own tree, so a binlogged rebuild anywhere in the loop would run on it.
+pub fn loop_reaches_primary(topo: &ClusterTopology, s: &Settings) -> Option<Error> {
+    let root = topo.root();
+    (s.mode == Mode::BinlogOn && s.exclude_primary)
+        .then_some(root.source.as_ref())
+        .flatten()
+        .map(|src| {
+            Error::Primary(format!(
+                "the primary {} replicates from {src} (a co-master loop): a binlog-on rebuild \
+                 anywhere in the loop would reach the primary; use --mode binlog-off",
+                root.endpoint()
+            ))
+        })
+}
+
 /// Whether events applied on `n` are written to its binlog for its replicas.
 fn passes_on(n: &DatabaseNode, executing: bool) -> bool {
     n.reachable() && n.log_bin && (executing || n.log_slave_updates)
@@ -102,12 +115,15 @@ pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> 
     let root = topo.root();
     let is_root = |n: &DatabaseNode| std::ptr::eq(n, root);
     let prot = |n: &DatabaseNode| protection(n, is_root(n), s.exclude_primary);
+    if let Some(e) = loop_reaches_primary(topo, s) {
+        return Err(e);
+    }
     let mut sel = Selection::default();
     match s.scope {
         Scope::Node => {
             let (n, _) = all
                 .iter()
-                .find(|(n, _)| same(&n.endpoint(), seed))
+                .find(|(n, _)| n.endpoint().same_node(seed))
                 .ok_or_else(|| {
                     Error::Discovery(format!(
                         "{seed} is not in the topology discovered from it (was --max-depth too small?)"
@@ -576,6 +592,23 @@ mod tests {
                 .notes
                 .iter()
                 .any(|n| n.contains("chain breaks at 127.0.0.1:2"))
+        );
+    }
+
+    #[test]
+    fn binlog_on_is_refused_in_a_co_master_loop() {
+        let t = topo(|n| {
+            if n.port == 1 {
+                n.source = Some("127.0.0.1:2".into());
+            }
+        });
+        let err = select_targets(&t, &ep(2), &settings(Mode::BinlogOn, Scope::Cluster, true))
+            .unwrap_err();
+        assert_eq!(err.code().as_u16(), 1004);
+        assert!(err.to_string().contains("co-master loop"), "{err}");
+        // binlog-off stays possible: nothing replicates.
+        assert!(
+            select_targets(&t, &ep(2), &settings(Mode::BinlogOff, Scope::Cluster, true)).is_ok()
         );
     }
 

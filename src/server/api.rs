@@ -243,9 +243,14 @@ fn cluster(cfg: &Config, name: &str) -> Result<(Endpoint, ConnectSpec), ApiError
         .cluster(name)
         .map_err(|e| ApiError::field("cluster", e.to_string()))?;
     let p = &c.primary;
+    // Design §10: RECYCLER_DB_PASSWORD over the cluster's password in the config.
+    let password = std::env::var("RECYCLER_DB_PASSWORD")
+        .ok()
+        .map(Secret::new)
+        .unwrap_or_else(|| p.password.clone());
     Ok((
         Endpoint::new(p.host.clone(), p.port),
-        spec(cfg, p.username.clone(), Some(p.password.clone())),
+        spec(cfg, p.username.clone(), Some(password)),
     ))
 }
 

@@ -83,6 +83,19 @@ pub async fn create_job(
             ))
             .into());
         }
+        // An edited plan is another plan: it runs only when its new digest is asked for.
+        if plan.digest != plan.computed_digest()
+            && req.expect_digest.as_deref() != Some(plan.computed_digest().as_str())
+        {
+            return Err(ApiError::field(
+                "plan.digest",
+                format!(
+                    "the plan was edited after it was made: its content hashes to {}; review \
+                     it and send expect_digest with that value to apply it",
+                    plan.computed_digest()
+                ),
+            ));
+        }
         if plan.actions().next().is_none() {
             return Err(ApiError::field(
                 "plan",

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::mysql::flavor::{ServerInfo, server_info};
 use crate::mysql::replication::{
     AnnouncedReplica, ReplicationSource, announced_replicas, dump_thread_hosts,
-    group_replication_members, replication_sources,
+    group_replication_members, primary_source, replication_sources,
 };
 use crate::mysql::{self, ConnectSpec, Endpoint};
 use futures::StreamExt;
@@ -55,27 +55,16 @@ struct Probe {
 impl Probe {
     /// The source this node hangs under in the tree: the default channel, else the first.
     fn primary_source(&self) -> Option<&ReplicationSource> {
-        self.sources
-            .iter()
-            .find(|s| s.channel.is_empty())
-            .or_else(|| self.sources.first())
+        primary_source(&self.sources)
     }
 
     /// Whether this node replicates from `parent`.
     fn replicates_from(&self, parent: &Probe) -> bool {
         self.sources.iter().any(|s| match s.source_server_id {
             Some(id) => id == parent.info.server_id,
-            None => same_address(&s.source, &parent.endpoint),
+            None => s.source.same_node(&parent.endpoint),
         })
     }
-}
-
-fn same_address(a: &Endpoint, b: &Endpoint) -> bool {
-    let norm = |h: &str| match h {
-        "localhost" | "::1" => "127.0.0.1".to_string(),
-        other => other.to_ascii_lowercase(),
-    };
-    a.port == b.port && norm(&a.host) == norm(&b.host)
 }
 
 #[tracing::instrument(skip(spec), fields(node = %ep))]
@@ -255,7 +244,7 @@ async fn walk_up(
         };
         let seen = chain.iter().position(|p| match src.source_server_id {
             Some(id) => p.info.server_id == id,
-            None => same_address(&p.endpoint, &src.source),
+            None => p.endpoint.same_node(&src.source),
         });
         if let Some(start) = seen {
             let root = resolve_loop(&mut chain, start)?;
@@ -312,7 +301,7 @@ fn resolve_loop(chain: &mut Vec<Probe>, start: usize) -> Result<Probe> {
         [one] => Ok(chain.remove(*one)),
         _ => Err(Error::Primary(format!(
             "replication loop {} → {}: {} writable node(s) in the loop, so the primary is \
-             ambiguous; run against the primary with exclude_primary and name it with --host",
+             ambiguous; make exactly one node of the loop writable before planning",
             ring.join(" → "),
             ring[0],
             writable.len()
@@ -557,17 +546,5 @@ mod tests {
         ];
         let err = resolve_loop(&mut both_writable, 0).unwrap_err();
         assert_eq!(err.code().as_u16(), 1004);
-    }
-
-    #[test]
-    fn localhost_and_loopback_are_the_same_address() {
-        assert!(same_address(
-            &Endpoint::new("localhost", 3306),
-            &Endpoint::new("127.0.0.1", 3306)
-        ));
-        assert!(!same_address(
-            &Endpoint::new("127.0.0.1", 3307),
-            &Endpoint::new("127.0.0.1", 3306)
-        ));
     }
 }

@@ -139,6 +139,6 @@ impl ClusterTopology {
         self.nodes()
             .into_iter()
             .map(|(n, _)| n)
-            .find(|n| n.host == ep.host && n.port == ep.port)
+            .find(|n| n.endpoint().same_node(ep))
     }
 }
