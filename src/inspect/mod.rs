@@ -244,13 +244,18 @@ pub async fn scan_node(
     opts: &ScanOptions,
 ) -> Result<NodeScan> {
     let started = Instant::now();
-    // Two sessions per node: the catalog statements are split between them and run at once.
-    let (first, second) = tokio::join!(mysql::connect(node, spec), mysql::connect(node, spec));
-    let (mut c, mut c2) = (first?, second?);
+    // Three sessions per node: the catalog statements are split between them and run at once
+    // (COLUMNS and STATISTICS, the heaviest, each on its own).
+    let (first, second, third) = tokio::join!(
+        mysql::connect(node, spec),
+        mysql::connect(node, spec),
+        mysql::connect(node, spec)
+    );
+    let (mut c, mut c2, mut c3) = (first?, second?, third?);
     let info = server_info(&mut c, node).await?;
     if matches!(info.flavor, Flavor::MySql80 | Flavor::MySql84) {
         // MySQL 8 caches TABLES figures for a day by default.
-        for conn in [&mut c, &mut c2] {
+        for conn in [&mut c, &mut c2, &mut c3] {
             conn.execute("SET SESSION information_schema_stats_expiry = 0")
                 .await
                 .map_err(|e| mysql::query_error(node, e))?;
@@ -277,22 +282,23 @@ pub async fn scan_node(
             Some(r) => r,
             None => query_rows(&mut c, node, &catalog::tables_sql()).await?,
         };
-        let columns = query_rows(&mut c, node, &catalog::columns_sql()).await?;
         let innodb_tables = query_rows(&mut c, node, catalog::innodb_tables_sql(flavor)).await?;
-        Ok::<_, crate::error::Error>((tables, columns, innodb_tables))
+        let spaces = query_rows(&mut c, node, catalog::tablespaces_sql(flavor)).await?;
+        let table_stats = query_rows(&mut c, node, &catalog::table_stats_sql()).await?;
+        Ok::<_, crate::error::Error>((tables, innodb_tables, spaces, table_stats))
     };
-    let group_b = async {
-        let indexes = query_rows(&mut c2, node, &catalog::indexes_sql()).await?;
-        let spaces = query_rows(&mut c2, node, catalog::tablespaces_sql(flavor)).await?;
-        let table_stats = query_rows(&mut c2, node, &catalog::table_stats_sql()).await?;
-        let index_stats = query_rows(&mut c2, node, &catalog::index_stats_sql()).await?;
-        Ok::<_, crate::error::Error>((indexes, spaces, table_stats, index_stats))
+    let group_b = async { query_rows(&mut c2, node, &catalog::columns_sql()).await };
+    let group_c = async {
+        let indexes = query_rows(&mut c3, node, &catalog::indexes_sql()).await?;
+        let index_stats = query_rows(&mut c3, node, &catalog::index_stats_sql()).await?;
+        Ok::<_, crate::error::Error>((indexes, index_stats))
     };
-    let (ra, rb) = tokio::join!(group_a, group_b);
+    let (ra, rb, rc) = tokio::join!(group_a, group_b, group_c);
     let (
-        (tables_rows, columns_rows, innodb_tables),
-        (indexes_rows, spaces, table_stats_rows, index_stats_rows),
-    ) = (ra?, rb?);
+        (tables_rows, innodb_tables, spaces, table_stats_rows),
+        columns_rows,
+        (indexes_rows, index_stats_rows),
+    ) = (ra?, rb?, rc?);
     let mut tables = TableMap::default();
     for r in &tables_rows {
         let (s, t) = (r.text(&["TABLE_SCHEMA"]), r.text(&["TABLE_NAME"]));
