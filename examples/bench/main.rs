@@ -23,6 +23,8 @@ pub struct Args {
     pub out: PathBuf,
     /// B1 table counts (default 1000, 5000, 20000; smoke 20, 60).
     pub b1_sizes: Option<Vec<usize>>,
+    /// Only re-render BENCHMARKS.md from bench/results.json (and bench/notes/).
+    pub report_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,6 +33,7 @@ fn parse_args() -> Result<Args, String> {
     let mut smoke = false;
     let mut out = None;
     let mut b1_sizes = None;
+    let mut report_only = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--runs needs a number")?
             }
             "--smoke" => smoke = true,
+            "--report" => report_only = true,
             "--b1-sizes" => {
                 let v = it.next().ok_or("--b1-sizes needs a list like 1000,5000")?;
                 b1_sizes = Some(
@@ -54,7 +58,7 @@ fn parse_args() -> Result<Args, String> {
             "b1" | "b2" | "b2b" | "b3" | "b4" | "b5" => scenarios.push(a),
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [all|b1|b2|b2b|b3|b4|b5]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000]".into(),
+                    "usage: bench [all|b1|b2|b2b|b3|b4|b5]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000] [--report]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -77,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         smoke,
         out,
         b1_sizes,
+        report_only,
     })
 }
 
@@ -88,6 +93,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if args.report_only {
+        if let Err(e) = report::write(&args.out, Vec::new()) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     match rt.block_on(scenarios::run_all(&args)) {
         Ok(()) => {}

@@ -95,7 +95,8 @@ pub fn write(out: &Path, new: Vec<ScenarioResult>) -> Result<(), String> {
         serde_json::to_string_pretty(&results).map_err(|e| e.to_string())? + "\n",
     )
     .map_err(|e| e.to_string())?;
-    std::fs::write(out.join("BENCHMARKS.md"), markdown(&results)).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("BENCHMARKS.md"), markdown(&results, out))
+        .map_err(|e| e.to_string())?;
     println!(
         "wrote {} and {}",
         json_path.display(),
@@ -104,7 +105,7 @@ pub fn write(out: &Path, new: Vec<ScenarioResult>) -> Result<(), String> {
     Ok(())
 }
 
-fn markdown(r: &Results) -> String {
+fn markdown(r: &Results, out: &Path) -> String {
     let mut s = String::from(
         "# Benchmarks\n\nMeasured by the harness in this repository (`examples/bench`), each figure \
          side by side with its baseline in the same run, on a sandbox cluster the harness builds \
@@ -147,6 +148,12 @@ fn markdown(r: &Results) -> String {
         }
         for n in &x.notes {
             s.push_str(&format!("\n{n}\n"));
+        }
+        // Hand-written analysis kept next to the results (`bench/notes/<id>.md`).
+        if let Ok(analysis) = std::fs::read_to_string(out.join(format!("bench/notes/{id}.md"))) {
+            s.push('\n');
+            s.push_str(analysis.trim_end());
+            s.push('\n');
         }
     }
     s
