@@ -200,7 +200,7 @@ async fn b1(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     }
     r.notes.push(
         "The plan's time includes starting the process, discovering the topology (four nodes \
-         probed) and connecting; the floor is only the six catalog queries in one `mariadb` \
+         probed) and connecting; the floor is only the seven catalog queries in one `mariadb` \
          session per node."
             .into(),
     );
