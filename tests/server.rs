@@ -774,3 +774,87 @@ async fn with_a_token_every_endpoint_but_health_needs_it() {
     assert_error(s, &v, 404, 1006);
     app.stop().await;
 }
+
+/// A job that fails posts an Alertmanager v2 alert to `monitoring.alerts.webhook_url`, retried
+/// when the receiver refuses the first try; the alert carries no password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_posts_an_alertmanager_alert_with_retries() {
+    let c = cluster();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let receiver = axum::Router::new().route(
+        "/api/v2/alerts",
+        axum::routing::post(move |body: String| {
+            let (tx, tries) = (tx.clone(), tries.clone());
+            async move {
+                let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let _ = tx.send((n, body));
+                if n == 1 {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/v2/alerts", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let app = App::start(|cfg| {
+        cfg.monitoring.alerts.enabled = true;
+        cfg.monitoring.alerts.webhook_url = Some(url);
+    })
+    .await;
+
+    // A wrong password: the job is accepted, then fails when it logs in to discover.
+    let wrong = "not-the-Password-7741";
+    let primary = c.primary();
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": {"host": primary.host, "port": primary.port, "username": USER,
+                              "password": wrong},
+                   "dry_run": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["data"]["job_id"].as_str().unwrap().to_string();
+    let d = app.wait_final(&id).await;
+    assert_eq!(d["status"], "failed", "{d}");
+
+    let mut bodies = Vec::new();
+    while bodies.len() < 2 {
+        let (n, body) = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+            .await
+            .expect("the alert was not retried after a 503")
+            .unwrap();
+        assert!(!body.contains(wrong) && !body.contains(PASSWORD), "{body}");
+        bodies.push((n, body));
+    }
+    assert_eq!(bodies[0].1, bodies[1].1, "the retry sends the same alert");
+    let alerts: Value = serde_json::from_str(&bodies[1].1).unwrap();
+    let a = &alerts.as_array().expect("Alertmanager v2 takes an array")[0];
+    assert_eq!(
+        a["labels"]["alertname"], "TablespaceRecyclingJobFailed",
+        "{a}"
+    );
+    assert_eq!(a["labels"]["job_id"], id.as_str(), "{a}");
+    assert!(a["annotations"]["summary"].is_string(), "{a}");
+    assert!(
+        a["annotations"]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{a}"
+    );
+    for k in ["startsAt", "endsAt"] {
+        chrono::DateTime::parse_from_rfc3339(a[k].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{k}: {e}: {a}"));
+    }
+    // Delivered: no third try.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "a delivered alert is not sent again"
+    );
+    app.stop().await;
+}

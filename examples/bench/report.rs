@@ -85,7 +85,11 @@ pub fn write(out: &Path, new: Vec<ScenarioResult>) -> Result<(), String> {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
-    results.machine = machine();
+    // Only a run that measured something describes the machine; `--report` keeps the one the
+    // stored numbers were measured on.
+    if !new.is_empty() || results.machine.is_empty() {
+        results.machine = machine();
+    }
     for r in new {
         results.scenarios.insert(r.id.clone(), r);
     }
