@@ -1,7 +1,8 @@
 //! The REST server against a real sandbox cluster, in process on port 0: the spec's endpoints
 //! and shapes, a full discover → plan → job-from-plan flow with space freed measured and
 //! watched over the WebSocket, job list filters and pagination, cancel of a running rebuild
-//! (gone from the processlist within 2 s), queue full, stale plans, auth, OpenAPI and metrics.
+//! (gone from the processlist within 2 s), queue full, stale plans, auth, OpenAPI, metrics, and
+//! the Alertmanager alert of a failed job.
 
 mod common;
 
