@@ -47,7 +47,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("jobs", "owner_pid", "INTEGER")]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobRecord {
     pub job_id: String,
-    /// `apply` (CLI) or `recycle`.
+    /// `apply` (a saved plan, CLI or server), `recycle` (plan, then apply) or `plan` (dry run).
     pub kind: String,
     pub status: JobStatus,
     /// `planning` / `applying`.
