@@ -559,26 +559,15 @@ impl Config {
             );
         }
         let d = &self.recycling.defaults;
-        if !(0.0..=100.0).contains(&d.threshold_percent) {
-            return bad(
-                "recycling.defaults.threshold_percent",
-                format!("{} is not between 0 and 100", d.threshold_percent),
-            );
-        }
-        if d.lock_wait_timeout.0.as_secs() == 0 {
-            return bad(
-                "recycling.defaults.lock_wait_timeout",
-                "must be at least 1s".into(),
-            );
+        // The defaults are checked as the settings they become, by the plan's own check.
+        if let Err(b) = crate::plan::SettingsOverrides::default().resolve(d, 1) {
+            return bad(&format!("recycling.defaults.{}", b.name), b.reason);
         }
         if d.lock_retries == 0 {
             return bad(
                 "recycling.defaults.lock_retries",
                 "must be at least 1".into(),
             );
-        }
-        if d.batch_size == 0 {
-            return bad("recycling.defaults.batch_size", "must be at least 1".into());
         }
         if self.database.default.max_open_conns == 0 {
             return bad(
@@ -621,11 +610,25 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_config_parses_and_equals_the_defaults_where_it_sets_them() {
+    fn the_shipped_config_equals_the_defaults_and_the_examples_parse() {
         let text = include_str!("../config.yaml");
         let cfg = Config::parse(text, Path::new("config.yaml")).unwrap();
-        assert_eq!(cfg.recycling.defaults.threshold_mb, 100);
-        assert_eq!(cfg.server.port, 8080);
+        assert_eq!(
+            serde_json::to_value(&cfg).unwrap(),
+            serde_json::to_value(Config::default()).unwrap()
+        );
+        for (name, text) in [
+            (
+                "config.cluster.yaml",
+                include_str!("../examples/config.cluster.yaml"),
+            ),
+            (
+                "config.server.yaml",
+                include_str!("../examples/config.server.yaml"),
+            ),
+        ] {
+            Config::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
 
     #[test]
@@ -657,6 +660,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("logging.level"), "{err}");
+        // Out of range: named in the file's terms, when the file is read.
+        let err = Config::parse(
+            "recycling:\n  defaults:\n    timeout: 0s\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("recycling.defaults.timeout"), "{err}");
     }
 
     #[test]

@@ -619,12 +619,12 @@ async fn sample(
         rows.div_ceil(starts.len() as u64)
     };
     let inner = if starts.is_empty() {
-        format!("SELECT {select_cols} FROM {tbl}{order} LIMIT {per}")
+        format!("SELECT {select_cols} FROM {tbl}{order} LIMIT ?")
     } else {
         let q = quote_ident(&first_int.expect("starts imply a key").name);
         starts
             .iter()
-            .map(|_| format!("(SELECT {select_cols} FROM {tbl} WHERE {q} >= ?{order} LIMIT {per})"))
+            .map(|_| format!("(SELECT {select_cols} FROM {tbl} WHERE {q} >= ?{order} LIMIT ?)"))
             .collect::<Vec<_>>()
             .join(" UNION ALL ")
     };
@@ -645,8 +645,11 @@ async fn sample(
         aggregates.join(", ")
     );
     let mut q = sqlx::query(&sql);
+    if starts.is_empty() {
+        q = q.bind(per);
+    }
     for s in &starts {
-        q = q.bind(*s);
+        q = q.bind(*s).bind(per);
     }
     let r = c
         .fetch_one(q)

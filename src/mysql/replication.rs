@@ -8,7 +8,7 @@
 
 use super::flavor::{Flavor, ServerInfo, Version};
 use super::{Endpoint, Row, query_rows};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::mysql::MySqlConnection;
 
@@ -202,9 +202,14 @@ pub async fn group_replication_members(
          WHERE MEMBER_STATE IN ('ONLINE', 'RECOVERING') AND MEMBER_ID <> ''",
     )
     .await;
-    // A server without the table has no group.
+    let rows = match rows {
+        Ok(rows) => rows,
+        // A server without the table (ERROR 1146, as `query_error` words it) has no group; any
+        // other failure (privileges, timeouts) must not pass for "not a group member".
+        Err(Error::Query { message, .. }) if message.starts_with("ERROR 1146:") => Vec::new(),
+        Err(e) => return Err(e),
+    };
     Ok(rows
-        .unwrap_or_default()
         .iter()
         .map(|r| format!("{}:{}", r.text(&["MEMBER_HOST"]), r.text(&["MEMBER_PORT"])))
         .collect())

@@ -46,16 +46,7 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
         Format::Yaml => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
         Format::Json => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
     };
-    match generic.get("format_version") {
-        None => return Err(bad("format_version: missing; is this a plan file?".into())),
-        Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
-        Some(v) => {
-            return Err(bad(format!(
-                "format_version: {v} is not supported (this version reads format_version \
-                 {FORMAT_VERSION})"
-            )));
-        }
-    }
+    check_version(&generic, "file").map_err(bad)?;
     let plan: Plan = match format {
         Format::Yaml => serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text))
             .map_err(|e| bad(path_error(e.path().to_string(), e.inner().to_string())))?,
@@ -69,24 +60,24 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
     Ok(plan)
 }
 
+/// The `format_version` of a plan `what` (file, document), checked before anything else so a
+/// future format is reported as such and not as unknown fields.
+fn check_version(v: &serde_json::Value, what: &str) -> std::result::Result<(), String> {
+    match v.get("format_version") {
+        None => Err(format!("format_version: missing; is this a plan {what}?")),
+        Some(x) if x.as_u64() == Some(u64::from(FORMAT_VERSION)) => Ok(()),
+        Some(x) => Err(format!(
+            "format_version: {x} is not supported (this version reads format_version \
+             {FORMAT_VERSION})"
+        )),
+    }
+}
+
 /// A plan document received as JSON (a REST body): the same version check, strict field check
 /// and validation as [`read_plan`]. `origin` prefixes the messages (`plan`).
 pub fn plan_from_value(v: &serde_json::Value, origin: &str) -> Result<Plan> {
     let bad = |msg: String| Error::invalid(format!("{origin}.{msg}"));
-    match v.get("format_version") {
-        None => {
-            return Err(bad(
-                "format_version: missing; is this a plan document?".into()
-            ));
-        }
-        Some(x) if x.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
-        Some(x) => {
-            return Err(bad(format!(
-                "format_version: {x} is not supported (this version reads format_version \
-                 {FORMAT_VERSION})"
-            )));
-        }
-    }
+    check_version(v, "document").map_err(bad)?;
     let plan: Plan = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { path };
@@ -138,25 +129,8 @@ fn validate(p: &Plan) -> std::result::Result<(), String> {
     }
     Endpoint::parse(&p.cluster.seed).map_err(|e| format!("cluster.seed: {e}"))?;
     let s = &p.settings;
-    if !(0.0..=100.0).contains(&s.threshold_percent) {
-        return Err(format!(
-            "settings.threshold_percent: {} is not between 0 and 100",
-            s.threshold_percent
-        ));
-    }
-    for (name, v) in [("batch_size", s.batch_size), ("parallel", s.parallel)] {
-        if v == 0 {
-            return Err(format!("settings.{name}: must be at least 1"));
-        }
-    }
-    for (name, d) in [
-        ("timeout", s.timeout),
-        ("lock_wait_timeout", s.lock_wait_timeout),
-    ] {
-        if d.0.as_secs() == 0 {
-            return Err(format!("settings.{name}: must be at least 1s"));
-        }
-    }
+    s.validate()
+        .map_err(|b| format!("settings.{}: {}", b.name, b.reason))?;
     let mut addresses = HashSet::new();
     for (i, n) in p.nodes.iter().enumerate() {
         let at = format!("nodes[{i}]");

@@ -113,6 +113,37 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Checks the ranges (the one check for flags, REST bodies and plan files); names the
+    /// setting that is out of range.
+    pub fn validate(&self) -> Result<(), settings::BadSetting> {
+        let bad = |name, reason: &str| {
+            Err(settings::BadSetting {
+                name,
+                reason: reason.to_string(),
+            })
+        };
+        if !(0.0..=100.0).contains(&self.threshold_percent) {
+            return bad(
+                "threshold_percent",
+                &format!("{} is not between 0 and 100", self.threshold_percent),
+            );
+        }
+        for (name, v) in [("batch_size", self.batch_size), ("parallel", self.parallel)] {
+            if v == 0 {
+                return bad(name, "must be at least 1");
+            }
+        }
+        for (name, d) in [
+            ("timeout", self.timeout),
+            ("lock_wait_timeout", self.lock_wait_timeout),
+        ] {
+            if d.0.as_secs() == 0 {
+                return bad(name, "must be at least 1s");
+            }
+        }
+        Ok(())
+    }
+
     /// The thresholds as the scan and the planner use them.
     pub fn thresholds(&self) -> crate::inspect::Thresholds {
         crate::inspect::Thresholds {

@@ -42,25 +42,7 @@ impl SettingsOverrides {
             max_lag: self.max_lag.unwrap_or(d.max_lag),
             allow_blocking: self.allow_blocking.unwrap_or(false),
         };
-        let bad = |name, reason: String| Err(BadSetting { name, reason });
-        if !(0.0..=100.0).contains(&s.threshold_percent) {
-            return bad(
-                "threshold_percent",
-                format!("{} is not between 0 and 100", s.threshold_percent),
-            );
-        }
-        if s.batch_size == 0 {
-            return bad("batch_size", "must be at least 1".into());
-        }
-        if s.parallel == 0 {
-            return bad("parallel", "must be at least 1".into());
-        }
-        if s.timeout.0.as_secs() == 0 {
-            return bad("timeout", "must be at least 1s".into());
-        }
-        if s.lock_wait_timeout.0.as_secs() == 0 {
-            return bad("lock_wait_timeout", "must be at least 1s".into());
-        }
+        s.validate()?;
         Ok(s)
     }
 }
