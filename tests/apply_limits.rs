@@ -1,6 +1,7 @@
 //! The applier's limits on a real cluster: the deadline kills the rebuild on the server, a held
 //! metadata lock makes it give up within lock_wait_timeout per try (never queueing other
-//! queries longer), and an interrupted apply resumes without rebuilding a table twice.
+//! queries longer), a node made writable during a retry's backoff gets no further try, and an
+//! interrupted apply resumes without rebuilding a table twice.
 
 mod common;
 
@@ -171,6 +172,73 @@ async fn a_held_metadata_lock_is_waited_for_briefly_retried_then_skipped() {
     assert!(
         worst < Duration::from_millis(1_600),
         "a SELECT waited {worst:?}, longer than lock_wait_timeout (1s)"
+    );
+    // And the reader really queued behind the waiting ALTER (else this shows nothing).
+    assert!(
+        worst > Duration::from_millis(300),
+        "no SELECT waited behind the ALTER ({worst:?})"
+    );
+}
+
+/// A lock-wait retry can come minutes after the table's role check: the node is checked again
+/// before every try, so a replica made writable during the backoff gets no further ALTER.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_made_writable_during_a_lock_retry_backoff_gets_no_further_try() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "mdlro",
+        "locked",
+        8,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let node = c.replica(1);
+    let work = tempfile::tempdir().unwrap();
+    config(&work, 5);
+    let plan = plan_file(
+        &work,
+        &node,
+        "mdlro.yaml",
+        &[
+            "--database",
+            "mdlro",
+            "--threshold-mb",
+            "1",
+            "--lock-wait-timeout",
+            "1s",
+        ],
+    );
+    let mut holder = c.conn(&node).await;
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("SELECT COUNT(*) FROM mdlro.locked")
+        .await
+        .unwrap();
+    let run = tokio::task::spawn_blocking({
+        let plan = plan.clone();
+        move || apply(&work, &plan, &["--yes", "--output-format", "json"])
+    });
+    // The first try is waiting for the lock: the node turns writable (a promotion).
+    let end = Instant::now() + Duration::from_secs(30);
+    while alters_running(c, &node, "mdlro").await == 0 {
+        assert!(Instant::now() < end, "the ALTER never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut admin = c.conn(&node).await;
+    admin.execute("SET GLOBAL read_only = OFF").await.unwrap();
+    let (code, out, err) = run.await.unwrap();
+    admin.execute("SET GLOBAL read_only = ON").await.unwrap();
+    holder.execute("ROLLBACK").await.unwrap();
+    assert_eq!(code, 5, "{err}");
+    let o = &report(&out)["outcomes"][0];
+    assert_eq!(o["status"], "skipped", "{o}");
+    assert_eq!(o["code"], 1004, "{o}");
+    let why = o["error"].as_str().unwrap();
+    assert!(why.contains("read_only is now OFF"), "{why}");
+    assert!(
+        !why.contains("5 tries"),
+        "retried on a writable node: {why}"
     );
 }
 

@@ -315,7 +315,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
             }
             return res;
         }
-        let (o, stop) = run_action(ctx, &n.address, actions[i], &mut ctl, &mut ddl).await;
+        let (o, stop) = run_action(ctx, n, actions[i], &mut ctl, &mut ddl).await;
         ctx.finish(&mut res, o).await;
         i += 1;
         if let Some(stop) = stop {
@@ -456,11 +456,12 @@ async fn run_limited(
 
 async fn run_action(
     ctx: &Ctx<'_>,
-    node: &str,
+    n: &PlanNode,
     a: &Action,
     ctl: &mut Control,
     ddl: &mut DdlSession,
 ) -> (ActionOutcome, Option<Stop>) {
+    let node = n.address.as_str();
     let s = &ctx.plan.settings;
     let label = format!("{}.{}", a.schema, a.table);
     let skipped = |why: String, code: Option<u16>| ActionOutcome {
@@ -548,7 +549,13 @@ async fn run_action(
                         wait.as_secs_f64()
                     ),
                 });
-                if let Some(stop) = ctx.pause(wait).await {
+                // The backoff may have been long: the node's role is checked again before the
+                // next try, as before every table.
+                let stopped = match ctx.pause(wait).await {
+                    Some(stop) => Some(stop),
+                    None => checkpoint(ctx, n, ctl, None).await,
+                };
+                if let Some(stop) = stopped {
                     let (why, code) = stop.reason(&s.timeout.to_string());
                     return (skipped(why, code), Some(stop));
                 }
