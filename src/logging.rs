@@ -221,12 +221,18 @@ pub fn init(cfg: &LoggingConfig) -> Result<()> {
             .map_err(|e| Error::invalid(format!("logging.level {:?}: {e}", cfg.level)))
     };
     let tty = io::IsTerminal::is_terminal(&io::stderr());
-    // On a terminal, progress bars replace the per-table `progress` lines on stderr.
+    // On a terminal, progress bars replace the per-table `progress` lines on stderr. A command's
+    // failure (target `outcome`) is printed on stderr as `error[CODE]: …` already; the file
+    // keeps it.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
         .with_ansi(tty)
         .with_target(false)
-        .with_filter(filter(if tty { ",progress=off" } else { "" })?);
+        .with_filter(filter(if tty {
+            ",progress=off,outcome=off"
+        } else {
+            ",outcome=off"
+        })?);
     let file_layer = match RotatingFile::open(&cfg.file, Rotation::from_config(cfg)) {
         Ok(f) => Some(
             tracing_subscriber::fmt::layer()

@@ -155,6 +155,12 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
         let name = r.trim_start_matches("#/components/schemas/");
         s = &doc["components"]["schemas"][name];
     }
+    // A schema that cannot be found (a wrong path, an unknown $ref) must not pass silently.
+    assert!(
+        s.as_object().is_some_and(|o| !o.is_empty()),
+        "{at}: no schema in the OpenAPI document"
+    );
+    assert!(s.get("allOf").is_none(), "{at}: allOf is not checked here");
     if v.is_null() {
         return;
     }
@@ -617,19 +623,29 @@ async fn a_stale_plan_is_refused_with_409_naming_the_change() {
         .await;
     assert_error(s, &v, 409, 1001);
     // The same id with other content is not accepted.
+    // (Its new digest pinned, so that it is the id, not the edit, that is refused.)
     plan["nodes"][0]["server_id"] = json!(998);
+    let other: mysql_tablespace_recycling::plan::Plan =
+        serde_json::from_value(plan.clone()).unwrap();
     let (s, v) = app
         .post(
             "/api/v1/recycle/jobs",
-            json!({"plan": plan, "credentials": creds()}),
+            json!({"plan": plan, "credentials": creds(),
+                   "expect_digest": other.computed_digest()}),
         )
         .await;
     assert_error(s, &v, 400, 1001);
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already names another plan")),
+        "{v}"
+    );
     assert_eq!(c.file_size(&r2, "sstale", "t").await, size, "nothing ran");
     app.stop().await;
 }
 
-/// The id of the newest saved plan of `app` (from its only plan job-less store).
+/// The id of a new plan made and saved by `app` (of the `sstale` schema on replica 2).
 async fn v_plan_id(app: &App) -> String {
     let (_, v) = app
         .post("/api/v1/plans", json!({"target": target(&cluster().replica(2)), "config": {"databases": ["sstale"], "threshold_mb": 1}}))
@@ -711,6 +727,11 @@ async fn cancel_kills_the_running_rebuild_and_a_full_queue_is_503() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the ALTER was gone only after {:?}",
+        t.elapsed()
+    );
     println!("cancel → ALTER gone in {:?}", t.elapsed());
     let d = app.wait_final(&a).await;
     assert_eq!(d["status"], "cancelled");

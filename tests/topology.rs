@@ -241,6 +241,7 @@ fn bad_password_is_a_clear_error_without_the_password() {
             &c.primary().port.to_string(),
         ])
         .args(["--user", common::USER, "--password", wrong])
+        .args(["--log-level", "debug"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -250,7 +251,11 @@ fn bad_password_is_a_clear_error_without_the_password() {
         "{err}"
     );
     assert!(!err.contains(wrong), "password leaked: {err}");
-    let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap();
+    assert!(
+        log.contains("ERROR") && log.contains("access denied"),
+        "the failure is in the log file: {log}"
+    );
     assert!(
         !log.contains(wrong) && !log.contains(PASSWORD),
         "password in log"

@@ -236,7 +236,7 @@ fn try_run(cli: Cli) -> Result<i32> {
     };
     let rt = tokio::runtime::Runtime::new()
         .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         match cli.command {
             Command::Topology(a) => topology::run(&ctx, a).await,
             Command::Plan(a) => plan::run(&ctx, *a).await,
@@ -251,7 +251,11 @@ fn try_run(cli: Cli) -> Result<i32> {
             Command::Status(a) => status::status(&ctx, a).await,
             Command::Monitor(a) => status::monitor(&ctx, a).await,
         }
-    })
+    });
+    if let Err(e) = &result {
+        tracing::error!(target: "outcome", code = e.code().as_u16(), "{e}");
+    }
+    result
 }
 
 /// Writes `text` to `path`, or to stdout when `path` is `None`.
