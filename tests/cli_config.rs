@@ -95,3 +95,21 @@ fn missing_user_is_a_clear_error() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[1001]: --user is required"));
 }
+
+#[test]
+fn commands_that_only_act_refuse_dry_run() {
+    let work = tempfile::tempdir().unwrap();
+    for args in [&["server", "--port", "0"][..], &["demo"][..]] {
+        let out = cli(&work)
+            .env("RECYCLER_DRY_RUN", "true")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("error[1001]") && err.contains("no --dry-run"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -35,6 +35,12 @@ async fn signalled() {
 }
 
 pub async fn run(ctx: &Context, a: ServerArgs) -> Result<i32> {
+    if ctx.dry_run {
+        return Err(Error::invalid(
+            "the server runs the jobs it is given; it has no --dry-run (send jobs with \
+             \"dry_run\": true, or make plans with POST /api/v1/plans)",
+        ));
+    }
     let mut config = ctx.config.clone();
     if let Some(p) = a.port {
         config.server.port = p;
