@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
 use crate::jobs::{JobRecord, JobStatus, Store};
 use crate::mysql::ConnectSpec;
-use crate::plan::{Plan, PlanFormat, read_plan, render_plan};
+use crate::plan::{DigestProblem, Plan, PlanFormat, read_plan, render_plan};
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
@@ -61,24 +61,24 @@ pub struct RecycleArgs {
 
 pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
     let plan = read_plan(&a.plan)?;
-    let digest = plan.computed_digest();
-    if let Some(want) = &a.expect_digest
-        && *want != digest
-    {
-        return Err(Error::Stale(format!(
-            "{} hashes to {digest}, not the expected {want}; nothing was executed",
-            a.plan.display()
-        )));
-    }
-    // An edited plan is another plan: it runs only when its new digest is pinned explicitly.
-    if plan.digest != digest && a.expect_digest.as_deref() != Some(digest.as_str()) {
-        return Err(Error::invalid(format!(
-            "{} was edited after it was made (its content hashes to {digest}, the file says {}): \
-             review it (show, check) and apply it with --expect-digest {digest}; nothing was \
-             executed",
-            a.plan.display(),
-            plan.digest
-        )));
+    match plan.check_digest(a.expect_digest.as_deref()) {
+        Ok(_) => {}
+        Err(DigestProblem::Mismatch { actual, want }) => {
+            return Err(Error::Stale(format!(
+                "{} hashes to {actual}, not the expected {want}; nothing was executed",
+                a.plan.display()
+            )));
+        }
+        // An edited plan is another plan: it runs only when its new digest is pinned.
+        Err(DigestProblem::Edited { actual }) => {
+            return Err(Error::invalid(format!(
+                "{} was edited after it was made (its content hashes to {actual}, the file says \
+                 {}): review it (show, check) and apply it with --expect-digest {actual}; \
+                 nothing was executed",
+                a.plan.display(),
+                plan.digest
+            )));
+        }
     }
     let spec = a.credentials.resolve(&ctx.config)?;
     run_plan(ctx, plan, spec, &a.run, a.resume, "apply").await

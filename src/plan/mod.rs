@@ -153,6 +153,16 @@ impl Settings {
     }
 }
 
+/// Why [`Plan::check_digest`] refuses a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DigestProblem {
+    /// The content hashes to `actual`, not to the pinned `want`.
+    Mismatch { actual: String, want: String },
+    /// The content was edited after the plan was made (it hashes to `actual`) and no digest is
+    /// pinned.
+    Edited { actual: String },
+}
+
 /// A node of the plan: who executes, and what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +242,21 @@ impl Plan {
                 .flat_map(|n| &n.actions)
                 .map(|a| a.estimated_reclaim_bytes)
                 .sum(),
+        }
+    }
+
+    /// The rule for running a plan as reviewed: its content must hash to `expect` when a digest
+    /// is pinned, and an edited plan (content no longer matching its `digest` field) runs only
+    /// with its new digest pinned. Returns the content's digest.
+    pub fn check_digest(&self, expect: Option<&str>) -> std::result::Result<String, DigestProblem> {
+        let actual = self.computed_digest();
+        match expect {
+            Some(want) if want != actual => Err(DigestProblem::Mismatch {
+                actual,
+                want: want.to_string(),
+            }),
+            None if self.digest != actual => Err(DigestProblem::Edited { actual }),
+            _ => Ok(actual),
         }
     }
 
@@ -356,6 +381,31 @@ mod tests {
         let mut redigested = p.clone();
         redigested.digest = "sha256:00".into();
         assert_eq!(redigested.computed_digest(), p.digest);
+    }
+
+    #[test]
+    fn an_edited_plan_runs_only_with_its_new_digest_pinned() {
+        let p = example_plan();
+        assert_eq!(p.check_digest(None), Ok(p.digest.clone()));
+        assert_eq!(p.check_digest(Some(&p.digest)), Ok(p.digest.clone()));
+        assert!(matches!(
+            p.check_digest(Some("sha256:00")),
+            Err(DigestProblem::Mismatch { .. })
+        ));
+        let mut edited = p.clone();
+        edited.nodes[1].actions.clear();
+        let actual = edited.computed_digest();
+        assert_eq!(
+            edited.check_digest(None),
+            Err(DigestProblem::Edited {
+                actual: actual.clone()
+            })
+        );
+        assert!(matches!(
+            edited.check_digest(Some(&p.digest)),
+            Err(DigestProblem::Mismatch { .. })
+        ));
+        assert_eq!(edited.check_digest(Some(&actual)), Ok(actual));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::apply::preflight;
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
 use crate::jobs::{JobStatus, Submission, Work};
-use crate::plan::{Plan, make_plan, plan_from_value};
+use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
 use crate::topology::{ClusterTopology, DiscoverOptions, discover};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -72,29 +72,26 @@ pub async fn create_job(
     let sub = if req.is_plan_job() {
         let spec = req.plan_login(cfg)?;
         let plan = plan_of(&st, &req).await?;
-        if let Some(want) = &req.expect_digest
-            && *want != plan.computed_digest()
-        {
-            return Err(Error::Stale(format!(
-                "plan {} hashes to {}, not the expected {want}; nothing was executed, make a \
-                 new plan",
-                plan.plan_id,
-                plan.computed_digest()
-            ))
-            .into());
-        }
-        // An edited plan is another plan: it runs only when its new digest is asked for.
-        if plan.digest != plan.computed_digest()
-            && req.expect_digest.as_deref() != Some(plan.computed_digest().as_str())
-        {
-            return Err(ApiError::field(
-                "plan.digest",
-                format!(
-                    "the plan was edited after it was made: its content hashes to {}; review \
-                     it and send expect_digest with that value to apply it",
-                    plan.computed_digest()
-                ),
-            ));
+        match plan.check_digest(req.expect_digest.as_deref()) {
+            Ok(_) => {}
+            Err(DigestProblem::Mismatch { actual, want }) => {
+                return Err(Error::Stale(format!(
+                    "plan {} hashes to {actual}, not the expected {want}; nothing was executed, \
+                     make a new plan",
+                    plan.plan_id
+                ))
+                .into());
+            }
+            // An edited plan is another plan: it runs only when its new digest is asked for.
+            Err(DigestProblem::Edited { actual }) => {
+                return Err(ApiError::field(
+                    "plan.digest",
+                    format!(
+                        "the plan was edited after it was made: its content hashes to {actual}; \
+                         review it and send expect_digest with that value to apply it"
+                    ),
+                ));
+            }
         }
         if plan.actions().next().is_none() {
             return Err(ApiError::field(
