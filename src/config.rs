@@ -534,8 +534,9 @@ impl Config {
             return bad(
                 "logging.level",
                 format!(
-                    "{:?} is not one of debug, info, warn, error",
-                    self.logging.level
+                    "{:?} is not one of {}",
+                    self.logging.level,
+                    LOG_LEVELS.join(", ")
                 ),
             );
         }

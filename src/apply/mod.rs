@@ -10,7 +10,8 @@
 //! with `KILL QUERY` from a second connection. File sizes before and after are read from the
 //! tablespace view: bytes freed are measured.
 //!
-//! Progress goes out as [`Event`]s on a channel (CLI progress bars, the server's WebSocket);
+//! Progress goes out as [`Event`]s on a channel (CLI progress bars; the job runner, whose job
+//! records feed the server's WebSocket);
 //! outcomes are written through a [`Ledger`] as they happen (the job store), which is also what
 //! `--resume` reads.
 
@@ -138,7 +139,7 @@ pub struct ApplyOptions {
     pub job_id: String,
     /// Skip actions the ledger has as done for this plan.
     pub resume: bool,
-    /// Nodes worked on at once (defaults to the plan's `parallel`).
+    /// Nodes worked on at once (callers pass the plan's `parallel` or an override).
     pub parallel: usize,
     /// Tries of a rebuild that hits lock_wait_timeout (1205) before the table is skipped.
     pub lock_retries: u32,

@@ -29,7 +29,7 @@ pub struct Cli {
     /// means built-in defaults]
     #[arg(long, global = true, env = "RECYCLER_CONFIG_FILE", hide_env = true)]
     pub config: Option<PathBuf>,
-    /// Log level: debug, info, warn, error [env: RECYCLER_LOG_LEVEL] [config: logging.level]
+    /// Log level: trace, debug, info, warn, error [env: RECYCLER_LOG_LEVEL] [config: logging.level]
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     /// Log file, rotated by size [env: RECYCLER_LOG_FILE] [config: logging.file]

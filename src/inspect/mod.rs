@@ -533,8 +533,8 @@ fn leaf_estimate(p: &Partial, page_size: u64, file_size: u64) -> Estimate {
     )
 }
 
-/// The best estimate available: record size (types + sample), else leaf pages, else DATA_FREE.
-/// Without a sample, variable-length columns count as empty (an upper bound of the reclaim).
+/// The best estimate available: without persistent statistics only DATA_FREE; with them, record
+/// size (types + sample) when every column type is modelled, else leaf pages. Without a sample, variable-length columns count as empty (an upper bound of the reclaim).
 fn estimate_with(
     p: &Partial,
     shape: &TableShape,

@@ -138,7 +138,7 @@ impl JobManager {
         self.inner.active.lock().await.len()
     }
 
-    /// Whether there is room for `n` more jobs (a cheap check before slow validation).
+    /// Whether there is room for one more job (a cheap check before slow validation).
     pub async fn has_room(&self) -> Result<()> {
         let active = self.inner.active.lock().await;
         self.room(active.len())

@@ -50,7 +50,7 @@ pub struct JobRecord {
     /// `apply` (a saved plan, CLI or server), `recycle` (plan, then apply) or `plan` (dry run).
     pub kind: String,
     pub status: JobStatus,
-    /// `planning` / `applying`.
+    /// `planning`, `waiting` (for another job to release a node) or `applying`.
     pub phase: Option<String>,
     pub plan_id: Option<String>,
     pub plan_digest: Option<String>,

@@ -1,7 +1,8 @@
 //! Talking to MySQL and MariaDB: connecting, rows, identifier quoting and the flavor-specific SQL.
 //!
-//! Every question whose SQL differs between MySQL 5.7, 8.0, 8.4+ and MariaDB has exactly one
-//! function here ([`flavor`], [`replication`]); callers never branch on the flavor themselves.
+//! Every server-state question whose SQL differs between MySQL 5.7, 8.0, 8.4+ and MariaDB has
+//! exactly one function here ([`flavor`], [`replication`]); the catalog statements of a scan
+//! and their flavor variants live in `inspect::catalog`.
 //! Introspection statements (`SHOW …`, catalog selects without user values) run over the text
 //! protocol and come back as [`Row`]s keyed by column name, so the parsers can be unit-tested with
 //! rows captured from each flavor. Statements that carry user values bind them as parameters.
@@ -147,7 +148,7 @@ fn describe_connect_error(e: &sqlx::Error) -> String {
 }
 
 /// Maps a failed statement on `node` to an error naming the node; MySQL's privilege errors
-/// (1142, 1227, 1044, 1045, 1370) become error 1008 naming what is missing.
+/// (1142, 1143, 1227, 1044, 1045, 1370) become error 1008 naming what is missing.
 pub fn query_error(node: &Endpoint, e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e {
         let errno = db

@@ -3,8 +3,9 @@
 //! Target selection is pure and separate from scanning: [`select_targets`] decides from the
 //! topology alone which nodes execute and which are protected, the scan then reads only those
 //! nodes, and [`build_plan`] turns the scans into actions. Rules:
-//! - with `exclude_primary`, a node is eligible only when reachable, read-only, replicating from a
-//!   source with both threads running; the root and any writable node are protected;
+//! - a node is eligible only when reachable and (unless it is the root) replicating with both
+//!   threads running; with `exclude_primary` it must also be read-only, and the root and any
+//!   writable node are protected;
 //! - binlog-off: every target rebuilds its own tables with `sql_log_bin=0`;
 //! - binlog-on: the executing nodes are the fewest that reach every eligible node exactly once
 //!   through replication; the chain breaks at a node without a binary log or (intermediate)
