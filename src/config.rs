@@ -404,7 +404,6 @@ impl Default for MetricsStoreConfig {
 pub struct FlagOverrides {
     pub log_level: Option<String>,
     pub log_file: Option<PathBuf>,
-    pub server_port: Option<u16>,
 }
 
 const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
@@ -489,9 +488,6 @@ impl Config {
         }
         if let Some(v) = &flags.log_file {
             self.logging.file = v.clone();
-        }
-        if let Some(v) = flags.server_port {
-            self.server.port = v;
         }
         self.validate(Path::new(
             "settings (file < RECYCLER_* environment < flags)",
@@ -716,13 +712,12 @@ mod tests {
 
         cfg.apply_flags(&FlagOverrides {
             log_level: Some("debug".into()),
-            server_port: Some(3333),
             ..Default::default()
         })
         .unwrap();
         assert_eq!(
             (cfg.logging.level.as_str(), cfg.server.port),
-            ("debug", 3333)
+            ("debug", 2222)
         );
         assert_eq!(cfg.logging.file, PathBuf::from("/from/file.log"));
     }

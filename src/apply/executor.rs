@@ -38,14 +38,23 @@ impl Stop {
     }
 }
 
+/// Why a running statement was stopped.
+enum Limit {
+    /// The apply's deadline.
+    Deadline,
+    Cancelled,
+    /// `worker_timeout`: this table only.
+    TableTimeout,
+}
+
 /// How a statement ended.
 enum Ran {
     Finished(Result<(), sqlx::Error>),
     /// Stopped on the server by `KILL QUERY`.
-    Killed(Stop),
+    Killed(Limit),
     /// `KILL QUERY` could not be sent, or the statement did not end after it: it may still be
     /// running on the server.
-    Unstopped(Stop),
+    Unstopped(Limit),
 }
 
 struct Ctx<'a> {
@@ -232,12 +241,7 @@ pub async fn execute(
         }
         report.outcomes.extend(r.outcomes);
     }
-    ctx.emit(Event::Finished {
-        done: report.count(ActionStatus::Done),
-        failed: report.count(ActionStatus::Failed),
-        skipped: report.count(ActionStatus::Skipped),
-        bytes_freed: report.bytes_freed(),
-    });
+    ctx.emit(Event::Finished);
     report
 }
 
@@ -417,11 +421,9 @@ async fn run_limited(
     let why = tokio::select! {
         r = &mut fut => return Ran::Finished(r),
         _ = tokio::time::sleep_until(limit) => {
-            if limit >= ctx.deadline { Stop::Deadline } else {
-                Stop::Node(String::new(), Some(ErrorCode::Timeout.as_u16()))
-            }
+            if limit >= ctx.deadline { Limit::Deadline } else { Limit::TableTimeout }
         }
-        _ = ctx.cancel.cancelled() => Stop::Cancelled,
+        _ = ctx.cancel.cancelled() => Limit::Cancelled,
     };
     let killed = match ctl.kill_query(id).await {
         Ok(()) => true,
@@ -604,7 +606,7 @@ async fn run_action(
                 lost.then(|| Stop::Node(format!("the DDL session failed: {err}"), Some(1002)));
             (o, stop)
         }
-        Ran::Unstopped(stop) => {
+        Ran::Unstopped(limit) => {
             let msg = "the statement could not be stopped with KILL QUERY (see the log): it \
                        may still be running on the server; this node stops here";
             tracing::error!(node = %ctl.node, table = %label, "{msg}");
@@ -617,23 +619,24 @@ async fn run_action(
             };
             // Deadline and cancel keep their meaning for the report; a per-table timeout
             // becomes a node stop, since the session may still be busy.
-            let next = match stop {
-                Stop::Node(..) => Stop::Node(msg.into(), Some(ErrorCode::Timeout.as_u16())),
-                other => other,
+            let next = match limit {
+                Limit::Deadline => Stop::Deadline,
+                Limit::Cancelled => Stop::Cancelled,
+                Limit::TableTimeout => Stop::Node(msg.into(), Some(ErrorCode::Timeout.as_u16())),
             };
             (o, Some(next))
         }
-        Ran::Killed(stop) => {
-            let (why, code) = match &stop {
-                Stop::Deadline => (
+        Ran::Killed(limit) => {
+            let (why, code) = match limit {
+                Limit::Deadline => (
                     format!(
                         "killed on the server (KILL QUERY) at the apply's deadline ({})",
                         s.timeout
                     ),
                     Some(ErrorCode::Timeout.as_u16()),
                 ),
-                Stop::Cancelled => ("killed on the server (KILL QUERY): cancelled".into(), None),
-                Stop::Node(..) => (
+                Limit::Cancelled => ("killed on the server (KILL QUERY): cancelled".into(), None),
+                Limit::TableTimeout => (
                     format!(
                         "killed on the server (KILL QUERY) after worker_timeout ({}s)",
                         ctx.opts.worker_timeout.as_secs()
@@ -649,9 +652,10 @@ async fn run_action(
                 ..base
             };
             // A per-table timeout does not stop the node; the deadline and cancel do.
-            let next = match stop {
-                Stop::Node(..) => None,
-                other => Some(other),
+            let next = match limit {
+                Limit::Deadline => Some(Stop::Deadline),
+                Limit::Cancelled => Some(Stop::Cancelled),
+                Limit::TableTimeout => None,
             };
             (o, next)
         }

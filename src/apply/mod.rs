@@ -101,8 +101,7 @@ pub trait Ledger: Send + Sync {
 }
 
 /// Progress of an apply, for the CLI and the server alike.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Preflight passed; execution starts.
     Started {
@@ -123,13 +122,8 @@ pub enum Event {
     TableFinished(ActionOutcome),
     /// A node's worker stopped early.
     NodeStopped { node: String, reason: String },
-    /// Everything is over.
-    Finished {
-        done: usize,
-        failed: usize,
-        skipped: usize,
-        bytes_freed: u64,
-    },
+    /// Everything is over (the outcomes are in the report and were sent one by one).
+    Finished,
 }
 
 /// How to run (what is not in the plan).

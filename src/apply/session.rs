@@ -73,9 +73,9 @@ pub enum TableNow {
 
 /// The control connection of a node.
 pub struct Control {
-    pub conn: MySqlConnection,
+    conn: MySqlConnection,
     pub node: Endpoint,
-    pub info: ServerInfo,
+    info: ServerInfo,
 }
 
 impl Control {

@@ -221,7 +221,6 @@ fn load_config(cli: &Cli) -> Result<Config> {
     config.apply_flags(&FlagOverrides {
         log_level: cli.log_level.clone(),
         log_file: cli.log_file.clone(),
-        server_port: None,
     })?;
     Ok(config)
 }

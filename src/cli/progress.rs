@@ -110,7 +110,7 @@ impl Observer for Bars {
                     b.abandon_with_message(format!("stopped: {reason}"));
                 }
             }
-            Event::Finished { .. } => {
+            Event::Finished => {
                 for b in self.bars.values() {
                     b.finish();
                 }

@@ -3,7 +3,7 @@
 use super::Context;
 use crate::error::{Error, Result};
 use crate::sandbox::fragment::demo_tables;
-use crate::sandbox::{Layout, Sandbox};
+use crate::sandbox::{Layout, NodeStatus, Sandbox};
 use crate::secret::Secret;
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::Table;
@@ -140,7 +140,7 @@ pub async fn run(ctx: &Context, args: SandboxArgs) -> Result<i32> {
                     "{}",
                     serde_json::to_string_pretty(&st).map_err(|e| Error::invalid(e.to_string()))?
                 ),
-                StatusFormat::Table => println!("{}", status_table(&sb).await),
+                StatusFormat::Table => println!("{}", status_table(&st)),
             }
             Ok(if st.iter().all(|s| s.running) { 0 } else { 1 })
         }
@@ -181,7 +181,7 @@ async fn up(a: UpArgs) -> Result<i32> {
     }
     let sb = Sandbox::new(&a.dir.dir, layout);
     sb.up(&a.password).await?;
-    println!("{}", status_table(&sb).await);
+    println!("{}", status_table(&sb.status().await));
     println!(
         "sandbox running in {}; connect with --host 127.0.0.1 --port {} --user {} and the \
          password given to `sandbox up`.\nstop it with: mysql-tablespace-recycling sandbox down --dir {}",
@@ -193,21 +193,21 @@ async fn up(a: UpArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn status_table(sb: &Sandbox) -> Table {
+fn status_table(st: &[NodeStatus]) -> Table {
     let mut t = Table::new();
     t.load_style(comfy_table::presets::UTF8_BORDERS_ONLY);
     t.set_header(["node", "address", "pid", "read_only", "replication"]);
-    for s in sb.status().await {
+    for s in st {
         t.add_row([
-            s.name,
-            s.address,
+            s.name.clone(),
+            s.address.clone(),
             s.pid
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "stopped".into()),
             s.read_only
                 .map(|r| if r { "ON" } else { "OFF" }.to_string())
                 .unwrap_or_else(|| "-".into()),
-            s.replication.unwrap_or_else(|| "-".into()),
+            s.replication.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     t

@@ -230,28 +230,28 @@ impl TableShape<'_> {
         self.columns.iter().all(|c| c.width().is_some())
     }
 
-    /// Average (in-record bytes, length-header bytes, null fraction) of a column; variable
-    /// columns without a sample count as `unmeasured` bytes.
-    fn stored(&self, c: &Column, sample: Option<&Sample>, unmeasured: f64) -> (f64, f64, f64) {
+    /// Average (in-record bytes, length-header bytes) of a column; variable columns without a
+    /// sample count as empty (the estimate is then an upper bound of the reclaim).
+    fn stored(&self, c: &Column, sample: Option<&Sample>) -> (f64, f64) {
         let nulls = sample
             .and_then(|s| s.null_fraction.get(&c.name))
             .copied()
             .unwrap_or(0.0);
         match c.width() {
-            Some(Width::Fixed(b)) => (b * (1.0 - nulls), 0.0, nulls),
+            Some(Width::Fixed(b)) => (b * (1.0 - nulls), 0.0),
             Some(Width::Variable { max_octets }) => {
                 let len = sample
                     .and_then(|s| s.in_record.get(&c.name))
                     .copied()
-                    .unwrap_or(unmeasured);
+                    .unwrap_or(0.0);
                 let header = if max_octets <= 255 || len < 128.0 {
                     1.0
                 } else {
                     2.0
                 };
-                (len, header * (1.0 - nulls), nulls)
+                (len, header * (1.0 - nulls))
             }
-            None => (unmeasured, 0.0, 0.0),
+            None => (0.0, 0.0),
         }
     }
 
@@ -260,12 +260,11 @@ impl TableShape<'_> {
         cols: &[(&Column, Option<u64>)],
         extra: f64,
         sample: Option<&Sample>,
-        unmeasured: f64,
     ) -> f64 {
         let nullable = cols.iter().filter(|(c, _)| c.nullable).count();
         let mut bytes = RECORD_HEADER + (nullable as f64 / 8.0).ceil() + extra;
         for (c, prefix_chars) in cols {
-            let (mut len, header, _) = self.stored(c, sample, unmeasured);
+            let (mut len, header) = self.stored(c, sample);
             if let Some(p) = prefix_chars {
                 let per_char = match (c.octet_length, c.char_max_length) {
                     (Some(o), Some(ch)) if ch > 0 => o as f64 / ch as f64,
@@ -278,9 +277,9 @@ impl TableShape<'_> {
         bytes + DIRECTORY_PER_RECORD
     }
 
-    /// Record sizes of every index. `unmeasured` is assumed for variable-length columns the
-    /// sample does not cover (0 gives a lower bound). `None` when a column type is unknown.
-    pub fn record_sizes(&self, sample: Option<&Sample>, unmeasured: f64) -> Option<RecordSizes> {
+    /// Record sizes of every index; variable-length columns the sample does not cover count as
+    /// empty (a lower bound of the size). `None` when a column type is unknown.
+    pub fn record_sizes(&self, sample: Option<&Sample>) -> Option<RecordSizes> {
         if !self.types_known() {
             return None;
         }
@@ -300,7 +299,7 @@ impl TableShape<'_> {
             + if has_fulltext { 8.0 } else { 0.0 };
         let mut out = vec![(
             clustered.map_or("GEN_CLUST_INDEX".to_string(), |i| i.name.clone()),
-            self.record_bytes(&all, hidden, sample, unmeasured),
+            self.record_bytes(&all, hidden, sample),
         )];
         let pk_bytes = if clustered.is_none() { ROW_ID } else { 0.0 };
         for idx in self.indexes.iter().filter(|i| Some(*i) != clustered) {
@@ -337,7 +336,7 @@ impl TableShape<'_> {
                     };
                     out.push((
                         idx.name.clone(),
-                        self.record_bytes(&cols, pk_bytes + mbr, sample, unmeasured),
+                        self.record_bytes(&cols, pk_bytes + mbr, sample),
                     ));
                 }
             }
@@ -500,7 +499,7 @@ mod tests {
             in_record: HashMap::from([("b".to_string(), 300.0)]),
             ..Default::default()
         };
-        shape.record_sizes(Some(&sample), 0.0).unwrap()
+        shape.record_sizes(Some(&sample)).unwrap()
     }
 
     /// The case measured in design §3's table: 30,000 rows of (INT pk, INT, VARCHAR 300 bytes,
@@ -558,7 +557,7 @@ mod tests {
             indexes: &none,
             page_size: 16_384,
         };
-        let s = shape.record_sizes(None, 0.0).unwrap();
+        let s = shape.record_sizes(None).unwrap();
         assert_eq!(s.indexes[0].0, "GEN_CLUST_INDEX");
     }
 

@@ -549,7 +549,7 @@ fn estimate_with(
             EstimateMethod::DataFree,
         );
     }
-    match shape.record_sizes(sample, 0.0) {
+    match shape.record_sizes(sample) {
         Some(sizes) => {
             let rebuilt = rows_per_part(p)
                 .into_iter()

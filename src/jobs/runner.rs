@@ -93,7 +93,7 @@ pub fn track(job: &mut JobRecord, e: &Event) -> bool {
             job.bytes_freed += o.bytes_freed;
             true
         }
-        Event::Finished { .. } => {
+        Event::Finished => {
             job.current_table = None;
             true
         }
@@ -138,13 +138,15 @@ pub async fn run_apply(
     obs: &mut dyn Observer,
 ) -> Result<Applied> {
     // The plan's timeout is the deadline of the whole apply, preflight included (design §6.4).
-    let deadline = tokio::time::Instant::now() + a.plan.settings.timeout.0;
-    a.opts.deadline.get_or_insert(deadline);
+    let deadline = *a
+        .opts
+        .deadline
+        .get_or_insert(tokio::time::Instant::now() + a.plan.settings.timeout.0);
     let digest = a.plan.computed_digest();
     job.status = JobStatus::Running;
     job.phase = Some("applying".into());
     job.plan_id = Some(a.plan.plan_id.clone());
-    job.plan_digest = Some(digest);
+    job.plan_digest = Some(digest.clone());
     job.started_at.get_or_insert_with(Utc::now);
     job.total_tables = a.plan.actions().count() as u64;
     save(a.store, job, obs, None).await;
@@ -162,7 +164,7 @@ pub async fn run_apply(
             return Ok(Applied::Ran(ApplyReport {
                 job_id: job.job_id.clone(),
                 plan_id: a.plan.plan_id.clone(),
-                digest: a.plan.computed_digest(),
+                digest,
                 cancelled: true,
                 ..Default::default()
             }));

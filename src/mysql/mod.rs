@@ -275,11 +275,6 @@ impl Row {
     pub fn u64(&self, names: &[&str]) -> Option<u64> {
         self.get(names).and_then(|v| v.trim().parse().ok())
     }
-
-    /// A boolean column in any of MySQL's spellings (ON/OFF, 1/0, Yes/No).
-    pub fn flag(&self, names: &[&str]) -> Option<bool> {
-        self.get(names).map(parse_flag)
-    }
 }
 
 /// MySQL's boolean spellings: `ON`, `1`, `YES`, `TRUE` are true.
@@ -402,7 +397,7 @@ mod tests {
         ]);
         assert_eq!(r.u64(&["Master_Port", "Source_Port"]), Some(3306));
         assert_eq!(r.get(&["replica_io_running"]), Some("Yes"));
-        assert_eq!(r.flag(&["Replica_IO_Running"]), Some(true));
+        assert!(parse_flag(r.get(&["Replica_IO_Running"]).unwrap()));
         assert_eq!(r.get(&["Nope"]), None);
     }
 }

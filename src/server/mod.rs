@@ -16,10 +16,6 @@ mod metrics;
 mod openapi;
 mod ws;
 
-pub use api::{Envelope, Health, JobCreated, JobList, JobRequest};
-pub use error::{ApiError, ErrorBody, status_of};
-pub use openapi::ApiDoc;
-
 use crate::config::Config;
 use crate::error::Result;
 use crate::jobs::{JobManager, ManagerConfig, Store};

@@ -339,7 +339,9 @@ async fn walk_down(
             for host in unannounced_hosts(parent) {
                 for port in [parent.endpoint.port, 3306] {
                     let ep = Endpoint::new(host.clone(), port);
-                    if ep != parent.endpoint && !wanted.iter().any(|(_, e, _)| *e == ep) {
+                    if !ep.same_node(&parent.endpoint)
+                        && !wanted.iter().any(|(_, e, _)| e.same_node(&ep))
+                    {
                         wanted.push((pi, ep, None));
                     }
                 }
@@ -418,7 +420,7 @@ async fn walk_down(
                 let found = node_at(&mut root_node, path)
                     .slaves
                     .iter()
-                    .any(|c| c.host == host);
+                    .any(|c| Endpoint::new(c.host.as_str(), 0).normalized().host == host);
                 if !found && unconfirmed_hosts.contains(&host) {
                     let parent_node = node_at(&mut root_node, path);
                     parent_node.slaves.push(unreachable_node(
@@ -449,21 +451,15 @@ async fn walk_down(
 
 /// Hosts with more dump threads on `parent` than replicas announced from that host.
 fn unannounced_hosts(parent: &Probe) -> Vec<String> {
+    // Hosts compared as addresses are (loopback spellings and case folded).
+    let host_of = |h: &str| Endpoint::new(h, 0).normalized().host;
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     for h in &parent.dump_hosts {
-        *counts.entry(h.clone()).or_default() += 1;
+        *counts.entry(host_of(h)).or_default() += 1;
     }
     for a in &parent.announced {
-        let host = if a.endpoint.host == "localhost" {
-            "127.0.0.1".to_string()
-        } else {
-            a.endpoint.host.clone()
-        };
-        for key in [host, a.endpoint.host.clone()] {
-            if let Some(c) = counts.get_mut(&key) {
-                *c -= 1;
-                break;
-            }
+        if let Some(c) = counts.get_mut(&host_of(&a.endpoint.host)) {
+            *c -= 1;
         }
     }
     counts
