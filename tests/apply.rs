@@ -8,6 +8,7 @@ mod common;
 use common::{apply, cli, cluster, plan_file, serial};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use serde_json::Value;
+use sqlx::Executor;
 
 fn report(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("json report: {e}\n{stdout}"))
@@ -203,6 +204,19 @@ async fn binlog_on_on_the_intermediate_replica_reaches_the_chained_replica() {
         text.contains("errant transaction"),
         "the plan warns: {text}"
     );
+    // The chained replica turns writable after the review: the rebuild would replicate to a
+    // protected node the plan did not warn about, so preflight refuses (exit 3, nothing runs).
+    let mut chained = c.conn(&ch).await;
+    chained.execute("SET GLOBAL read_only = OFF").await.unwrap();
+    let (code, _, err) = apply(&work, &plan, &["--yes"]);
+    chained.execute("SET GLOBAL read_only = ON").await.unwrap();
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("receives the rebuild but is protected")
+            && err.contains("not in the reviewed plan"),
+        "{err}"
+    );
+    assert_eq!(sizes(()).await, before, "nothing ran");
     let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report(&out)["outcomes"][0]["status"], "done");

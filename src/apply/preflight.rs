@@ -112,7 +112,14 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
             let prot = |x: &crate::topology::DatabaseNode| {
                 protection(x, std::ptr::eq(x, root), s.exclude_primary)
             };
-            let (now, _) = reach(live, &prot);
+            let (now, notes) = reach(live, &prot);
+            // A note the reviewed plan did not carry (a reached node now protected, say a
+            // replica made writable) is drift too: the rebuild would replicate to it.
+            let reviewed: BTreeSet<&String> =
+                n.actions.iter().flat_map(|a| a.warnings.iter()).collect();
+            for note in notes.iter().filter(|x| !reviewed.contains(x)) {
+                drift.push(format!("{}: {note} (not in the reviewed plan)", n.address));
+            }
             let now: BTreeSet<String> = now.into_iter().collect();
             let planned: BTreeSet<String> = n.propagates_to.iter().cloned().collect();
             if now != planned {

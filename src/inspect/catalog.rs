@@ -13,32 +13,39 @@ use crate::mysql::flavor::Flavor;
 /// Schemas never scanned.
 pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
-const NOT_SYSTEM: &str = "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
+/// `NOT IN (…)` of [`SYSTEM_SCHEMAS`] (constants, so written into the text).
+fn not_system() -> String {
+    let list: Vec<String> = SYSTEM_SCHEMAS.iter().map(|s| format!("'{s}'")).collect();
+    format!("NOT IN ({})", list.join(", "))
+}
 
 /// InnoDB base tables with their size figures.
 pub fn tables_sql() -> String {
+    let not_system = not_system();
     format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, ROW_FORMAT, TABLE_ROWS, DATA_FREE, CREATE_OPTIONS \
          FROM information_schema.TABLES \
-         WHERE ENGINE = 'InnoDB' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA {NOT_SYSTEM}"
+         WHERE ENGINE = 'InnoDB' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA {not_system}"
     )
 }
 
 /// Columns of every user table, in order.
 pub fn columns_sql() -> String {
+    let not_system = not_system();
     format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, \
          CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, \
-         DATETIME_PRECISION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA {NOT_SYSTEM} \
+         DATETIME_PRECISION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA {not_system} \
          ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
     )
 }
 
 /// Index columns of every user table, including the index type (FULLTEXT, SPATIAL).
 pub fn indexes_sql() -> String {
+    let not_system = not_system();
     format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, \
-         SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA {NOT_SYSTEM} \
+         SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA {not_system} \
          ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
     )
 }
@@ -72,18 +79,20 @@ pub fn tablespaces_sql(flavor: Flavor) -> &'static str {
 
 /// Persistent table statistics.
 pub fn table_stats_sql() -> String {
+    let not_system = not_system();
     format!(
         "SELECT database_name, table_name, n_rows FROM mysql.innodb_table_stats \
-         WHERE database_name {NOT_SYSTEM}"
+         WHERE database_name {not_system}"
     )
 }
 
 /// Persistent index statistics: leaf pages in use per index.
 pub fn index_stats_sql() -> String {
+    let not_system = not_system();
     format!(
         "SELECT database_name, table_name, index_name, stat_name, stat_value \
          FROM mysql.innodb_index_stats WHERE stat_name = 'n_leaf_pages' \
-         AND database_name {NOT_SYSTEM}"
+         AND database_name {not_system}"
     )
 }
 

@@ -12,7 +12,7 @@ pub mod estimate;
 
 use crate::error::Result;
 use crate::mysql::flavor::{Flavor, ServerInfo, server_info};
-use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_ident};
+use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_ident, quote_table};
 use catalog::{Placement, placements};
 use estimate::{
     Column, Estimate, EstimateMethod, Index, IndexKind, Sample, TableShape, rebuilt_bytes,
@@ -443,9 +443,7 @@ async fn analyze<'a>(
     node: &Endpoint,
     keys: impl Iterator<Item = &'a Key>,
 ) -> Result<usize> {
-    let names: Vec<String> = keys
-        .map(|(s, t)| format!("{}.{}", quote_ident(s), quote_ident(t)))
-        .collect();
+    let names: Vec<String> = keys.map(|(s, t)| quote_table(s, t)).collect();
     for chunk in names.chunks(50) {
         let sql = format!("ANALYZE NO_WRITE_TO_BINLOG TABLE {}", chunk.join(", "));
         c.fetch_all(sql.as_str())
@@ -571,7 +569,7 @@ async fn sample(
     shape: &TableShape<'_>,
     rows: u64,
 ) -> Result<Sample> {
-    let tbl = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    let tbl = quote_table(schema, table);
     let vars = shape.variable_columns();
     let key: Vec<String> = shape
         .clustered()

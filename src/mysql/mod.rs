@@ -322,6 +322,11 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// `schema`.`table`, each part through [`quote_ident`].
+pub fn quote_table(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
 /// Quotes a string literal for the few statements that take no parameters
 /// (`CHANGE MASTER TO`, `CREATE USER … IDENTIFIED BY`): backslashes and quotes escaped.
 pub fn quote_literal(value: &str) -> String {

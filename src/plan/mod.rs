@@ -20,7 +20,7 @@ pub use settings::{BadSetting, SettingsOverrides};
 
 use crate::config::{HumanDuration, Mode};
 use crate::inspect::estimate::EstimateMethod;
-use crate::mysql::quote_ident;
+use crate::mysql::quote_table;
 use crate::topology::Role;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -223,9 +223,8 @@ pub struct Summary {
 /// or blocking (`LOCK=SHARED`). The one place it is built; apply executes only this.
 pub fn rebuild_statement(schema: &str, table: &str, online: bool) -> String {
     format!(
-        "ALTER TABLE {}.{} ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK={}",
-        quote_ident(schema),
-        quote_ident(table),
+        "ALTER TABLE {} ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK={}",
+        quote_table(schema, table),
         if online { "NONE" } else { "SHARED" }
     )
 }

@@ -6,7 +6,7 @@
 
 use super::Sandbox;
 use crate::error::Result;
-use crate::mysql::{self, Endpoint, quote_ident};
+use crate::mysql::{self, Endpoint, quote_ident, quote_table};
 use sqlx::Executor;
 use sqlx::mysql::MySqlConnection;
 
@@ -100,7 +100,7 @@ async fn run(c: &mut MySqlConnection, node: &Endpoint, sql: &str) -> Result<()> 
 
 /// Creates (replacing) and fragments one table through `c`, then refreshes its statistics.
 pub async fn build(c: &mut MySqlConnection, node: &Endpoint, t: &TableSpec) -> Result<()> {
-    let tbl = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table));
+    let tbl = quote_table(&t.schema, &t.table);
     run(
         c,
         node,
@@ -150,11 +150,7 @@ pub async fn build(c: &mut MySqlConnection, node: &Endpoint, t: &TableSpec) -> R
         format!("REPEAT(CHAR(65 + seq % 26), {})", t.payload)
     };
     // The sequence engine answers for seq_1_to_N in any database.
-    let seq = format!(
-        "{}.{}",
-        quote_ident(&t.schema),
-        quote_ident(&format!("seq_1_to_{}", t.rows.max(1)))
-    );
+    let seq = quote_table(&t.schema, &format!("seq_1_to_{}", t.rows.max(1)));
     run(
         c,
         node,
