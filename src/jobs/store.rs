@@ -104,8 +104,12 @@ pub struct StoreTotals {
     pub bytes_freed: u64,
     /// Ledger outcomes per action status (`done`, `failed`, `skipped`).
     pub tables: Vec<(String, u64)>,
-    /// Seconds from start to end of every finished job that started.
-    pub durations: Vec<f64>,
+    /// Finished jobs that started, with at most each of the asked bucket bounds in seconds
+    /// from start to end (cumulative, as Prometheus histograms count).
+    pub duration_buckets: Vec<u64>,
+    /// How many finished jobs started, and their seconds from start to end in all.
+    pub duration_count: u64,
+    pub duration_sum: f64,
 }
 
 /// Whether process `pid` exists (and is not this one).
@@ -350,13 +354,23 @@ impl Store {
 
     /// Jobs of any of `statuses`, newest first (for `monitor`).
     pub async fn jobs_with(&self, statuses: &[JobStatus], limit: u32) -> Result<Vec<JobRecord>> {
-        let mut out = Vec::new();
-        for st in statuses {
-            out.extend(self.jobs(Some(*st), limit, 0).await?.0);
+        if statuses.is_empty() {
+            return Ok(Vec::new());
         }
-        out.sort_by(|a, b| (b.created_at, &b.job_id).cmp(&(a.created_at, &a.job_id)));
-        out.truncate(limit as usize);
-        Ok(out)
+        let sql = format!(
+            "SELECT * FROM jobs WHERE status IN ({}) ORDER BY created_at DESC, job_id DESC LIMIT ?",
+            vec!["?"; statuses.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for st in statuses {
+            q = q.bind(st.as_str());
+        }
+        let rows = q
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(Self::job_from_row).collect())
     }
 
     /// Marks the jobs left `pending` or `running` by a process that is gone (a crash, a kill,
@@ -397,8 +411,8 @@ impl Store {
         Ok(ids)
     }
 
-    /// Aggregates for `/metrics`.
-    pub async fn totals(&self) -> Result<StoreTotals> {
+    /// Aggregates for `/metrics`, with the job-duration histogram over `bounds` (seconds).
+    pub async fn totals(&self, bounds: &[f64]) -> Result<StoreTotals> {
         let jobs: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
                 .fetch_all(&self.pool)
@@ -413,13 +427,27 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-        let durations: Vec<f64> = sqlx::query_scalar(
-            "SELECT (julianday(completed_at) - julianday(started_at)) * 86400.0 FROM jobs \
-             WHERE completed_at IS NOT NULL AND started_at IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        // The histogram is counted by SQLite: one row whatever the number of jobs.
+        let d = "MAX((julianday(completed_at) - julianday(started_at)) * 86400.0, 0.0)";
+        let mut cols = vec![
+            "CAST(COUNT(*) AS REAL)".to_string(),
+            format!("COALESCE(SUM({d}), 0.0)"),
+        ];
+        cols.extend(
+            bounds
+                .iter()
+                .map(|_| format!("CAST(COALESCE(SUM({d} <= ?), 0) AS REAL)")),
+        );
+        let sql = format!(
+            "SELECT {} FROM jobs WHERE completed_at IS NOT NULL AND started_at IS NOT NULL",
+            cols.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for b in bounds {
+            q = q.bind(*b);
+        }
+        let row = q.fetch_one(&self.pool).await.map_err(db_err)?;
+        let num = |i: usize| -> f64 { row.try_get::<f64, _>(i).unwrap_or(0.0) };
         Ok(StoreTotals {
             jobs: jobs
                 .into_iter()
@@ -427,7 +455,9 @@ impl Store {
                 .collect(),
             bytes_freed: bytes.unwrap_or(0) as u64,
             tables: tables.into_iter().map(|(s, n)| (s, n as u64)).collect(),
-            durations: durations.into_iter().map(|d| d.max(0.0)).collect(),
+            duration_count: num(0) as u64,
+            duration_sum: num(1),
+            duration_buckets: (0..bounds.len()).map(|i| num(2 + i) as u64).collect(),
         })
     }
 
@@ -578,6 +608,53 @@ mod tests {
             current_table: None,
             owner_pid: None,
         }
+    }
+
+    #[tokio::test]
+    async fn jobs_of_several_statuses_newest_first() {
+        let s = Store::in_memory().await.unwrap();
+        let t0 = Utc::now();
+        for (i, st) in [
+            JobStatus::Running,
+            JobStatus::Completed,
+            JobStatus::Pending,
+            JobStatus::Running,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut j = job(&format!("job-{i}"), st);
+            j.created_at = t0 + chrono::Duration::seconds(i as i64);
+            s.insert_job(&j).await.unwrap();
+        }
+        let ids = |v: Vec<JobRecord>| v.into_iter().map(|j| j.job_id).collect::<Vec<_>>();
+        let active = [JobStatus::Pending, JobStatus::Running];
+        assert_eq!(
+            ids(s.jobs_with(&active, 10).await.unwrap()),
+            ["job-3", "job-2", "job-0"]
+        );
+        assert_eq!(
+            ids(s.jobs_with(&active, 2).await.unwrap()),
+            ["job-3", "job-2"]
+        );
+        assert!(s.jobs_with(&[], 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_duration_histogram_is_counted_in_sql() {
+        let s = Store::in_memory().await.unwrap();
+        let t0 = Utc::now();
+        for (i, secs) in [(1, Some(0.5)), (2, Some(10.0)), (3, Some(100.0)), (4, None)] {
+            let mut j = job(&format!("job-{i}"), JobStatus::Completed);
+            j.started_at = Some(t0);
+            j.completed_at =
+                secs.map(|x: f64| t0 + chrono::Duration::milliseconds((x * 1000.0) as i64));
+            s.insert_job(&j).await.unwrap();
+        }
+        let t = s.totals(&[1.0, 15.0, 60.0]).await.unwrap();
+        assert_eq!(t.duration_count, 3, "the unfinished job is not counted");
+        assert_eq!(t.duration_buckets, vec![1, 2, 2]);
+        assert!((t.duration_sum - 110.5).abs() < 0.01, "{}", t.duration_sum);
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ const BUCKETS: [f64; 10] = [
 #[utoipa::path(get, path = "/metrics", tag = "server",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let t = st.jobs().store().totals().await?;
+    let t = st.jobs().store().totals(&BUCKETS).await?;
     let active = st.jobs().active_jobs().await;
     let mut body = String::new();
     let head = |b: &mut String, name: &str, kind: &str, help: &str| {
@@ -71,8 +71,7 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
         "histogram",
         "Duration of finished jobs, from start to end.",
     );
-    for b in BUCKETS {
-        let n = t.durations.iter().filter(|d| **d <= b).count();
+    for (b, n) in BUCKETS.iter().zip(&t.duration_buckets) {
         let _ = writeln!(
             body,
             "recycler_job_duration_seconds_bucket{{le=\"{b}\"}} {n}"
@@ -81,17 +80,13 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
     let _ = writeln!(
         body,
         "recycler_job_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        t.durations.len()
+        t.duration_count
     );
-    let _ = writeln!(
-        body,
-        "recycler_job_duration_seconds_sum {}",
-        t.durations.iter().sum::<f64>()
-    );
+    let _ = writeln!(body, "recycler_job_duration_seconds_sum {}", t.duration_sum);
     let _ = writeln!(
         body,
         "recycler_job_duration_seconds_count {}",
-        t.durations.len()
+        t.duration_count
     );
     head(
         &mut body,
