@@ -292,10 +292,7 @@ async fn an_interrupted_apply_resumes_without_rebuilding_a_table_twice() {
     holder.execute("SELECT COUNT(*) FROM res.t3").await.unwrap();
     let original = space_ids(c, &node).await;
 
-    let bin = assert_cmd::cargo::cargo_bin("mysql-tablespace-recycling");
-    let child = std::process::Command::new(bin)
-        .current_dir(work.path())
-        .env("RECYCLER_LOG_FILE", work.path().join("logs/recycling.log"))
+    let child = common::cli_std(work.path())
         .args([
             "apply",
             plan.to_str().unwrap(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PASSWORD, cli, cluster, target_args};
+use common::{PASSWORD, cli, cluster, plan_file, target_args};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::plan::{Plan, read_plan};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
@@ -11,21 +11,7 @@ use std::path::Path;
 
 /// Runs `plan` through the binary, writing `out`; returns the parsed plan.
 fn plan_to(work: &tempfile::TempDir, seed: &Endpoint, out: &str, extra: &[&str]) -> Plan {
-    let path = work.path().join(out);
-    let o = cli(work)
-        .arg("plan")
-        .args(target_args(seed))
-        .args(["--out", path.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "plan failed: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    read_plan(&path).expect("the written plan reads back")
+    read_plan(&plan_file(work, seed, out, extra)).expect("the written plan reads back")
 }
 
 fn actions_on(p: &Plan, ep: &Endpoint) -> Vec<String> {

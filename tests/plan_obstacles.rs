@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cli, cluster, target_args};
+use common::{cli, cluster, plan_file};
 use mysql_tablespace_recycling::plan::read_plan;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 
@@ -29,16 +29,8 @@ async fn fulltext_needs_allow_blocking_and_system_tablespace_tables_are_skipped(
     .await;
     let work = tempfile::tempdir().unwrap();
     let plan = |out: &str, extra: &[&str]| {
-        let path = work.path().join(out);
-        cli(&work)
-            .arg("plan")
-            .args(target_args(&node))
-            .args(["--database", "obst", "--threshold-mb", "1", "--out"])
-            .arg(&path)
-            .args(extra)
-            .assert()
-            .success();
-        read_plan(&path).unwrap()
+        let args = [&["--database", "obst", "--threshold-mb", "1"][..], extra].concat();
+        read_plan(&plan_file(&work, &node, out, &args)).unwrap()
     };
 
     let p = plan("no_blocking.yaml", &[]);

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sqlx::{Executor, Row};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Tables on replica 1 only (binlog off): two small ones, rebuilt first (actions run in name
@@ -84,10 +84,7 @@ fn write_config(work: &Path) {
 
 impl Server {
     fn start(work: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mysql-tablespace-recycling"))
-            .current_dir(work)
-            .env_remove("RECYCLER_DB_PASSWORD")
-            .env_remove("RECYCLER_CONFIG_FILE")
+        let mut child = common::cli_std(work)
             .args(["server", "--port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
@@ -419,10 +416,7 @@ async fn status_and_monitor_show_a_running_cli_apply_from_the_local_store() {
             "1",
         ],
     );
-    let mut apply = Command::new(env!("CARGO_BIN_EXE_mysql-tablespace-recycling"))
-        .current_dir(work.path())
-        .env_remove("RECYCLER_CONFIG_FILE")
-        .env("RECYCLER_LOG_FILE", work.path().join("logs/recycling.log"))
+    let mut apply = common::cli_std(work.path())
         .arg("apply")
         .arg(&plan)
         .args(["--user", USER, "--password", PASSWORD, "--yes"])

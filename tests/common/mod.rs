@@ -91,11 +91,17 @@ impl TestCluster {
 /// The binary under test, run in a fresh temp dir (so no config.yaml or logs/ of the repo is
 /// used) with its log file there too.
 pub fn cli(work: &tempfile::TempDir) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("mysql-tablespace-recycling").expect("binary");
-    cmd.current_dir(work.path())
+    assert_cmd::Command::from_std(cli_std(work.path()))
+}
+
+/// The same command as [`cli`], as a `std::process::Command` (for a process the test keeps
+/// running, signals or watches).
+pub fn cli_std(work: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mysql-tablespace-recycling"));
+    cmd.current_dir(work)
         .env_remove("RECYCLER_DB_PASSWORD")
         .env_remove("RECYCLER_CONFIG_FILE")
-        .env("RECYCLER_LOG_FILE", work.path().join("logs/recycling.log"));
+        .env("RECYCLER_LOG_FILE", work.join("logs/recycling.log"));
     cmd
 }
 
