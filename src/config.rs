@@ -477,6 +477,13 @@ impl Config {
         if let Some(v) = get("RECYCLER_SERVER_URL").filter(|v| !v.is_empty()) {
             self.client.server_url = Some(v);
         }
+        // Design §10: the environment's password over every cluster's password in the file
+        // (`--password` is above both, in the CLI).
+        if let Some(v) = get("RECYCLER_DB_PASSWORD") {
+            for c in &mut self.database.clusters {
+                c.primary.password = Secret::new(v.clone());
+            }
+        }
         Ok(())
     }
 
@@ -720,6 +727,26 @@ mod tests {
             ("debug", 2222)
         );
         assert_eq!(cfg.logging.file, PathBuf::from("/from/file.log"));
+    }
+
+    #[test]
+    fn the_environment_password_is_over_every_cluster_password() {
+        let mut cfg = Config::parse(
+            "database:\n  clusters:\n    - name: prod\n      primary: {host: h, username: u, password: from-file}\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        cfg.apply_env(|_| None).unwrap();
+        assert_eq!(
+            cfg.cluster("prod").unwrap().primary.password.expose(),
+            "from-file"
+        );
+        cfg.apply_env(|k| (k == "RECYCLER_DB_PASSWORD").then(|| "from-env".to_string()))
+            .unwrap();
+        assert_eq!(
+            cfg.cluster("prod").unwrap().primary.password.expose(),
+            "from-env"
+        );
     }
 
     #[test]

@@ -243,14 +243,10 @@ fn cluster(cfg: &Config, name: &str) -> Result<(Endpoint, ConnectSpec), ApiError
         .cluster(name)
         .map_err(|e| ApiError::field("cluster", e.to_string()))?;
     let p = &c.primary;
-    // Design §10: RECYCLER_DB_PASSWORD over the cluster's password in the config.
-    let password = std::env::var("RECYCLER_DB_PASSWORD")
-        .ok()
-        .map(Secret::new)
-        .unwrap_or_else(|| p.password.clone());
+    // RECYCLER_DB_PASSWORD is already in `p.password` (Config::apply_env).
     Ok((
         Endpoint::new(p.host.clone(), p.port),
-        spec(cfg, p.username.clone(), Some(password)),
+        spec(cfg, p.username.clone(), Some(p.password.clone())),
     ))
 }
 
