@@ -129,10 +129,10 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
             ..Default::default()
         },
         analyze: true,
-        max_depth: 10,
+        max_depth: crate::topology::DEFAULT_MAX_DEPTH,
         cluster_name: Some("sandbox".into()),
         plan_id: plan_id.clone(),
-        sample_rows: 2000,
+        sample_rows: crate::inspect::DEFAULT_SAMPLE_ROWS,
     };
     let (plan, _) = make_plan(&req, &spec).await?;
     let path = a.plans_dir.join(format!("demo-{plan_id}.yaml"));

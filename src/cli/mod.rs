@@ -84,7 +84,7 @@ pub struct Context {
 }
 
 /// Nodes at once when neither flag nor plan says.
-pub const DEFAULT_PARALLEL: usize = 10;
+pub use crate::topology::DEFAULT_PARALLEL;
 
 /// Credential flags: every node found uses the same login.
 #[derive(Debug, Clone, Args)]

@@ -105,10 +105,10 @@ pub struct PlanInputs {
     #[arg(long)]
     pub analyze: bool,
     /// Levels of topology discovery
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = crate::topology::DEFAULT_MAX_DEPTH)]
     pub max_depth: usize,
     /// Rows sampled per candidate table with variable-length columns
-    #[arg(long, default_value_t = 2000, hide = true)]
+    #[arg(long, default_value_t = crate::inspect::DEFAULT_SAMPLE_ROWS, hide = true)]
     pub sample_rows: u64,
 }
 

@@ -17,7 +17,7 @@ pub struct TopologyArgs {
     #[arg(long)]
     pub output_file: Option<PathBuf>,
     /// Levels to walk up from the node given and down from the primary
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = crate::topology::DEFAULT_MAX_DEPTH)]
     pub max_depth: usize,
 }
 

@@ -235,6 +235,9 @@ impl TableMap {
     }
 }
 
+/// Rows sampled per candidate table by default.
+pub const DEFAULT_SAMPLE_ROWS: u64 = 2000;
+
 /// Scans `node`. Fails with 1008 naming the privilege when a catalog is not readable.
 // Not `#[instrument]`ed: a span entered on every poll of a 100k-row fetch costs more than the
 // decoding. Log lines name the node instead.

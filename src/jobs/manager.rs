@@ -374,7 +374,10 @@ impl JobManager {
             plan: &plan,
             spec: &sub.spec,
             opts,
-            preflight_parallel: plan.settings.parallel.max(10),
+            preflight_parallel: plan
+                .settings
+                .parallel
+                .max(crate::topology::DEFAULT_PARALLEL),
             stop,
         };
         let mut obs = Broadcast(&inner.updates);

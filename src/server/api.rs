@@ -6,10 +6,11 @@
 
 use super::error::{ApiError, redact_values};
 use crate::config::{Config, HumanDuration, Mode};
-use crate::inspect::TableFilter;
+use crate::inspect::{DEFAULT_SAMPLE_ROWS, TableFilter};
 use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::{PlanRequest, Scope, SettingsOverrides};
 use crate::secret::Secret;
+use crate::topology::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL};
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -368,7 +369,10 @@ impl JobRequest {
             max_lag: c.max_lag,
             allow_blocking: c.allow_blocking,
         }
-        .resolve(&cfg.recycling.defaults, c.parallel.unwrap_or(10))
+        .resolve(
+            &cfg.recycling.defaults,
+            c.parallel.unwrap_or(DEFAULT_PARALLEL),
+        )
         .map_err(|b| ApiError::field(format!("config.{}", b.name), b.reason))?;
         Ok((
             PlanRequest {
@@ -381,10 +385,10 @@ impl JobRequest {
                     exclude_tables: c.exclude_tables,
                 },
                 analyze: c.analyze.unwrap_or(false),
-                max_depth: c.max_depth.unwrap_or(10),
+                max_depth: c.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
                 cluster_name: self.cluster.clone(),
                 plan_id: String::new(),
-                sample_rows: 2000,
+                sample_rows: DEFAULT_SAMPLE_ROWS,
             },
             spec,
         ))

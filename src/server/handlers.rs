@@ -13,7 +13,9 @@ use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
 use crate::jobs::{JobStatus, Submission, Work};
 use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
-use crate::topology::{ClusterTopology, DiscoverOptions, discover};
+use crate::topology::{
+    ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover,
+};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -44,8 +46,8 @@ pub async fn discover_topology(
 ) -> ApiResult<ClusterTopology> {
     let (seed, spec) = req.target(st.config())?;
     let opts = DiscoverOptions {
-        max_depth: req.max_depth.unwrap_or(10),
-        parallel: 10,
+        max_depth: req.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+        parallel: DEFAULT_PARALLEL,
         cluster_name: req.cluster.clone(),
     };
     let topo = discover(&seed, &spec, &opts).await?;
@@ -100,7 +102,7 @@ pub async fn create_job(
             ));
         }
         // The same preflight as `apply`, before anything is queued: a stale plan is 409.
-        preflight(&plan, &spec, plan.settings.parallel.max(10)).await?;
+        preflight(&plan, &spec, plan.settings.parallel.max(DEFAULT_PARALLEL)).await?;
         stored["plan_id"] = serde_json::json!(plan.plan_id);
         Submission {
             work: Work::Apply {

@@ -32,11 +32,17 @@ pub struct DiscoverOptions {
     pub cluster_name: Option<String>,
 }
 
+/// Levels discovery walks by default (`--max-depth`).
+pub const DEFAULT_MAX_DEPTH: usize = 10;
+
+/// Nodes worked on at once by default (`--parallel`: probes, scans, rebuilds, preflights).
+pub const DEFAULT_PARALLEL: usize = 10;
+
 impl Default for DiscoverOptions {
     fn default() -> Self {
         Self {
-            max_depth: 10,
-            parallel: 10,
+            max_depth: DEFAULT_MAX_DEPTH,
+            parallel: DEFAULT_PARALLEL,
             cluster_name: None,
         }
     }

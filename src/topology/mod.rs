@@ -4,7 +4,7 @@
 mod discover;
 mod render;
 
-pub use discover::{DiscoverOptions, discover};
+pub use discover::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover};
 pub use render::{OutputFormat, render};
 
 use crate::mysql::Endpoint;
