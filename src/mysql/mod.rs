@@ -151,9 +151,7 @@ fn describe_connect_error(e: &sqlx::Error) -> String {
 /// (1142, 1143, 1227, 1044, 1045, 1370) become error 1008 naming what is missing.
 pub fn query_error(node: &Endpoint, e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e {
-        let errno = db
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .map(|m| m.number());
+        let errno = error_number(&e);
         if matches!(errno, Some(1142 | 1143 | 1227 | 1044 | 1045 | 1370)) {
             return Error::Privilege {
                 node: node.to_string(),

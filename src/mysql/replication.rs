@@ -32,10 +32,16 @@ pub struct ReplicationSource {
     pub last_sql_error: Option<String>,
 }
 
+/// Both replication threads run, as `Slave_IO_Running`/`Slave_SQL_Running` (or their
+/// `Replica_` names) say it.
+pub fn threads_running(io: &str, sql: &str) -> bool {
+    io.eq_ignore_ascii_case("Yes") && sql.eq_ignore_ascii_case("Yes")
+}
+
 impl ReplicationSource {
     /// Both replication threads run.
     pub fn running(&self) -> bool {
-        self.io_running.eq_ignore_ascii_case("Yes") && self.sql_running.eq_ignore_ascii_case("Yes")
+        threads_running(&self.io_running, &self.sql_running)
     }
 
     /// Parses one row of `SHOW SLAVE STATUS`, `SHOW REPLICA STATUS` or `SHOW ALL SLAVES STATUS`.

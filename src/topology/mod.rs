@@ -87,7 +87,7 @@ impl DatabaseNode {
     /// Both replication threads run.
     pub fn replicating(&self) -> bool {
         self.replication.as_ref().is_some_and(|r| {
-            r.io_running.eq_ignore_ascii_case("Yes") && r.sql_running.eq_ignore_ascii_case("Yes")
+            crate::mysql::replication::threads_running(&r.io_running, &r.sql_running)
         })
     }
 
