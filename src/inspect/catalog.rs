@@ -182,12 +182,18 @@ pub fn table_file_sql(flavor: Flavor) -> &'static str {
 /// Splits an InnoDB name `db/table#P#part` into (schema, table, is_partition), decoded.
 pub fn split_innodb_name(name: &str) -> Option<(String, String, bool)> {
     let (db, rest) = name.split_once('/')?;
-    let lower = rest.to_ascii_lowercase();
-    let (table, part) = match lower.find("#p#") {
-        Some(pos) => (&rest[..pos], true),
-        None => (rest, false),
-    };
+    let (table, part) = strip_partition(rest);
     Some((decode_filename(db), decode_filename(table), part))
+}
+
+/// A table name without its partition suffix (`t#P#p0`, `t#p#p0` on MySQL 8), and whether
+/// there was one.
+pub fn strip_partition(name: &str) -> (&str, bool) {
+    // ASCII lower-casing keeps byte offsets.
+    match name.to_ascii_lowercase().find("#p#") {
+        Some(pos) => (&name[..pos], true),
+        None => (name, false),
+    }
 }
 
 /// Where a table's data lives.

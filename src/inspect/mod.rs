@@ -206,11 +206,7 @@ impl TableMap {
     /// The table of a `mysql.innodb_*_stats` row, whose name may be a partition's
     /// (`t#P#p0`, `t#p#p0` on MySQL 8).
     fn of_stats_row(&mut self, r: &Row) -> Option<&mut Partial> {
-        let table = r.get(&["table_name"])?;
-        let table = table
-            .split_once("#P#")
-            .or_else(|| table.split_once("#p#"))
-            .map_or(table, |(t, _)| t);
+        let (table, _) = catalog::strip_partition(r.get(&["table_name"])?);
         Self::key(&mut self.buf, r.get(&["database_name"])?, table);
         self.map.get_mut(self.buf.as_str())
     }

@@ -87,12 +87,20 @@ pub fn primary_source(sources: &[ReplicationSource]) -> Option<&ReplicationSourc
         .or_else(|| sources.first())
 }
 
+/// Whether the server speaks the `REPLICA` statements (MySQL 8.0.22 and later).
+fn replica_terms(info: &ServerInfo) -> bool {
+    match info.flavor {
+        Flavor::MySql84 => true,
+        Flavor::MySql80 => info.version_number() >= Version(8, 0, 22),
+        Flavor::MariaDb | Flavor::MySql57 => false,
+    }
+}
+
 /// The statement listing a node's replication sources.
 pub fn sources_statement(info: &ServerInfo) -> &'static str {
     match info.flavor {
         Flavor::MariaDb => "SHOW ALL SLAVES STATUS",
-        Flavor::MySql84 => "SHOW REPLICA STATUS",
-        Flavor::MySql80 if info.version_number() >= Version(8, 0, 22) => "SHOW REPLICA STATUS",
+        _ if replica_terms(info) => "SHOW REPLICA STATUS",
         _ => "SHOW SLAVE STATUS",
     }
 }
@@ -147,10 +155,10 @@ impl AnnouncedReplica {
 
 /// The statement listing announced replicas.
 pub fn replicas_statement(info: &ServerInfo) -> &'static str {
-    match info.flavor {
-        Flavor::MySql84 => "SHOW REPLICAS",
-        Flavor::MySql80 if info.version_number() >= Version(8, 0, 22) => "SHOW REPLICAS",
-        _ => "SHOW SLAVE HOSTS",
+    if replica_terms(info) {
+        "SHOW REPLICAS"
+    } else {
+        "SHOW SLAVE HOSTS"
     }
 }
 
