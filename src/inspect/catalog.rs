@@ -286,6 +286,10 @@ mod tests {
             split_innodb_name("my@002ddb/t"),
             Some(("my-db".into(), "t".into(), false))
         );
+        // Statistics rows name partitions the same way.
+        assert_eq!(strip_partition("logs#P#p3"), ("logs", true));
+        assert_eq!(strip_partition("logs#p#p3#sp#s0"), ("logs", true));
+        assert_eq!(strip_partition("logs"), ("logs", false));
     }
 
     /// Rows captured from MariaDB 10.11 (`INNODB_SYS_TABLES`, `INNODB_SYS_TABLESPACES`).
