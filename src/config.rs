@@ -111,6 +111,79 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// Status-variable limits of the load gates, written like pt-online-schema-change's
+/// `--max-load`: `Threads_running=25,Threads_connected=400`. Names are status variables
+/// (letters, digits, `_`); values are whole numbers. Order is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoadLimits(pub Vec<(String, u64)>);
+
+impl LoadLimits {
+    /// One variable's limit.
+    pub fn one(name: &str, limit: u64) -> Self {
+        Self(vec![(name.to_string(), limit)])
+    }
+
+    /// The variables whose value in `now` is above their limit, as `(name, value, limit)`.
+    /// A variable missing from `now` is not judged here (the gate reports it as unknown).
+    pub fn exceeded<'a>(&'a self, now: &[(String, u64)]) -> Vec<(&'a str, u64, u64)> {
+        self.0
+            .iter()
+            .filter_map(|(name, limit)| {
+                now.iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .filter(|(_, v)| v > limit)
+                    .map(|(_, v)| (name.as_str(), *v, *limit))
+            })
+            .collect()
+    }
+}
+
+impl FromStr for LoadLimits {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                format!("{part:?} is not VAR=N (write it like Threads_running=25)")
+            })?;
+            let name = name.trim();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("{name:?} is not a status variable name"));
+            }
+            let value = value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{part:?}: the limit must be a whole number"))?;
+            out.push((name.to_string(), value));
+        }
+        if out.is_empty() {
+            return Err("no VAR=N given (write it like Threads_running=25)".into());
+        }
+        Ok(Self(out))
+    }
+}
+
+impl std::fmt::Display for LoadLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl Serialize for LoadLimits {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for LoadLimits {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -279,6 +352,16 @@ pub struct RecyclingDefaults {
     pub lock_retries: u32,
     /// Wait before the second try (doubled for each further try).
     pub retry_backoff: HumanDuration,
+    /// How often every gate (lag, load, pause, metadata-lock holders) is checked while it
+    /// holds, and how often the critical load is read during a rebuild.
+    pub check_interval: HumanDuration,
+    /// No new rebuild starts while any of these status variables is above its limit.
+    pub max_load: LoadLimits,
+    /// Watched during a rebuild too: above it, the statement is killed and the node stops.
+    pub critical_load: LoadLimits,
+    /// `db.table` written by pt-heartbeat (`--utc`): lag is read from it instead of
+    /// `Seconds_Behind_Master`.
+    pub heartbeat_table: Option<String>,
 }
 
 impl Default for RecyclingDefaults {
@@ -294,6 +377,10 @@ impl Default for RecyclingDefaults {
             max_lag: HumanDuration::secs(10),
             lock_retries: 3,
             retry_backoff: HumanDuration::secs(1),
+            check_interval: HumanDuration::secs(1),
+            max_load: LoadLimits::one("Threads_running", 25),
+            critical_load: LoadLimits::one("Threads_running", 50),
+            heartbeat_table: None,
         }
     }
 }
@@ -304,8 +391,9 @@ impl Default for RecyclingDefaults {
 pub struct ConcurrencyConfig {
     pub max_workers: usize,
     pub queue_size: usize,
-    /// Longest one table's rebuild may run before it is killed.
-    pub worker_timeout: HumanDuration,
+    /// Longest one table's rebuild may run before it is killed; unset (the default): no limit
+    /// but the apply's `timeout`. Recorded in the plans made with it.
+    pub worker_timeout: Option<HumanDuration>,
 }
 
 impl Default for ConcurrencyConfig {
@@ -313,7 +401,7 @@ impl Default for ConcurrencyConfig {
         Self {
             max_workers: 10,
             queue_size: 100,
-            worker_timeout: HumanDuration::secs(1800),
+            worker_timeout: None,
         }
     }
 }
@@ -564,7 +652,11 @@ impl Config {
         }
         let d = &self.recycling.defaults;
         // The defaults are checked as the settings they become, by the plan's own check.
-        if let Err(b) = crate::plan::SettingsOverrides::default().resolve(d, 1) {
+        if let Err(b) = crate::plan::SettingsOverrides::default().resolve(
+            d,
+            1,
+            self.recycling.concurrency.worker_timeout,
+        ) {
             return bad(&format!("recycling.defaults.{}", b.name), b.reason);
         }
         if d.lock_retries == 0 {

@@ -1,13 +1,24 @@
-//! The executor: one worker per node, batches, checkpoints, server-side kills, measured sizes.
+//! The executor: one worker per node, a checkpoint before every table, server-side kills,
+//! measured sizes.
+//!
+//! A node's worker is a small state machine: **checkpoint** (stop? drift of the node and of every
+//! node its rebuild reaches? gates: replay and lag, load, pause — each holding until it opens or
+//! the deadline passes) → **rebuild** (measure, still qualifies?, wait for metadata-lock holders,
+//! run the ALTER under the deadline, `worker_timeout`, panic and `critical_load`, retry 1205 with
+//! backoff and a fresh checkpoint) → **record** (ledger, event) → in binlog-on, note the
+//! position every reached replica must execute before the next checkpoint opens.
 
-use super::lag::LagWatch;
+use super::control::ApplyHandle;
+use super::drift::{Drift, eligibility, node_drift};
+use super::gate::{Hold, Lag, Readings, before_rebuild, during_rebuild};
+use super::lag::{Heartbeat, LagWatch, own_lag};
 use super::preflight::Preflight;
 use super::session::{Control, DdlSession, TableNow};
-use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger};
-use crate::config::Mode;
+use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger, RunState};
+use crate::config::{LoadLimits, Mode};
 use crate::error::ErrorCode;
 use crate::mysql::{self, ConnectSpec, Endpoint};
-use crate::plan::{Action, Plan, PlanNode, rebuild_statement};
+use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -16,23 +27,35 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// A holder of a table's metadata lock younger than this only delays an ALTER briefly: it is
+/// not waited for (lock_wait_timeout still bounds it).
+const BRIEF_HOLD: Duration = Duration::from_secs(1);
+
 /// Why a worker stops before its last action.
 #[derive(Debug, Clone, PartialEq)]
 enum Stop {
-    Deadline,
+    /// The deadline passed; what a gate was waiting for then, if it was.
+    Deadline(Option<String>),
     Cancelled,
-    /// The node cannot go on (drift, privilege, lost connection).
+    /// `--panic-file` or a panic through the API.
+    Panic(String),
+    /// The node cannot go on (drift, privilege, lost connection, critical load).
     Node(String, Option<u16>),
 }
 
 impl Stop {
     fn reason(&self, timeout: &str) -> (String, Option<u16>) {
         match self {
-            Self::Deadline => (
+            Self::Deadline(None) => (
                 format!("not run: the apply's deadline ({timeout}) passed"),
                 Some(ErrorCode::Timeout.as_u16()),
             ),
+            Self::Deadline(Some(w)) => (
+                format!("not run: the apply's deadline ({timeout}) passed while {w}"),
+                Some(ErrorCode::Timeout.as_u16()),
+            ),
             Self::Cancelled => ("not run: cancelled".into(), None),
+            Self::Panic(why) => (format!("not run: panic ({why})"), None),
             Self::Node(r, c) => (format!("not run: {r}"), *c),
         }
     }
@@ -45,6 +68,9 @@ enum Limit {
     Cancelled,
     /// `worker_timeout`: this table only.
     TableTimeout,
+    Panic(String),
+    /// `critical_load`: this node stops.
+    CriticalLoad(String),
 }
 
 /// How a statement ended.
@@ -65,9 +91,13 @@ struct Ctx<'a> {
     ledger: &'a dyn Ledger,
     events: &'a UnboundedSender<Event>,
     cancel: &'a CancellationToken,
+    handle: &'a ApplyHandle,
     digest: String,
     deadline: Instant,
     done_before: HashSet<(String, String, String)>,
+    check: Duration,
+    critical: LoadLimits,
+    heartbeat: Option<Heartbeat>,
 }
 
 #[derive(Default)]
@@ -79,10 +109,12 @@ struct NodeResult {
 
 impl Ctx<'_> {
     fn stop_now(&self) -> Option<Stop> {
-        if self.cancel.is_cancelled() {
+        if let Some(why) = self.handle.panicked() {
+            Some(Stop::Panic(why))
+        } else if self.cancel.is_cancelled() {
             Some(Stop::Cancelled)
         } else if Instant::now() >= self.deadline {
-            Some(Stop::Deadline)
+            Some(Stop::Deadline(None))
         } else {
             None
         }
@@ -97,8 +129,7 @@ impl Ctx<'_> {
                 size_before,
                 attempt,
             } => tracing::info!(target: "progress", node = %node,
-                "rebuilding {schema}.{table} ({}), try {attempt}",
-                crate::plan::human_bytes(*size_before)),
+                "rebuilding {schema}.{table} ({}), try {attempt}", human_bytes(*size_before)),
             Event::Waiting { node, reason } => {
                 tracing::info!(target: "progress", node = %node, "{reason}")
             }
@@ -122,7 +153,7 @@ impl Ctx<'_> {
         match o.status {
             ActionStatus::Done => tracing::info!(target: "progress",
                 table = %format!("{}.{}", o.schema, o.table),
-                "rebuilt: {} freed", crate::plan::human_bytes(o.bytes_freed)),
+                "rebuilt: {} freed", human_bytes(o.bytes_freed)),
             _ => tracing::warn!(target: "progress", table = %format!("{}.{}", o.schema, o.table),
                 "{}: {}", o.status.as_str(), o.error.as_deref().unwrap_or("")),
         }
@@ -130,12 +161,13 @@ impl Ctx<'_> {
         res.outcomes.push(o);
     }
 
-    /// Sleeps until `d` passes, unless cancelled or past the deadline first.
+    /// Sleeps until `d` passes, unless panicked, cancelled or past the deadline first.
     async fn pause(&self, d: Duration) -> Option<Stop> {
         tokio::select! {
             _ = tokio::time::sleep(d) => None,
+            _ = self.handle.panic_token().cancelled() => self.stop_now(),
             _ = self.cancel.cancelled() => Some(Stop::Cancelled),
-            _ = tokio::time::sleep_until(self.deadline) => Some(Stop::Deadline),
+            _ = tokio::time::sleep_until(self.deadline) => Some(Stop::Deadline(None)),
         }
     }
 }
@@ -178,6 +210,7 @@ pub async fn execute(
     } else {
         HashSet::new()
     };
+    let s = &plan.settings;
     let ctx = Ctx {
         plan,
         pre,
@@ -186,11 +219,19 @@ pub async fn execute(
         ledger,
         events,
         cancel,
+        handle: &opts.handle,
         digest: digest.clone(),
         deadline: opts
             .deadline
-            .unwrap_or_else(|| Instant::now() + plan.settings.timeout.0),
+            .unwrap_or_else(|| Instant::now() + s.timeout.0),
         done_before,
+        check: s.check_interval(),
+        critical: s.critical_load(),
+        heartbeat: s.heartbeat().map(|(schema, table)| Heartbeat {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            server_id: pre.topology.root().server_id,
+        }),
     };
     let work: Vec<&PlanNode> = plan
         .nodes
@@ -232,8 +273,9 @@ pub async fn execute(
         .await;
     for r in results {
         match r.stop {
-            Some(Stop::Deadline) => report.timed_out = true,
+            Some(Stop::Deadline(_)) => report.timed_out = true,
             Some(Stop::Cancelled) => report.cancelled = true,
+            Some(Stop::Panic(why)) => report.panicked = Some(why),
             _ => {}
         }
         if let Some(e) = r.error {
@@ -243,6 +285,18 @@ pub async fn execute(
     }
     ctx.emit(Event::Finished);
     report
+}
+
+/// One node's worker: its connections, what it watches, and the gate it is held at.
+struct Worker<'a> {
+    ctx: &'a Ctx<'a>,
+    n: &'a PlanNode,
+    ctl: Control,
+    ddl: DdlSession,
+    /// binlog-on: the replicas the rebuilds reach.
+    downstream: Option<LagWatch>,
+    /// The hold in force: its reason, and since when (for the log and the job's state).
+    held: Option<(String, Instant, chrono::DateTime<Utc>)>,
 }
 
 #[tracing::instrument(skip_all, fields(node = %n.address))]
@@ -281,22 +335,14 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         res.stop = Some(stop);
         rest
     };
-    let ep = match Endpoint::parse(&n.address) {
-        Ok(e) => e,
-        Err(e) => {
-            for o in stop_rest(&mut res, 0, Stop::Node(e.to_string(), Some(1001))) {
-                ctx.finish(&mut res, o).await;
-            }
-            return res;
-        }
-    };
     let opened = async {
+        let ep = Endpoint::parse(&n.address)?;
         let ctl = Control::open(&ep, ctx.spec).await?;
         let ddl = DdlSession::open(&ep, ctx.spec, s.mode, s.lock_wait_timeout.0.as_secs()).await?;
-        Ok::<_, crate::error::Error>((ctl, ddl))
+        Ok::<_, crate::error::Error>((ep, ctl, ddl))
     }
     .await;
-    let (mut ctl, mut ddl) = match opened {
+    let (ep, ctl, ddl) = match opened {
         Ok(c) => c,
         Err(e) => {
             let stop = Stop::Node(e.to_string(), Some(e.code().as_u16()));
@@ -306,131 +352,556 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
             return res;
         }
     };
-    let mut lag = (s.mode == Mode::BinlogOn && !n.propagates_to.is_empty())
-        .then(|| LagWatch::new(&ctx.pre.topology, &ep, &n.propagates_to, ctx.spec))
+    let downstream = (s.mode == Mode::BinlogOn && !n.propagates_to.is_empty())
+        .then(|| {
+            LagWatch::new(
+                &ctx.pre.topology,
+                &ep,
+                &n.propagates_to,
+                ctx.spec,
+                ctx.heartbeat.clone(),
+            )
+        })
         .filter(|l| !l.is_empty());
-    let batch = s.batch_size.max(1);
-    let mut i = 0;
-    while i < actions.len() {
-        let lag_now = if i % batch == 0 { lag.as_mut() } else { None };
-        if let Some(stop) = checkpoint(ctx, n, &mut ctl, lag_now).await {
+    let mut w = Worker {
+        ctx,
+        n,
+        ctl,
+        ddl,
+        downstream,
+        held: None,
+    };
+    for (i, a) in actions.iter().enumerate() {
+        let batch = w.ctx.handle.tunables().batch_size.max(1);
+        if i > 0 && i % batch == 0 {
+            tracing::info!(target: "progress", "batch of {batch} done ({i} of {})", actions.len());
+        }
+        if let Some(stop) = w.checkpoint().await {
             for o in stop_rest(&mut res, i, stop) {
                 ctx.finish(&mut res, o).await;
             }
             return res;
         }
-        let (o, stop) = run_action(ctx, n, actions[i], &mut ctl, &mut ddl).await;
+        let (o, stop) = w.rebuild(a).await;
+        let done = o.status == ActionStatus::Done;
         ctx.finish(&mut res, o).await;
-        i += 1;
+        let stop = match stop {
+            Some(s) => Some(s),
+            None if done => w.rebuilt(a).await,
+            None => None,
+        };
         if let Some(stop) = stop {
-            for o in stop_rest(&mut res, i, stop) {
+            for o in stop_rest(&mut res, i + 1, stop) {
                 ctx.finish(&mut res, o).await;
             }
             return res;
         }
     }
+    w.open_gate();
     res
 }
 
-/// Before every table: deadline/cancel and the node's role (a promotion in the middle of a
-/// batch must not get another rebuild). Between batches also (binlog-on) downstream lag.
-async fn checkpoint(
-    ctx: &Ctx<'_>,
-    n: &PlanNode,
-    ctl: &mut Control,
-    lag: Option<&mut LagWatch>,
-) -> Option<Stop> {
-    if let Some(stop) = ctx.stop_now() {
-        return Some(stop);
+impl Worker<'_> {
+    fn node(&self) -> &str {
+        &self.n.address
     }
-    let s = &ctx.plan.settings;
-    let (info, sources) = match ctl.state().await {
-        Ok(x) => x,
-        Err(e) => return Some(Stop::Node(format!("role re-check failed: {e}"), Some(1002))),
-    };
-    let source = crate::mysql::replication::primary_source(&sources);
-    let mut changed = Vec::new();
-    if info.server_id != n.server_id {
-        changed.push(format!("server_id is now {}", info.server_id));
+
+    /// The gates opened: say how long they held, and for what.
+    fn open_gate(&mut self) {
+        if let Some((reason, since, _)) = self.held.take() {
+            tracing::info!(target: "progress",
+                "waited {:.1}s: {reason}", since.elapsed().as_secs_f64());
+            self.ctx.emit(Event::Gate {
+                node: self.node().to_string(),
+                state: RunState::Running,
+            });
+        }
     }
-    if info.read_only != n.read_only {
-        changed.push(format!(
-            "read_only is now {}",
-            if info.read_only { "ON" } else { "OFF" }
-        ));
+
+    /// A gate holds for `h`: say so when the reason changes.
+    fn hold(&mut self, h: &Hold) {
+        let reason = h.reason();
+        if self.held.as_ref().is_some_and(|(r, _, _)| *r == reason) {
+            return;
+        }
+        let (since, at) = self
+            .held
+            .as_ref()
+            .map(|(_, s, a)| (*s, *a))
+            .unwrap_or_else(|| (Instant::now(), Utc::now()));
+        tracing::info!(target: "progress", "{reason}");
+        let state = match h {
+            Hold::Paused(why) => RunState::Paused {
+                reason: why.clone(),
+                since: at,
+            },
+            _ => RunState::Throttled {
+                reason: reason.clone(),
+                since: at,
+            },
+        };
+        self.ctx.emit(Event::Gate {
+            node: self.node().to_string(),
+            state,
+        });
+        self.held = Some((reason, since, at));
     }
-    if source.map(|x| x.source.to_string()) != n.source {
-        changed.push(format!(
-            "replicates from {}",
-            source
-                .map(|x| x.source.to_string())
-                .unwrap_or_else(|| "nothing".into())
-        ));
-    }
-    if s.exclude_primary && !source.is_some_and(|x| x.running()) {
-        changed.push("replication is not running".into());
-    }
-    if !changed.is_empty() {
-        return Some(Stop::Node(
-            format!("the node changed during the apply: {}", changed.join(", ")),
-            Some(ErrorCode::Primary.as_u16()),
-        ));
-    }
-    if let Some(lag) = lag {
-        let max = s.max_lag.0.as_secs();
+
+    /// Before every table (and every retry): stop, drift, then the gates until they open.
+    async fn checkpoint(&mut self) -> Option<Stop> {
+        let s = &self.ctx.plan.settings;
         loop {
-            let lags = lag.lags().await;
-            let behind: Vec<String> = lags
-                .iter()
-                .filter(|(_, l)| l.is_none_or(|l| l > max))
-                .map(|(ep, l)| match l {
-                    Some(l) => format!("{ep} is {l}s behind"),
-                    None => format!("{ep} lag unknown (replication stopped or unreachable)"),
-                })
-                .collect();
-            if behind.is_empty() {
-                break;
+            let round = Instant::now();
+            if let Some(stop) = self.ctx.stop_now() {
+                return Some(self.explain(stop));
             }
-            ctx.emit(Event::Waiting {
-                node: n.address.clone(),
+            // The one drift rule, on the node as it is now.
+            let live = match self.ctl.live_node().await {
+                Ok(l) => l,
+                Err(e) => {
+                    return Some(Stop::Node(
+                        format!("role re-check failed: {e}"),
+                        Some(ErrorCode::Connection.as_u16()),
+                    ));
+                }
+            };
+            let is_root = live.source.is_none();
+            let mut stopped = None;
+            let mut changed = Vec::new();
+            for d in node_drift(self.n, &live, is_root, s.exclude_primary) {
+                match d {
+                    Drift::Changed(m) => changed.push(m),
+                    Drift::ReplicationStopped(m) => stopped = Some(m),
+                }
+            }
+            let mut lag = Vec::new();
+            if let Some(watch) = self.downstream.as_mut() {
+                for seen in watch.read(self.ctx.check).await {
+                    if let Ok(l) = &seen.live
+                        && let Some(Drift::Changed(m)) = eligibility(l, false, s.exclude_primary)
+                    {
+                        changed.push(format!("a replica the rebuild reaches changed: {m}"));
+                    }
+                    lag.push((seen.node.to_string(), seen.lag));
+                }
+            } else if s.mode == Mode::BinlogOff {
+                // A replica already behind is not made worse.
+                let hb = match &self.ctx.heartbeat {
+                    Some(h) if live.replication.is_some() => {
+                        match self.ctl.heartbeat(&h.schema, &h.table, h.server_id).await {
+                            Ok(Some(age)) => Some(Ok(age)),
+                            Ok(None) => Some(Err(format!(
+                                "no row of server_id {} in the heartbeat table",
+                                h.server_id
+                            ))),
+                            Err(e) => Some(Err(format!("heartbeat table unreadable: {e}"))),
+                        }
+                    }
+                    _ => None,
+                };
+                let delay = live.replication.as_ref().map_or(0, |r| r.delay_seconds);
+                let own = match hb {
+                    Some(Err(e)) => Lag::Unknown(e),
+                    Some(Ok(age)) => own_lag(&live, Some(age), delay),
+                    None => own_lag(&live, None, delay),
+                };
+                lag.push((self.node().to_string(), own));
+            }
+            if !changed.is_empty() {
+                return Some(Stop::Node(
+                    format!("the node changed during the apply: {}", changed.join(", ")),
+                    Some(ErrorCode::Primary.as_u16()),
+                ));
+            }
+            if let Some(m) = stopped
+                && !lag.iter().any(|(n, _)| n == self.node())
+            {
+                lag.push((self.node().to_string(), Lag::Unknown(m)));
+            }
+            let t = self.ctx.handle.tunables();
+            let names: Vec<&str> = t.max_load.0.iter().map(|(n, _)| n.as_str()).collect();
+            let readings = Readings {
+                paused: self.ctx.handle.paused().map(|(_, why)| why),
+                lag,
+                load: self.ctl.load(&names).await.map_err(|e| e.to_string()),
+            };
+            match before_rebuild(&readings, &t) {
+                None => {
+                    self.open_gate();
+                    return None;
+                }
+                Some(h) => self.hold(&h),
+            }
+            // A position wait already spent part of the interval.
+            let rest = self.ctx.check.saturating_sub(round.elapsed());
+            if let Some(stop) = self.ctx.pause(rest).await {
+                return Some(self.explain(stop));
+            }
+        }
+    }
+
+    /// A deadline met while a gate held says what it held for.
+    fn explain(&self, stop: Stop) -> Stop {
+        match (stop, &self.held) {
+            (Stop::Deadline(None), Some((reason, since, _))) => Stop::Deadline(Some(format!(
+                "{reason} (for {:.0}s)",
+                since.elapsed().as_secs_f64()
+            ))),
+            (s, _) => s,
+        }
+    }
+
+    /// After a rebuild (binlog-on): the replicas must execute it before the next one starts.
+    async fn rebuilt(&mut self, a: &Action) -> Option<Stop> {
+        let watch = self.downstream.as_mut()?;
+        let what = format!("the rebuild of {}.{}", a.schema, a.table);
+        match watch.rebuilt(&mut self.ctl, &what).await {
+            Ok(()) => None,
+            Err(e) => Some(Stop::Node(
+                format!(
+                    "cannot read the binary log position after {what}, so its replay cannot be \
+                     waited for: {e}"
+                ),
+                Some(ErrorCode::Connection.as_u16()),
+            )),
+        }
+    }
+
+    /// Waits (up to `lock_wait_timeout`) until no session has held the table's metadata lock
+    /// for long; `Err` names the holders still there.
+    async fn wait_for_holders(&mut self, a: &Action) -> Result<(), String> {
+        let limit = Instant::now() + self.ctx.plan.settings.lock_wait_timeout.0;
+        let mut said = false;
+        loop {
+            let holders = match self
+                .ctl
+                .lock_holders(&a.schema, &a.table, self.ddl.id, BRIEF_HOLD)
+                .await
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    // lock_wait_timeout still bounds what the ALTER can make others wait.
+                    tracing::warn!("cannot list the metadata lock holders: {e}");
+                    return Ok(());
+                }
+            };
+            if holders.holders.is_empty() {
+                return Ok(());
+            }
+            let who: Vec<String> = holders.holders.iter().map(|h| h.to_string()).collect();
+            let who = who.join(", ");
+            if Instant::now() >= limit || self.ctx.stop_now().is_some() {
+                return Err(who);
+            }
+            if !said {
+                self.ctx.emit(Event::Waiting {
+                    node: self.node().to_string(),
+                    reason: format!(
+                        "{}.{}: not issuing the ALTER while the table is held by {who}",
+                        a.schema, a.table
+                    ),
+                });
+                said = true;
+            }
+            let step = self
+                .ctx
+                .check
+                .min(limit.saturating_duration_since(Instant::now()));
+            if self.ctx.pause(step).await.is_some() {
+                return Err(who);
+            }
+        }
+    }
+
+    /// One table: measure, re-qualify, wait for holders, run with retries, measure again.
+    async fn rebuild(&mut self, a: &Action) -> (ActionOutcome, Option<Stop>) {
+        let node = self.n.address.clone();
+        let s = &self.ctx.plan.settings;
+        let skipped = |why: String, code: Option<u16>| ActionOutcome {
+            error: Some(why),
+            code,
+            ..outcome(&node, a, ActionStatus::Skipped)
+        };
+        let before = match self.ctl.table_now(&a.schema, &a.table).await {
+            Ok(TableNow::File(size)) => size,
+            Ok(TableNow::Missing) => {
+                let why = "the table no longer exists (or is no longer InnoDB)";
+                return (skipped(why.into(), None), None);
+            }
+            Ok(TableNow::NotFilePerTable) => {
+                let why = "the table is no longer in its own tablespace";
+                return (skipped(why.into(), None), None);
+            }
+            Err(e) => {
+                let stop = Stop::Node(format!("control connection failed: {e}"), Some(1002));
+                return (skipped(e.to_string(), Some(e.code().as_u16())), Some(stop));
+            }
+        };
+        if let Some(why) = no_longer_qualifies(a, before, s) {
+            return (skipped(why, None), None);
+        }
+        // Built here from schema, table and the online flag; the plan's text is never executed.
+        let sql = rebuild_statement(&a.schema, &a.table, a.online);
+        let started = Utc::now();
+        let tries = self.ctx.opts.lock_retries.max(1);
+        let label = format!("{}.{}", a.schema, a.table);
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            // Never issue the ALTER behind a long transaction: every later query would queue
+            // behind the waiting ALTER.
+            let blocked = match self.wait_for_holders(a).await {
+                Ok(()) => {
+                    self.ctx.emit(Event::TableStarted {
+                        node: node.clone(),
+                        schema: a.schema.clone(),
+                        table: a.table.clone(),
+                        size_before: before,
+                        attempt,
+                    });
+                    let limit = match s.worker_timeout {
+                        Some(wt) => self.ctx.deadline.min(Instant::now() + wt.0),
+                        None => self.ctx.deadline,
+                    };
+                    match self.run_limited(&sql, limit).await {
+                        Ran::Finished(Err(e)) if mysql::error_number(&e) == Some(1205) => format!(
+                            "could not get the metadata lock within lock_wait_timeout ({})",
+                            s.lock_wait_timeout
+                        ),
+                        other => break other,
+                    }
+                }
+                Err(who) => format!("the table is held by {who}"),
+            };
+            if attempt >= tries {
+                let o = ActionOutcome {
+                    started_at: Some(started),
+                    size_before: Some(before),
+                    ..skipped(
+                        format!(
+                            "{blocked} in {tries} tries: a transaction keeps the table open; \
+                             the ALTER was not left waiting (killing blockers is never automatic)"
+                        ),
+                        None,
+                    )
+                };
+                return (o, None);
+            }
+            let wait = self.ctx.opts.retry_backoff * 2u32.pow(attempt - 1);
+            self.ctx.emit(Event::Waiting {
+                node: node.clone(),
                 reason: format!(
-                    "waiting for replicas (max_lag {}s): {}",
-                    max,
-                    behind.join(", ")
+                    "{label}: {blocked} (try {attempt} of {tries}); retrying in {}s",
+                    wait.as_secs_f64()
                 ),
             });
-            if let Some(stop) = ctx.pause(ctx.opts.lag_poll).await {
-                return Some(stop);
+            // The backoff may have been long: the node is checked again before the next try,
+            // as before every table.
+            let stopped = match self.ctx.pause(wait).await {
+                Some(stop) => Some(stop),
+                None => self.checkpoint().await,
+            };
+            if let Some(stop) = stopped {
+                let (why, code) = stop.reason(&s.timeout.to_string());
+                return (skipped(why, code), Some(stop));
+            }
+        };
+        let base = ActionOutcome {
+            started_at: Some(started),
+            size_before: Some(before),
+            ..outcome(&node, a, ActionStatus::Done)
+        };
+        self.outcome(result, base, &label).await
+    }
+
+    /// The outcome of a statement that ran.
+    async fn outcome(
+        &mut self,
+        result: Ran,
+        base: ActionOutcome,
+        label: &str,
+    ) -> (ActionOutcome, Option<Stop>) {
+        let s = &self.ctx.plan.settings;
+        match result {
+            Ran::Finished(Ok(())) => {
+                let after = match self.ctl.table_now(&base.schema, &base.table).await {
+                    Ok(TableNow::File(x)) => Some(x),
+                    _ => None,
+                };
+                let before = base.size_before.unwrap_or(0);
+                (
+                    ActionOutcome {
+                        finished_at: Utc::now(),
+                        size_after: after,
+                        bytes_freed: after.map_or(0, |x| before.saturating_sub(x)),
+                        ..base
+                    },
+                    None,
+                )
+            }
+            Ran::Finished(Err(e)) => {
+                let lost = !matches!(e, sqlx::Error::Database(_));
+                let err = mysql::query_error(&self.ctl.node, e);
+                // A statement the server refused is no connection failure: only errors with a
+                // meaning of their own (privilege, timeout) carry a spec code.
+                let code = match &err {
+                    crate::error::Error::Query { .. } => None,
+                    other => Some(other.code().as_u16()),
+                };
+                let o = ActionOutcome {
+                    status: ActionStatus::Failed,
+                    finished_at: Utc::now(),
+                    error: Some(err.to_string()),
+                    code,
+                    ..base
+                };
+                let stop =
+                    lost.then(|| Stop::Node(format!("the DDL session failed: {err}"), Some(1002)));
+                (o, stop)
+            }
+            Ran::Unstopped(limit) => {
+                let msg = "the statement could not be stopped with KILL QUERY (see the log): it \
+                           may still be running on the server; this node stops here";
+                tracing::error!(table = %label, "{msg}");
+                let o = ActionOutcome {
+                    status: ActionStatus::Failed,
+                    finished_at: Utc::now(),
+                    error: Some(msg.into()),
+                    code: Some(ErrorCode::Timeout.as_u16()),
+                    ..base
+                };
+                // Deadline, cancel and panic keep their meaning for the report; anything else
+                // becomes a node stop, since the session may still be busy.
+                let next = match limit {
+                    Limit::Deadline => Stop::Deadline(None),
+                    Limit::Cancelled => Stop::Cancelled,
+                    Limit::Panic(why) => Stop::Panic(why),
+                    Limit::TableTimeout | Limit::CriticalLoad(_) => {
+                        Stop::Node(msg.into(), Some(ErrorCode::Timeout.as_u16()))
+                    }
+                };
+                (o, Some(next))
+            }
+            Ran::Killed(limit) => {
+                let (why, code, next) = match limit {
+                    Limit::Deadline => (
+                        format!(
+                            "killed on the server (KILL QUERY) at the apply's deadline ({})",
+                            s.timeout
+                        ),
+                        Some(ErrorCode::Timeout.as_u16()),
+                        Some(Stop::Deadline(None)),
+                    ),
+                    Limit::Cancelled => (
+                        "killed on the server (KILL QUERY): cancelled".into(),
+                        None,
+                        Some(Stop::Cancelled),
+                    ),
+                    Limit::Panic(p) => (
+                        format!("killed on the server (KILL QUERY): panic ({p})"),
+                        None,
+                        Some(Stop::Panic(p)),
+                    ),
+                    Limit::CriticalLoad(c) => (
+                        format!("killed on the server (KILL QUERY): {c}"),
+                        None,
+                        Some(Stop::Node(
+                            format!("{c} while rebuilding {label}; the node stops here"),
+                            None,
+                        )),
+                    ),
+                    // A per-table timeout does not stop the node.
+                    Limit::TableTimeout => (
+                        format!(
+                            "killed on the server (KILL QUERY) after worker_timeout ({})",
+                            s.worker_timeout.map(|w| w.to_string()).unwrap_or_default()
+                        ),
+                        Some(ErrorCode::Timeout.as_u16()),
+                        None,
+                    ),
+                };
+                let o = ActionOutcome {
+                    status: ActionStatus::Skipped,
+                    finished_at: Utc::now(),
+                    error: Some(why),
+                    code,
+                    ..base
+                };
+                (o, next)
             }
         }
     }
-    None
+
+    /// Runs `sql` on the DDL session; past `limit`, on cancel or panic, or when the node's load
+    /// passes `critical_load`, kills it on the server.
+    async fn run_limited(&mut self, sql: &str, limit: Instant) -> Ran {
+        let ctx = self.ctx;
+        let id = self.ddl.id;
+        let ctl = &mut self.ctl;
+        let fut = self.ddl.run(sql);
+        tokio::pin!(fut);
+        let why = {
+            let watch = critical_watch(ctl, &ctx.critical, ctx.check);
+            tokio::pin!(watch);
+            tokio::select! {
+                r = &mut fut => return Ran::Finished(r),
+                _ = tokio::time::sleep_until(limit) => {
+                    if limit >= ctx.deadline { Limit::Deadline } else { Limit::TableTimeout }
+                }
+                _ = ctx.cancel.cancelled() => Limit::Cancelled,
+                _ = ctx.handle.panic_token().cancelled() => {
+                    Limit::Panic(ctx.handle.panicked().unwrap_or_default())
+                }
+                c = &mut watch => Limit::CriticalLoad(c),
+            }
+        };
+        let killed = kill(ctl, ctx.spec, id).await;
+        match tokio::time::timeout(Duration::from_secs(30), &mut fut).await {
+            // It finished just before the kill landed.
+            Ok(Ok(())) => Ran::Finished(Ok(())),
+            Ok(Err(_)) if killed => Ran::Killed(why),
+            _ => Ran::Unstopped(why),
+        }
+    }
 }
 
-/// Runs `sql` on the DDL session; past `limit` or on cancel, kills it on the server.
-async fn run_limited(
-    ctx: &Ctx<'_>,
-    ddl: &mut DdlSession,
-    ctl: &mut Control,
-    sql: &str,
-    limit: Instant,
-) -> Ran {
-    let id = ddl.id;
-    let fut = ddl.run(sql);
-    tokio::pin!(fut);
-    let why = tokio::select! {
-        r = &mut fut => return Ran::Finished(r),
-        _ = tokio::time::sleep_until(limit) => {
-            if limit >= ctx.deadline { Limit::Deadline } else { Limit::TableTimeout }
+/// Whether `a` is still worth it with the file at `before` bytes now: the plan's estimate of
+/// the rebuilt size against the file as it is.
+fn no_longer_qualifies(a: &Action, before: u64, s: &crate::plan::Settings) -> Option<String> {
+    let rebuilt = a.file_size_bytes.saturating_sub(a.estimated_reclaim_bytes);
+    let reclaim_now = before.saturating_sub(rebuilt);
+    (!s.thresholds().qualifies(reclaim_now, before)).then(|| {
+        format!(
+            "no longer qualifies: the file is {} now (planned {}), estimated reclaim {}",
+            human_bytes(before),
+            human_bytes(a.file_size_bytes),
+            human_bytes(reclaim_now)
+        )
+    })
+}
+
+/// Reads the node's load every `every` while a rebuild runs; resolves when it passes `critical`.
+async fn critical_watch(ctl: &mut Control, critical: &LoadLimits, every: Duration) -> String {
+    let names: Vec<&str> = critical.0.iter().map(|(n, _)| n.as_str()).collect();
+    loop {
+        tokio::time::sleep(every).await;
+        let now = ctl.load(&names).await.ok();
+        if let Some(why) = during_rebuild(None, now.as_deref(), critical) {
+            tracing::warn!(node = %ctl.node, "{why}: killing the rebuild");
+            return why;
         }
-        _ = ctx.cancel.cancelled() => Limit::Cancelled,
-    };
-    let killed = match ctl.kill_query(id).await {
+    }
+}
+
+/// `KILL QUERY id` on the control connection, or on a fresh one when that fails. Whether it was
+/// sent.
+async fn kill(ctl: &mut Control, spec: &ConnectSpec, id: u64) -> bool {
+    let sent = match ctl.kill_query(id).await {
         Ok(()) => true,
         Err(e) => {
             // The control connection may be gone: try a fresh one.
             tracing::warn!(node = %ctl.node, "KILL QUERY on the control connection failed: {e}");
-            match Control::open(&ctl.node, ctx.spec).await {
+            match Control::open(&ctl.node, spec).await {
                 Ok(mut fresh) => match fresh.kill_query(id).await {
                     Ok(()) => true,
                     Err(e) => {
@@ -445,219 +916,8 @@ async fn run_limited(
             }
         }
     };
-    if killed {
+    if sent {
         tracing::warn!(node = %ctl.node, "sent KILL QUERY {id}");
     }
-    match tokio::time::timeout(Duration::from_secs(30), &mut fut).await {
-        // It finished just before the kill landed.
-        Ok(Ok(())) => Ran::Finished(Ok(())),
-        Ok(Err(_)) if killed => Ran::Killed(why),
-        _ => Ran::Unstopped(why),
-    }
-}
-
-async fn run_action(
-    ctx: &Ctx<'_>,
-    n: &PlanNode,
-    a: &Action,
-    ctl: &mut Control,
-    ddl: &mut DdlSession,
-) -> (ActionOutcome, Option<Stop>) {
-    let node = n.address.as_str();
-    let s = &ctx.plan.settings;
-    let label = format!("{}.{}", a.schema, a.table);
-    let skipped = |why: String, code: Option<u16>| ActionOutcome {
-        error: Some(why),
-        code,
-        ..outcome(node, a, ActionStatus::Skipped)
-    };
-    let before = match ctl.table_now(&a.schema, &a.table).await {
-        Ok(TableNow::File(size)) => size,
-        Ok(TableNow::Missing) => {
-            return (
-                skipped(
-                    "the table no longer exists (or is no longer InnoDB)".into(),
-                    None,
-                ),
-                None,
-            );
-        }
-        Ok(TableNow::NotFilePerTable) => {
-            return (
-                skipped("the table is no longer in its own tablespace".into(), None),
-                None,
-            );
-        }
-        Err(e) => {
-            let stop = Stop::Node(format!("control connection failed: {e}"), Some(1002));
-            return (skipped(e.to_string(), Some(e.code().as_u16())), Some(stop));
-        }
-    };
-    // Still worth it? The plan's estimate of the rebuilt size against the file as it is now.
-    let rebuilt = a.file_size_bytes.saturating_sub(a.estimated_reclaim_bytes);
-    let reclaim_now = before.saturating_sub(rebuilt);
-    if !s.thresholds().qualifies(reclaim_now, before) {
-        return (
-            skipped(
-                format!(
-                    "no longer qualifies: the file is {} now (planned {}), estimated reclaim {}",
-                    crate::plan::human_bytes(before),
-                    crate::plan::human_bytes(a.file_size_bytes),
-                    crate::plan::human_bytes(reclaim_now)
-                ),
-                None,
-            ),
-            None,
-        );
-    }
-    // Built here from schema, table and the online flag; the plan's text is never executed.
-    let sql = rebuild_statement(&a.schema, &a.table, a.online);
-    let started = Utc::now();
-    let tries = ctx.opts.lock_retries.max(1);
-    let mut attempt = 0;
-    let result = loop {
-        attempt += 1;
-        ctx.emit(Event::TableStarted {
-            node: node.to_string(),
-            schema: a.schema.clone(),
-            table: a.table.clone(),
-            size_before: before,
-            attempt,
-        });
-        let limit = ctx.deadline.min(Instant::now() + ctx.opts.worker_timeout);
-        match run_limited(ctx, ddl, ctl, &sql, limit).await {
-            Ran::Finished(Err(e)) if mysql::error_number(&e) == Some(1205) => {
-                if attempt >= tries {
-                    let o = ActionOutcome {
-                        started_at: Some(started),
-                        size_before: Some(before),
-                        ..skipped(
-                            format!(
-                                "could not get the metadata lock within lock_wait_timeout ({}) \
-                                 in {tries} tries: a transaction keeps the table open",
-                                s.lock_wait_timeout
-                            ),
-                            None,
-                        )
-                    };
-                    return (o, None);
-                }
-                let wait = ctx.opts.retry_backoff * 2u32.pow(attempt - 1);
-                ctx.emit(Event::Waiting {
-                    node: node.to_string(),
-                    reason: format!(
-                        "{label}: metadata lock wait timed out (try {attempt} of {tries}); \
-                         retrying in {}s",
-                        wait.as_secs_f64()
-                    ),
-                });
-                // The backoff may have been long: the node's role is checked again before the
-                // next try, as before every table.
-                let stopped = match ctx.pause(wait).await {
-                    Some(stop) => Some(stop),
-                    None => checkpoint(ctx, n, ctl, None).await,
-                };
-                if let Some(stop) = stopped {
-                    let (why, code) = stop.reason(&s.timeout.to_string());
-                    return (skipped(why, code), Some(stop));
-                }
-            }
-            other => break other,
-        }
-    };
-    let base = ActionOutcome {
-        started_at: Some(started),
-        size_before: Some(before),
-        ..outcome(node, a, ActionStatus::Done)
-    };
-    match result {
-        Ran::Finished(Ok(())) => {
-            let after = match ctl.table_now(&a.schema, &a.table).await {
-                Ok(TableNow::File(x)) => Some(x),
-                _ => None,
-            };
-            (
-                ActionOutcome {
-                    finished_at: Utc::now(),
-                    size_after: after,
-                    bytes_freed: after.map_or(0, |x| before.saturating_sub(x)),
-                    ..base
-                },
-                None,
-            )
-        }
-        Ran::Finished(Err(e)) => {
-            let lost = !matches!(e, sqlx::Error::Database(_));
-            let err = mysql::query_error(&ctl.node, e);
-            // A statement the server refused is no connection failure: only errors with a
-            // meaning of their own (privilege, timeout) carry a spec code.
-            let code = match &err {
-                crate::error::Error::Query { .. } => None,
-                other => Some(other.code().as_u16()),
-            };
-            let o = ActionOutcome {
-                status: ActionStatus::Failed,
-                finished_at: Utc::now(),
-                error: Some(err.to_string()),
-                code,
-                ..base
-            };
-            let stop =
-                lost.then(|| Stop::Node(format!("the DDL session failed: {err}"), Some(1002)));
-            (o, stop)
-        }
-        Ran::Unstopped(limit) => {
-            let msg = "the statement could not be stopped with KILL QUERY (see the log): it \
-                       may still be running on the server; this node stops here";
-            tracing::error!(node = %ctl.node, table = %label, "{msg}");
-            let o = ActionOutcome {
-                status: ActionStatus::Failed,
-                finished_at: Utc::now(),
-                error: Some(msg.into()),
-                code: Some(ErrorCode::Timeout.as_u16()),
-                ..base
-            };
-            // Deadline and cancel keep their meaning for the report; a per-table timeout
-            // becomes a node stop, since the session may still be busy.
-            let next = match limit {
-                Limit::Deadline => Stop::Deadline,
-                Limit::Cancelled => Stop::Cancelled,
-                Limit::TableTimeout => Stop::Node(msg.into(), Some(ErrorCode::Timeout.as_u16())),
-            };
-            (o, Some(next))
-        }
-        Ran::Killed(limit) => {
-            let (why, code) = match limit {
-                Limit::Deadline => (
-                    format!(
-                        "killed on the server (KILL QUERY) at the apply's deadline ({})",
-                        s.timeout
-                    ),
-                    Some(ErrorCode::Timeout.as_u16()),
-                ),
-                Limit::Cancelled => ("killed on the server (KILL QUERY): cancelled".into(), None),
-                Limit::TableTimeout => (
-                    format!(
-                        "killed on the server (KILL QUERY) after worker_timeout ({}s)",
-                        ctx.opts.worker_timeout.as_secs()
-                    ),
-                    Some(ErrorCode::Timeout.as_u16()),
-                ),
-            };
-            let o = ActionOutcome {
-                status: ActionStatus::Skipped,
-                finished_at: Utc::now(),
-                error: Some(why),
-                code,
-                ..base
-            };
-            // A per-table timeout does not stop the node; the deadline and cancel do.
-            let next = match limit {
-                Limit::Deadline => Some(Stop::Deadline),
-                Limit::Cancelled => Some(Stop::Cancelled),
-                Limit::TableTimeout => None,
-            };
-            (o, next)
-        }
-    }
+    sent
 }

@@ -10,16 +10,25 @@
 //! with `KILL QUERY` from a second connection. File sizes before and after are read from the
 //! tablespace view: bytes freed are measured.
 //!
+//! Checkpoints run before every table: the one drift rule ([`drift`]) on the executing node and
+//! every node its rebuild reaches, then the gates ([`gate`]: replay of the last rebuild and lag
+//! ([`lag`]), load, pause), each failing closed; [`control`] is how a running apply is paused,
+//! resumed, panicked or re-tuned.
+//!
 //! Progress goes out as [`Event`]s on a channel (CLI progress bars; the job runner, whose job
 //! records feed the server's WebSocket);
 //! outcomes are written through a [`Ledger`] as they happen (the job store), which is also what
 //! `--resume` reads.
 
+mod control;
+mod drift;
 mod executor;
+mod gate;
 mod lag;
 mod preflight;
 mod session;
 
+pub use control::{ApplyHandle, Tunables, TunablesPatch, watch_files};
 pub use executor::execute;
 pub use preflight::{Preflight, preflight};
 
@@ -116,14 +125,57 @@ pub enum Event {
         size_before: u64,
         attempt: u32,
     },
-    /// The apply waits (metadata lock retry, replica lag).
+    /// The apply waits (metadata lock holders, a lock-wait retry's backoff).
     Waiting { node: String, reason: String },
+    /// A node's gates opened or closed (replica lag, load, pause).
+    Gate { node: String, state: RunState },
     /// An action has an outcome.
     TableFinished(ActionOutcome),
     /// A node's worker stopped early.
     NodeStopped { node: String, reason: String },
     /// Everything is over (the outcomes are in the report and were sent one by one).
     Finished,
+}
+
+/// Whether an apply (or one node of it) is going, held by a gate, or paused (the spec's job
+/// status stays `running` through all three).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    /// A gate holds: `reason` says which and what it waits for.
+    Throttled {
+        reason: String,
+        since: DateTime<Utc>,
+    },
+    /// No new rebuild starts (a running one goes on).
+    Paused {
+        reason: String,
+        since: DateTime<Utc>,
+    },
+}
+
+impl RunState {
+    /// `running`, `throttled` or `paused`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Throttled { .. } => "throttled",
+            Self::Paused { .. } => "paused",
+        }
+    }
+
+    /// One line: `throttled since 09:12:03 (waiting for replicas: …)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Running => "running".into(),
+            Self::Throttled { reason, since } | Self::Paused { reason, since } => format!(
+                "{} since {} ({reason})",
+                self.as_str(),
+                since.format("%H:%M:%S")
+            ),
+        }
+    }
 }
 
 /// How to run (what is not in the plan).
@@ -139,10 +191,8 @@ pub struct ApplyOptions {
     pub lock_retries: u32,
     /// Wait before the second try; doubled for each further try.
     pub retry_backoff: Duration,
-    /// Longest one rebuild may run (killed after, the table skipped with 1009).
-    pub worker_timeout: Duration,
-    /// How often lag is polled while waiting for replicas.
-    pub lag_poll: Duration,
+    /// Pause, resume, panic and the settings that change while it runs.
+    pub handle: ApplyHandle,
     /// The apply's deadline when its clock started before [`execute`] (the job runner starts
     /// it before preflight); `None`: now + the plan's `timeout`.
     pub deadline: Option<tokio::time::Instant>,
@@ -160,6 +210,8 @@ pub struct ApplyReport {
     /// The deadline passed: running statements were killed, the rest skipped.
     pub timed_out: bool,
     pub cancelled: bool,
+    /// Why it panicked (`--panic-file`): running statements were killed, the rest skipped.
+    pub panicked: Option<String>,
     /// Node-level stops (privilege, drift, connection lost).
     pub node_errors: Vec<String>,
 }
@@ -177,6 +229,7 @@ impl ApplyReport {
     pub fn complete(&self) -> bool {
         !self.timed_out
             && !self.cancelled
+            && self.panicked.is_none()
             && self.node_errors.is_empty()
             && self.outcomes.iter().all(|o| o.status == ActionStatus::Done)
     }

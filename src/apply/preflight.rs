@@ -2,6 +2,7 @@
 //! reviewed against. Every difference is collected and reported at once; any is refusal (CLI
 //! exit 3).
 
+use super::drift::node_drift;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
@@ -80,34 +81,12 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
                 n.address
             )));
         }
-        if live.server_id != n.server_id || live.server_uuid != n.server_uuid {
-            drift.push(format!(
-                "{} is another server now (server_id {} → {})",
-                n.address, n.server_id, live.server_id
-            ));
-        }
-        if live.role != n.role {
-            drift.push(format!("{}: role {} → {}", n.address, n.role, live.role));
-        }
-        if live.read_only != n.read_only {
-            drift.push(format!(
-                "{}: read_only {} → {}",
-                n.address,
-                on_off(n.read_only),
-                on_off(live.read_only)
-            ));
-        }
-        if live.source != n.source {
-            drift.push(format!(
-                "{}: replicates from {} → {}",
-                n.address,
-                n.source.as_deref().unwrap_or("nothing"),
-                live.source.as_deref().unwrap_or("nothing")
-            ));
-        }
-        if let Some(reason) = protection(live, is_root, s.exclude_primary) {
-            drift.push(format!("{} is no longer eligible: {reason}", n.address));
-        }
+        // The one rule the checkpoints use too; before the apply every difference refuses.
+        drift.extend(
+            node_drift(n, live, is_root, s.exclude_primary)
+                .iter()
+                .map(|d| d.message().to_string()),
+        );
         if s.mode == crate::config::Mode::BinlogOn {
             let prot = |x: &crate::topology::DatabaseNode| {
                 protection(x, std::ptr::eq(x, root), s.exclude_primary)
@@ -139,8 +118,4 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
         )));
     }
     Ok(Preflight { topology: topo })
-}
-
-fn on_off(b: bool) -> &'static str {
-    if b { "ON" } else { "OFF" }
 }

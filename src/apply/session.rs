@@ -6,10 +6,13 @@ use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::inspect::catalog;
 use crate::mysql::flavor::{ServerInfo, server_info};
+use crate::mysql::gates::{self, Position};
 use crate::mysql::replication::replication_sources;
 use crate::mysql::{self, ConnectSpec, Endpoint};
+use crate::topology::{DatabaseNode, Role};
 use sqlx::Executor;
 use sqlx::mysql::MySqlConnection;
+use std::time::Duration;
 
 /// The session rebuilds run on.
 pub struct DdlSession {
@@ -106,6 +109,60 @@ impl Control {
         let info = server_info(&mut self.conn, &self.node).await?;
         let sources = replication_sources(&mut self.conn, &self.node, &info).await?;
         Ok((info, sources))
+    }
+
+    /// The node as it describes itself now (role from whether it has a source), for the drift
+    /// rule and the lag gate.
+    pub async fn live_node(&mut self) -> Result<DatabaseNode> {
+        let (info, sources) = self.state().await?;
+        let mut n = DatabaseNode::from_state(&self.node, &info, &sources, Role::Slave);
+        n.role = super::drift::role_of(&n);
+        Ok(n)
+    }
+
+    /// The node's binary log position now.
+    pub async fn position(&mut self) -> Result<Position> {
+        gates::binlog_position(&mut self.conn, &self.node, &self.info).await
+    }
+
+    /// Waits up to `timeout` for this replica to execute `pos` (see [`gates::wait_for_position`]).
+    pub async fn wait_for(&mut self, pos: &Position, timeout: Duration) -> Result<Option<bool>> {
+        gates::wait_for_position(&mut self.conn, &self.node, pos, timeout).await
+    }
+
+    /// Status variables `names` now.
+    pub async fn load(&mut self, names: &[&str]) -> Result<Vec<(String, u64)>> {
+        gates::global_status(&mut self.conn, &self.node, &self.info, names).await
+    }
+
+    /// The age of the pt-heartbeat row of `server_id` in `schema.table` here.
+    pub async fn heartbeat(
+        &mut self,
+        schema: &str,
+        table: &str,
+        server_id: u32,
+    ) -> Result<Option<Duration>> {
+        gates::heartbeat_lag(&mut self.conn, &self.node, (schema, table), server_id).await
+    }
+
+    /// Sessions (but this one and `ddl`) holding `schema.table`'s metadata lock for at least
+    /// `min_age`.
+    pub async fn lock_holders(
+        &mut self,
+        schema: &str,
+        table: &str,
+        ddl: u64,
+        min_age: Duration,
+    ) -> Result<gates::LockHolders> {
+        gates::lock_holders(
+            &mut self.conn,
+            &self.node,
+            &self.info,
+            (schema, table),
+            ddl,
+            min_age,
+        )
+        .await
     }
 
     /// Whether the table exists as an InnoDB base table, and its file size (sum of partitions).

@@ -3,7 +3,7 @@
 use super::plan::PlanInputs;
 use super::progress::{Bars, result_table};
 use super::{Context, CredentialArgs, DEFAULT_PARALLEL, TargetArgs};
-use crate::apply::{ApplyOptions, ApplyReport};
+use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
 use crate::jobs::{JobRecord, JobStatus, Store};
@@ -13,7 +13,7 @@ use chrono::Utc;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum ApplyFormat {
@@ -28,6 +28,13 @@ pub struct RunArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     pub yes: bool,
+    /// While this file exists no new rebuild starts (a running one goes on); remove it to go on
+    #[arg(long)]
+    pub pause_file: Option<PathBuf>,
+    /// When this file appears, running statements are killed (KILL QUERY), everything stops,
+    /// exit 5
+    #[arg(long)]
+    pub panic_file: Option<PathBuf>,
     /// Format of the final report on stdout
     #[arg(long, value_enum, default_value_t = ApplyFormat::Table)]
     pub output_format: ApplyFormat,
@@ -232,18 +239,27 @@ pub(super) async fn run_plan(
     );
     let parallel = ctx.parallel.unwrap_or(plan.settings.parallel).max(1);
     let d = &ctx.config.recycling;
+    let handle = ApplyHandle::new(&plan.settings);
     let opts = ApplyOptions {
         job_id: job.job_id.clone(),
         resume,
         parallel,
         lock_retries: d.defaults.lock_retries,
         retry_backoff: d.defaults.retry_backoff.0,
-        worker_timeout: d.concurrency.worker_timeout.0,
-        lag_poll: Duration::from_secs(1),
+        handle: handle.clone(),
         deadline: None,
     };
     let stop = Stop::new();
     watch_interrupts(stop.clone());
+    let files_done = CancellationToken::new();
+    watch_files(
+        handle,
+        run.pause_file.clone(),
+        run.panic_file.clone(),
+        plan.settings.check_interval(),
+        files_done.clone(),
+    );
+    let _files = files_done.drop_guard();
     let a = ApplyJob {
         store: &store,
         plan: &plan,
@@ -282,6 +298,9 @@ fn exit_code(r: &ApplyReport) -> i32 {
     }
     if r.cancelled {
         eprintln!("cancelled: running statements were killed on the server");
+    }
+    if let Some(why) = &r.panicked {
+        eprintln!("panic ({why}): running statements were killed on the server, the rest skipped");
     }
     if r.complete() { 0 } else { 5 }
 }

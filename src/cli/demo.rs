@@ -119,6 +119,11 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         lock_wait_timeout: d.lock_wait_timeout,
         max_lag: d.max_lag,
         allow_blocking: false,
+        check_interval: Some(d.check_interval),
+        max_load: Some(d.max_load.clone()),
+        critical_load: Some(d.critical_load.clone()),
+        worker_timeout: ctx.config.recycling.concurrency.worker_timeout,
+        heartbeat_table: None,
     };
     let plan_id = super::plan::new_plan_id(ctx).await?;
     let req = PlanRequest {
@@ -156,6 +161,8 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
     let run = RunArgs {
         yes: true,
         output_format: ApplyFormat::Table,
+        pause_file: None,
+        panic_file: None,
     };
     let code = run_plan(ctx, plan, spec, &run, false, "apply").await?;
     let after = position(query_rows(&mut admin, &primary, "SHOW MASTER STATUS").await?);

@@ -1,7 +1,7 @@
 //! `plan`: discover, scan and write a reviewable plan; `show`, `diff`, `check` review it.
 
 use super::{Context, TargetArgs, emit};
-use crate::config::{Config, HumanDuration, Mode};
+use crate::config::{Config, HumanDuration, LoadLimits, Mode};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
 use crate::plan::{
@@ -44,6 +44,25 @@ pub struct SettingsArgs {
     /// node: only --host; cluster: every eligible node of its topology
     #[arg(long, value_enum, default_value_t = Scope::Node)]
     pub scope: Scope,
+    /// No rebuild starts while a status variable is above its limit, e.g.
+    /// Threads_running=25,Threads_connected=400 [default: Threads_running=25]
+    #[arg(long)]
+    pub max_load: Option<LoadLimits>,
+    /// Watched during a rebuild too: above it the statement is killed (KILL QUERY) and that
+    /// node stops [default: Threads_running=50]
+    #[arg(long)]
+    pub critical_load: Option<LoadLimits>,
+    /// How often a holding gate (lag, load, pause, lock holders) is checked again [default: 1s]
+    #[arg(long)]
+    pub check_interval: Option<HumanDuration>,
+    /// Longest one rebuild may run before KILL QUERY [default: no limit but --timeout;
+    /// config: recycling.concurrency.worker_timeout]
+    #[arg(long)]
+    pub worker_timeout: Option<HumanDuration>,
+    /// pt-heartbeat's table (db.table, written with --utc): lag is read from it instead of
+    /// Seconds_Behind_Master
+    #[arg(long)]
+    pub heartbeat_table: Option<String>,
 }
 
 impl SettingsArgs {
@@ -60,8 +79,17 @@ impl SettingsArgs {
             lock_wait_timeout: self.lock_wait_timeout,
             max_lag: self.max_lag,
             allow_blocking: Some(self.allow_blocking),
+            check_interval: self.check_interval,
+            max_load: self.max_load.clone(),
+            critical_load: self.critical_load.clone(),
+            worker_timeout: self.worker_timeout,
+            heartbeat_table: self.heartbeat_table.clone(),
         }
-        .resolve(&cfg.recycling.defaults, parallel)
+        .resolve(
+            &cfg.recycling.defaults,
+            parallel,
+            cfg.recycling.concurrency.worker_timeout,
+        )
         .map_err(|b| Error::invalid(format!("--{}: {}", b.name.replace('_', "-"), b.reason)))
     }
 }

@@ -95,6 +95,11 @@ impl Observer for Bars {
                     b.set_message(reason.clone());
                 }
             }
+            Event::Gate { node, state } => {
+                if let Some(b) = self.bars.get(node) {
+                    b.set_message(state.describe());
+                }
+            }
             Event::TableFinished(o) => {
                 if let Some(b) = self.bars.get(&o.node) {
                     b.inc(1);

@@ -11,7 +11,7 @@
 use super::alerts::AlertSink;
 use super::runner::{self, Applied, ApplyJob, Observer, Stop};
 use super::{JobRecord, JobStatus, Store};
-use crate::apply::{ApplyOptions, Event};
+use crate::apply::{ApplyHandle, ApplyOptions, Event};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
@@ -52,9 +52,6 @@ pub struct ManagerConfig {
     pub queue_size: usize,
     pub lock_retries: u32,
     pub retry_backoff: Duration,
-    pub worker_timeout: Duration,
-    /// Lag poll interval between batches in binlog-on.
-    pub lag_poll: Duration,
     pub alerts: Option<AlertSink>,
     /// Base URL put into alerts as `generatorURL` (the job's API address).
     pub public_url: Option<String>,
@@ -69,8 +66,6 @@ impl ManagerConfig {
             queue_size: c.recycling.concurrency.queue_size,
             lock_retries: c.recycling.defaults.lock_retries,
             retry_backoff: c.recycling.defaults.retry_backoff.0,
-            worker_timeout: c.recycling.concurrency.worker_timeout.0,
-            lag_poll: Duration::from_secs(1),
             alerts: a
                 .webhook_url
                 .as_ref()
@@ -365,8 +360,7 @@ impl JobManager {
             parallel: plan.settings.parallel.max(1),
             lock_retries: c.lock_retries,
             retry_backoff: c.retry_backoff,
-            worker_timeout: c.worker_timeout,
-            lag_poll: c.lag_poll,
+            handle: ApplyHandle::new(&plan.settings),
             deadline: None,
         };
         let run = ApplyJob {
@@ -415,10 +409,11 @@ struct Broadcast<'a>(&'a broadcast::Sender<Arc<JobRecord>>);
 
 impl Observer for Broadcast<'_> {
     fn update(&mut self, job: &JobRecord, event: Option<&Event>) {
-        // Waiting and node-stop events change nothing a client sees in the row.
+        // Waiting and node-stop events change nothing a client sees in the row (a gate's
+        // change of the run state comes as a row change).
         if matches!(
             event,
-            Some(Event::Waiting { .. } | Event::NodeStopped { .. })
+            Some(Event::Waiting { .. } | Event::NodeStopped { .. } | Event::Gate { .. })
         ) {
             return;
         }

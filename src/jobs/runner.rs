@@ -5,11 +5,14 @@
 //! (progress bars, the WebSocket) → `completed` | `failed` | `cancelled`.
 
 use super::{JobRecord, JobStatus, Store};
-use crate::apply::{ActionStatus, ApplyOptions, ApplyReport, Event, execute, preflight};
+use crate::apply::{
+    ActionStatus, ApplyHandle, ApplyOptions, ApplyReport, Event, RunState, execute, preflight,
+};
 use crate::error::{Error, ErrorCode, Result};
 use crate::mysql::ConnectSpec;
 use crate::plan::Plan;
 use chrono::Utc;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -97,7 +100,40 @@ pub fn track(job: &mut JobRecord, e: &Event) -> bool {
             job.current_table = None;
             true
         }
-        Event::Waiting { .. } | Event::NodeStopped { .. } => false,
+        Event::Waiting { .. } | Event::NodeStopped { .. } | Event::Gate { .. } => false,
+    }
+}
+
+/// The job's run state from its nodes' gates and the apply's pause: paused when paused (a
+/// running rebuild goes on, no new one starts), else throttled when any node's gate holds (the
+/// first node's reason), else running.
+#[derive(Debug, Default)]
+pub struct Gates(BTreeMap<String, RunState>);
+
+impl Gates {
+    /// Folds an executor event in.
+    pub fn track(&mut self, e: &Event) {
+        match e {
+            Event::Gate { node, state } => {
+                self.0.insert(node.clone(), state.clone());
+            }
+            Event::NodeStopped { node, .. } => {
+                self.0.remove(node);
+            }
+            _ => {}
+        }
+    }
+
+    /// The state now.
+    pub fn state(&self, handle: &ApplyHandle) -> RunState {
+        if let Some((since, reason)) = handle.paused() {
+            return RunState::Paused { reason, since };
+        }
+        self.0
+            .values()
+            .find(|s| !matches!(s, RunState::Running))
+            .cloned()
+            .unwrap_or(RunState::Running)
     }
 }
 
@@ -189,16 +225,38 @@ pub async fn run_apply(
         drop(tx);
         r
     };
+    let handle = opts.handle.clone();
+    let mut changes = handle.changes();
+    job.run_state = Some(RunState::Running);
     let consume = async {
-        while let Some(e) = rx.recv().await {
-            if track(job, &e) {
-                save(store, job, obs, Some(&e)).await;
+        let mut gates = Gates::default();
+        loop {
+            let e = tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => Some(e),
+                    None => break,
+                },
+                // A pause or resume shows at once, not at the next checkpoint.
+                Ok(()) = changes.changed() => None,
+            };
+            let mut changed = e.as_ref().is_some_and(|e| track(job, e));
+            if let Some(e) = &e {
+                gates.track(e);
+            }
+            let state = Some(gates.state(&handle));
+            if job.run_state != state {
+                job.run_state = state;
+                changed = true;
+            }
+            if changed {
+                save(store, job, obs, e.as_ref()).await;
             } else {
-                obs.update(job, Some(&e));
+                obs.update(job, e.as_ref());
             }
         }
     };
     let (report, ()) = tokio::join!(run, consume);
+    job.run_state = None;
     finish(job, &report, stop);
     store.update_job(job).await?;
     obs.update(job, None);
@@ -211,6 +269,8 @@ fn finish(job: &mut JobRecord, r: &ApplyReport, stop: &Stop) {
         JobStatus::Failed
     } else if r.cancelled {
         JobStatus::Cancelled
+    } else if r.panicked.is_some() {
+        JobStatus::Failed
     } else if r.complete() {
         JobStatus::Completed
     } else {
@@ -222,6 +282,10 @@ fn finish(job: &mut JobRecord, r: &ApplyReport, stop: &Stop) {
              and the rest skipped; a new job from the same plan skips the tables already done"
                 .into(),
         )
+    } else if let Some(why) = &r.panicked {
+        Some(format!(
+            "panic ({why}): running statements were killed (KILL QUERY), the rest skipped"
+        ))
     } else if r.timed_out {
         Some(format!(
             "[{}] the deadline passed: running statements were killed, the rest skipped",

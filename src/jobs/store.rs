@@ -3,7 +3,7 @@
 //! minus credentials, which callers strip).
 
 use super::JobStatus;
-use crate::apply::{ActionOutcome, ActionStatus, Ledger};
+use crate::apply::{ActionOutcome, ActionStatus, Ledger, RunState};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -41,7 +41,10 @@ const SCHEMA: &[&str] = &[
 
 /// Columns added after the first release of the store, with their definitions: added to an
 /// older store when it is opened.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("jobs", "owner_pid", "INTEGER")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("jobs", "owner_pid", "INTEGER"),
+    ("jobs", "run_state", "TEXT"),
+];
 
 /// One job row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,6 +71,8 @@ pub struct JobRecord {
     /// The process running the job (a CLI apply or a server): a job left `running` by a
     /// process that no longer exists was interrupted.
     pub owner_pid: Option<u32>,
+    /// While it applies: running, throttled (why, since when) or paused.
+    pub run_state: Option<RunState>,
 }
 
 impl JobRecord {
@@ -91,6 +96,7 @@ impl JobRecord {
             bytes_freed: 0,
             current_table: None,
             owner_pid: Some(std::process::id()),
+            run_state: None,
         }
     }
 }
@@ -129,6 +135,13 @@ fn other_process_alive(pid: u32) -> bool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+}
+
+/// The run state as stored: JSON, `NULL` when there is none.
+fn run_state_text(j: &JobRecord) -> Option<String> {
+    j.run_state
+        .as_ref()
+        .and_then(|s| serde_json::to_string(s).ok())
 }
 
 fn db_err(e: sqlx::Error) -> Error {
@@ -217,8 +230,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, created_at, \
              started_at, completed_at, error, total_tables, processed_tables, failed_tables, \
-             bytes_freed, current_table, owner_pid) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             bytes_freed, current_table, owner_pid, run_state) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&j.job_id)
         .bind(&j.kind)
@@ -237,6 +250,7 @@ impl Store {
         .bind(j.bytes_freed as i64)
         .bind(&j.current_table)
         .bind(j.owner_pid.map(i64::from))
+        .bind(run_state_text(j))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::JobCreate(format!("job store: {e}")))?;
@@ -248,7 +262,7 @@ impl Store {
         sqlx::query(
             "UPDATE jobs SET status = ?, phase = ?, plan_id = ?, plan_digest = ?, started_at = ?, \
              completed_at = ?, error = ?, total_tables = ?, processed_tables = ?, failed_tables = ?, \
-             bytes_freed = ?, current_table = ?, owner_pid = ? WHERE job_id = ?",
+             bytes_freed = ?, current_table = ?, owner_pid = ?, run_state = ? WHERE job_id = ?",
         )
         .bind(j.status.as_str())
         .bind(&j.phase)
@@ -263,6 +277,7 @@ impl Store {
         .bind(j.bytes_freed as i64)
         .bind(&j.current_table)
         .bind(j.owner_pid.map(i64::from))
+        .bind(run_state_text(j))
         .bind(&j.job_id)
         .execute(&self.pool)
         .await
@@ -293,6 +308,9 @@ impl Store {
             owner_pid: r
                 .get::<Option<i64>, _>("owner_pid")
                 .and_then(|p| u32::try_from(p).ok()),
+            run_state: r
+                .get::<Option<String>, _>("run_state")
+                .and_then(|t| serde_json::from_str(&t).ok()),
         }
     }
 
@@ -607,6 +625,11 @@ mod tests {
             bytes_freed: 0,
             current_table: None,
             owner_pid: None,
+            // Kept as JSON: it must come back as it went in.
+            run_state: Some(RunState::Throttled {
+                reason: "waiting for replicas: r3 is 3s behind".into(),
+                since: Utc::now(),
+            }),
         }
     }
 

@@ -4,7 +4,7 @@
 //! and the CLI's `status`/`monitor` (local store or HTTP) show the same thing.
 
 use super::{JobRecord, JobStatus};
-use crate::apply::ActionOutcome;
+use crate::apply::{ActionOutcome, RunState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -98,6 +98,9 @@ pub struct JobView {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
+    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    pub run_state: Option<RunState>,
 }
 
 /// An item of the job list (spec §3.2.5, plus what `monitor` shows).
@@ -119,6 +122,9 @@ pub struct JobSummary {
     pub current_table: Option<String>,
     pub space_freed_mb: u64,
     pub error: Option<String>,
+    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
+    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    pub run_state: Option<RunState>,
 }
 
 /// The WebSocket message (spec §3.3), sent on every change of a job's status or progress.
@@ -137,6 +143,9 @@ pub struct JobUpdate {
     pub total_tables: u64,
     pub current_table: Option<String>,
     pub space_freed_mb: u64,
+    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
+    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    pub run_state: Option<RunState>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -201,6 +210,7 @@ impl JobView {
             started_at: j.started_at,
             completed_at: j.completed_at,
             error: j.error.clone(),
+            run_state: j.run_state.clone(),
         }
     }
 }
@@ -223,6 +233,7 @@ impl From<&JobRecord> for JobSummary {
             current_table: j.current_table.clone(),
             space_freed_mb: j.bytes_freed / MIB,
             error: j.error.clone(),
+            run_state: j.run_state.clone(),
         }
     }
 }
@@ -240,6 +251,7 @@ impl From<&JobRecord> for JobUpdate {
             total_tables: j.total_tables,
             current_table: j.current_table.clone(),
             space_freed_mb: j.bytes_freed / MIB,
+            run_state: j.run_state.clone(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! rows captured from each flavor. Statements that carry user values bind them as parameters.
 
 pub mod flavor;
+pub mod gates;
 pub mod replication;
 
 use crate::error::{Error, Result};

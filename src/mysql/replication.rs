@@ -30,6 +30,10 @@ pub struct ReplicationSource {
     pub gtid: Option<String>,
     pub last_io_error: Option<String>,
     pub last_sql_error: Option<String>,
+    /// `SQL_Delay` (`MASTER_DELAY` / `SOURCE_DELAY`): seconds the replica deliberately stays
+    /// behind; its lag counts only beyond this.
+    #[serde(default)]
+    pub sql_delay: u64,
 }
 
 /// Both replication threads run, as `Slave_IO_Running`/`Slave_SQL_Running` (or their
@@ -74,6 +78,7 @@ impl ReplicationSource {
             }),
             last_io_error: nonempty(&["Last_IO_Error"]),
             last_sql_error: nonempty(&["Last_SQL_Error"]),
+            sql_delay: r.u64(&["SQL_Delay"]).unwrap_or(0),
         })
     }
 }

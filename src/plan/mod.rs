@@ -18,7 +18,7 @@ pub use planner::{PlanRequest, build_plan, make_plan};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
 pub use settings::{BadSetting, SettingsOverrides};
 
-use crate::config::{HumanDuration, Mode};
+use crate::config::{HumanDuration, LoadLimits, Mode};
 use crate::inspect::estimate::EstimateMethod;
 use crate::mysql::quote_table;
 use crate::topology::Role;
@@ -110,6 +110,28 @@ pub struct Settings {
     pub max_lag: HumanDuration,
     /// Whether blocking rebuilds (`LOCK=SHARED`, FULLTEXT/SPATIAL) may be planned.
     pub allow_blocking: bool,
+    // The gates' settings (round 2). Plans made before them lack these keys and keep their
+    // digest: an absent key takes the built-in default (`worker_timeout`, `heartbeat_table`:
+    // off). Plans made now always carry the first three.
+    /// How often a holding gate is checked again (and the critical load read during a rebuild).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "1s")]
+    pub check_interval: Option<HumanDuration>,
+    /// No rebuild starts while a status variable is above its limit (`Threads_running=25`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "Threads_running=25")]
+    pub max_load: Option<LoadLimits>,
+    /// Above it during a rebuild, the statement is killed and the node stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "Threads_running=50")]
+    pub critical_load: Option<LoadLimits>,
+    /// Longest one rebuild may run before `KILL QUERY`; absent: no limit but `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "2h")]
+    pub worker_timeout: Option<HumanDuration>,
+    /// `db.table` of pt-heartbeat (`--utc`): lag read from it instead of `Seconds_Behind_Master`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_table: Option<String>,
 }
 
 impl Settings {
@@ -134,14 +156,54 @@ impl Settings {
             }
         }
         for (name, d) in [
-            ("timeout", self.timeout),
-            ("lock_wait_timeout", self.lock_wait_timeout),
+            ("timeout", Some(self.timeout)),
+            ("lock_wait_timeout", Some(self.lock_wait_timeout)),
+            ("worker_timeout", self.worker_timeout),
         ] {
-            if d.0.as_secs() == 0 {
+            if d.is_some_and(|d| d.0.as_secs() == 0) {
                 return bad(name, "must be at least 1s");
             }
         }
+        if self
+            .check_interval
+            .is_some_and(|d| d.0 < std::time::Duration::from_millis(100))
+        {
+            return bad("check_interval", "must be at least 100ms");
+        }
+        if let Some(t) = &self.heartbeat_table
+            && heartbeat_parts(t).is_none()
+        {
+            return bad(
+                "heartbeat_table",
+                &format!("{t:?} is not db.table (pt-heartbeat's table)"),
+            );
+        }
         Ok(())
+    }
+
+    /// `check_interval`, or its default (1s) for plans made without it.
+    pub fn check_interval(&self) -> std::time::Duration {
+        self.check_interval
+            .map_or(std::time::Duration::from_secs(1), |d| d.0)
+    }
+
+    /// `max_load`, or its default for plans made without it.
+    pub fn max_load(&self) -> LoadLimits {
+        self.max_load
+            .clone()
+            .unwrap_or_else(|| crate::config::RecyclingDefaults::default().max_load)
+    }
+
+    /// `critical_load`, or its default for plans made without it.
+    pub fn critical_load(&self) -> LoadLimits {
+        self.critical_load
+            .clone()
+            .unwrap_or_else(|| crate::config::RecyclingDefaults::default().critical_load)
+    }
+
+    /// The heartbeat table as (schema, table).
+    pub fn heartbeat(&self) -> Option<(&str, &str)> {
+        self.heartbeat_table.as_deref().and_then(heartbeat_parts)
     }
 
     /// The thresholds as the scan and the planner use them.
@@ -151,6 +213,12 @@ impl Settings {
             min_percent: self.threshold_percent,
         }
     }
+}
+
+/// `db.table` split in two, both parts non-empty.
+fn heartbeat_parts(t: &str) -> Option<(&str, &str)> {
+    t.split_once('.')
+        .filter(|(d, t)| !d.is_empty() && !t.is_empty() && !t.contains('.'))
 }
 
 /// Why [`Plan::check_digest`] refuses a plan.
@@ -338,6 +406,11 @@ pub(crate) fn example_plan() -> Plan {
             lock_wait_timeout: HumanDuration::secs(5),
             max_lag: HumanDuration::secs(10),
             allow_blocking: true,
+            check_interval: Some(HumanDuration::secs(1)),
+            max_load: Some(LoadLimits::one("Threads_running", 25)),
+            critical_load: Some(LoadLimits::one("Threads_running", 50)),
+            worker_timeout: None,
+            heartbeat_table: None,
         },
         nodes: vec![
             node(

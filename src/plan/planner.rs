@@ -485,6 +485,7 @@ mod tests {
                 sql_running: "Yes".into(),
                 gtid: None,
                 last_error: None,
+                delay_seconds: 0,
             }),
             error: None,
             slaves,
@@ -522,6 +523,11 @@ mod tests {
             lock_wait_timeout: HumanDuration::secs(5),
             max_lag: HumanDuration::secs(10),
             allow_blocking: false,
+            check_interval: None,
+            max_load: None,
+            critical_load: None,
+            worker_timeout: None,
+            heartbeat_table: None,
         }
     }
 

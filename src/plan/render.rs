@@ -58,6 +58,21 @@ pub fn summary_table(p: &Plan) -> String {
         p.settings.exclude_primary,
         p.settings.allow_blocking
     );
+    let st = &p.settings;
+    out.push_str(&format!(
+        "gates: max_lag {}, max_load {}, critical_load {}, check_interval {}, worker_timeout {}{}\n",
+        st.max_lag,
+        st.max_load(),
+        st.critical_load(),
+        crate::config::HumanDuration(st.check_interval()),
+        st.worker_timeout
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| "off".into()),
+        st.heartbeat_table
+            .as_deref()
+            .map(|h| format!(", heartbeat {h}"))
+            .unwrap_or_default()
+    ));
     let mut t = new_table(&[
         "node",
         "table",

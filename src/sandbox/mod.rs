@@ -362,6 +362,9 @@ impl Sandbox {
                 "--performance-schema=OFF".into(),
                 "--max-connections=500".into(),
                 "--skip-name-resolve".into(),
+                // Who holds which metadata lock: the apply waits for long holders before an
+                // ALTER (the plugin ships with the server; production may load it or not).
+                "--plugin-load-add=metadata_lock_info".into(),
                 format!("--pid-file={}", n.pid_file.display()),
                 format!("--log-error={}", n.error_log.display()),
             ];

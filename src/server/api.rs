@@ -5,7 +5,7 @@
 //! as a job's `config` is [`JobRequest::stored_config`], which has none.
 
 use super::error::{ApiError, redact_values};
-use crate::config::{Config, HumanDuration, Mode};
+use crate::config::{Config, HumanDuration, LoadLimits, Mode};
 use crate::inspect::{DEFAULT_SAMPLE_ROWS, TableFilter};
 use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::{PlanRequest, Scope, SettingsOverrides};
@@ -146,6 +146,21 @@ pub struct JobConfig {
     #[schema(value_type = Option<String>, example = "10s")]
     pub max_lag: Option<HumanDuration>,
     pub allow_blocking: Option<bool>,
+    /// No rebuild starts while a status variable is above its limit (`Threads_running=25`).
+    #[schema(value_type = Option<String>, example = "Threads_running=25")]
+    pub max_load: Option<LoadLimits>,
+    /// Above it during a rebuild, the statement is killed and the node stops.
+    #[schema(value_type = Option<String>, example = "Threads_running=50")]
+    pub critical_load: Option<LoadLimits>,
+    /// How often a holding gate is checked again.
+    #[schema(value_type = Option<String>, example = "1s")]
+    pub check_interval: Option<HumanDuration>,
+    /// Longest one rebuild may run before `KILL QUERY` (default: the server's
+    /// `recycling.concurrency.worker_timeout`, unset: no limit but `timeout`).
+    #[schema(value_type = Option<String>, example = "2h")]
+    pub worker_timeout: Option<HumanDuration>,
+    /// pt-heartbeat's table (`db.table`, `--utc`) for true lag.
+    pub heartbeat_table: Option<String>,
     /// Nodes worked on at once (default 10).
     pub parallel: Option<usize>,
     /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
@@ -368,10 +383,16 @@ impl JobRequest {
             lock_wait_timeout: c.lock_wait_timeout,
             max_lag: c.max_lag,
             allow_blocking: c.allow_blocking,
+            check_interval: c.check_interval,
+            max_load: c.max_load.clone(),
+            critical_load: c.critical_load.clone(),
+            worker_timeout: c.worker_timeout,
+            heartbeat_table: c.heartbeat_table.clone(),
         }
         .resolve(
             &cfg.recycling.defaults,
             c.parallel.unwrap_or(DEFAULT_PARALLEL),
+            cfg.recycling.concurrency.worker_timeout,
         )
         .map_err(|b| ApiError::field(format!("config.{}", b.name), b.reason))?;
         Ok((

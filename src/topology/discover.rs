@@ -9,7 +9,7 @@
 //! node that cannot be reached stays in the tree with its error. Galera and Group Replication
 //! members are refused.
 
-use super::{ClusterTopology, DatabaseNode, ReplicationState, Role, TopologyTree};
+use super::{ClusterTopology, DatabaseNode, Role, TopologyTree};
 use crate::error::{Error, Result};
 use crate::mysql::flavor::{ServerInfo, server_info};
 use crate::mysql::replication::{
@@ -119,32 +119,7 @@ async fn probe_all(
 }
 
 fn node_from_probe(p: &Probe, role: Role) -> DatabaseNode {
-    let src = p.primary_source();
-    DatabaseNode {
-        host: p.endpoint.host.clone(),
-        port: p.endpoint.port,
-        server_id: p.info.server_id,
-        role,
-        read_only: p.info.read_only,
-        lag_seconds: src.and_then(|s| s.seconds_behind).map(|l| l as i64),
-        version: p.info.version.clone(),
-        server_uuid: p.info.server_uuid.clone(),
-        super_read_only: p.info.super_read_only,
-        flavor: Some(p.info.flavor),
-        log_bin: p.info.log_bin,
-        log_slave_updates: p.info.log_slave_updates,
-        gtid_mode: p.info.gtid_mode.clone(),
-        source: src.map(|s| s.source.to_string()),
-        replication: src.map(|s| ReplicationState {
-            channel: s.channel.clone(),
-            io_running: s.io_running.clone(),
-            sql_running: s.sql_running.clone(),
-            gtid: s.gtid.clone(),
-            last_error: s.last_io_error.clone().or_else(|| s.last_sql_error.clone()),
-        }),
-        error: None,
-        slaves: Vec::new(),
-    }
+    DatabaseNode::from_state(&p.endpoint, &p.info, &p.sources, role)
 }
 
 fn unreachable_node(

@@ -8,7 +8,8 @@ pub use discover::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discove
 pub use render::{OutputFormat, render};
 
 use crate::mysql::Endpoint;
-use crate::mysql::flavor::Flavor;
+use crate::mysql::flavor::{Flavor, ServerInfo};
+use crate::mysql::replication::ReplicationSource;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,9 @@ pub struct ReplicationState {
     /// `Slave_Pos`/`Current_Pos`/`No` (MariaDB) or `auto_position=…` (MySQL).
     pub gtid: Option<String>,
     pub last_error: Option<String>,
+    /// Seconds the replica deliberately stays behind (`MASTER_DELAY`); 0 for none.
+    #[serde(default)]
+    pub delay_seconds: u64,
 }
 
 /// One node of the tree. The spec's fields first, then what the design adds.
@@ -74,6 +78,42 @@ pub struct DatabaseNode {
 }
 
 impl DatabaseNode {
+    /// A node as its own server facts and replication sources describe it (no children).
+    pub fn from_state(
+        ep: &Endpoint,
+        info: &ServerInfo,
+        sources: &[ReplicationSource],
+        role: Role,
+    ) -> Self {
+        let src = crate::mysql::replication::primary_source(sources);
+        DatabaseNode {
+            host: ep.host.clone(),
+            port: ep.port,
+            server_id: info.server_id,
+            role,
+            read_only: info.read_only,
+            lag_seconds: src.and_then(|s| s.seconds_behind).map(|l| l as i64),
+            version: info.version.clone(),
+            server_uuid: info.server_uuid.clone(),
+            super_read_only: info.super_read_only,
+            flavor: Some(info.flavor),
+            log_bin: info.log_bin,
+            log_slave_updates: info.log_slave_updates,
+            gtid_mode: info.gtid_mode.clone(),
+            source: src.map(|s| s.source.to_string()),
+            replication: src.map(|s| ReplicationState {
+                channel: s.channel.clone(),
+                io_running: s.io_running.clone(),
+                sql_running: s.sql_running.clone(),
+                gtid: s.gtid.clone(),
+                last_error: s.last_io_error.clone().or_else(|| s.last_sql_error.clone()),
+                delay_seconds: s.sql_delay,
+            }),
+            error: None,
+            slaves: Vec::new(),
+        }
+    }
+
     /// The node's address.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint::new(self.host.clone(), self.port)

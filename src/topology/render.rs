@@ -64,6 +64,9 @@ fn describe(n: &DatabaseNode) -> String {
             "io={} sql={} lag={lag}",
             r.io_running, r.sql_running
         ));
+        if r.delay_seconds > 0 {
+            parts.push(format!("delay={}s", r.delay_seconds));
+        }
         if let Some(e) = &r.last_error {
             parts.push(format!("last_error={e:?}"));
         }
@@ -123,6 +126,7 @@ mod tests {
                 sql_running: "Yes".into(),
                 gtid: Some("Slave_Pos".into()),
                 last_error: None,
+                delay_seconds: 0,
             }),
             error: None,
             slaves,

@@ -1,0 +1,170 @@
+//! The one "node still matches the plan" rule (design §6): identity (server_id, uuid), role,
+//! source, read-only state and eligibility. Preflight applies it to the re-discovered topology
+//! before any DDL; every checkpoint of the executor applies it to the executing node and to every
+//! node its rebuild reaches, as they are at that moment.
+//!
+//! Stopped replication is told apart: before the apply it is drift like any other (the plan was
+//! reviewed against running replicas), during it the lag is unknown, so the gate waits for it to
+//! run again (fail closed) instead of ending the node at once.
+
+use crate::plan::PlanNode;
+use crate::plan::planner::protection;
+use crate::topology::{DatabaseNode, Role};
+
+/// How a live node differs from what the plan says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// The node is not what was reviewed (or may no longer be touched): never go on.
+    Changed(String),
+    /// Its replication threads are not running: its lag is unknown.
+    ReplicationStopped(String),
+}
+
+impl Drift {
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Changed(m) | Self::ReplicationStopped(m) => m,
+        }
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "ON" } else { "OFF" }
+}
+
+/// Whether `live` may still be touched (executing, or reached by a binlog-on rebuild) under
+/// `exclude_primary`: `None` when it may.
+pub fn eligibility(live: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Option<Drift> {
+    let reason = protection(live, is_root, exclude_primary)?;
+    Some(if live.reachable() && !is_root && !live.replicating() {
+        Drift::ReplicationStopped(format!("{}: {reason}", live.endpoint()))
+    } else {
+        Drift::Changed(format!(
+            "{} is no longer eligible: {reason}",
+            live.endpoint()
+        ))
+    })
+}
+
+/// Every way the executing node `live` differs from `planned`. `is_root`: `live` is the root of
+/// the topology (replicates from no one, or the writable end of a loop).
+pub fn node_drift(
+    planned: &PlanNode,
+    live: &DatabaseNode,
+    is_root: bool,
+    exclude_primary: bool,
+) -> Vec<Drift> {
+    let a = &planned.address;
+    let mut out = Vec::new();
+    if live.server_id != planned.server_id || live.server_uuid != planned.server_uuid {
+        out.push(Drift::Changed(format!(
+            "{a} is another server now (server_id {} → {})",
+            planned.server_id, live.server_id
+        )));
+    }
+    if live.role != planned.role {
+        out.push(Drift::Changed(format!(
+            "{a}: role {} → {}",
+            planned.role, live.role
+        )));
+    }
+    if live.read_only != planned.read_only {
+        out.push(Drift::Changed(format!(
+            "{a}: read_only {} → {}",
+            on_off(planned.read_only),
+            on_off(live.read_only)
+        )));
+    }
+    if live.source != planned.source {
+        out.push(Drift::Changed(format!(
+            "{a}: replicates from {} → {}",
+            planned.source.as_deref().unwrap_or("nothing"),
+            live.source.as_deref().unwrap_or("nothing")
+        )));
+    }
+    out.extend(eligibility(live, is_root, exclude_primary));
+    out
+}
+
+/// The role a node has as seen on its own (no tree): a node with a source is a replica.
+pub fn role_of(live: &DatabaseNode) -> Role {
+    if live.source.is_some() {
+        Role::Slave
+    } else {
+        Role::Master
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::ReplicationState;
+
+    fn live(read_only: bool, io: &str) -> DatabaseNode {
+        let p = crate::plan::example_plan();
+        let n = &p.nodes[0];
+        DatabaseNode {
+            host: "127.0.0.1".into(),
+            port: 23307,
+            server_id: n.server_id,
+            role: Role::Slave,
+            read_only,
+            lag_seconds: Some(0),
+            version: "10.11".into(),
+            server_uuid: None,
+            super_read_only: None,
+            flavor: None,
+            log_bin: true,
+            log_slave_updates: true,
+            gtid_mode: None,
+            source: n.source.clone(),
+            replication: Some(ReplicationState {
+                channel: String::new(),
+                io_running: io.into(),
+                sql_running: "Yes".into(),
+                gtid: None,
+                last_error: None,
+                delay_seconds: 0,
+            }),
+            error: None,
+            slaves: vec![],
+        }
+    }
+
+    #[test]
+    fn a_matching_node_has_no_drift() {
+        let p = crate::plan::example_plan();
+        assert_eq!(node_drift(&p.nodes[0], &live(true, "Yes"), false, true), []);
+    }
+
+    #[test]
+    fn a_writable_node_is_changed_and_stopped_replication_is_told_apart() {
+        let p = crate::plan::example_plan();
+        let d = node_drift(&p.nodes[0], &live(false, "Yes"), false, true);
+        assert!(
+            d.iter().all(|x| matches!(x, Drift::Changed(_))) && d.len() == 2,
+            "{d:?}"
+        );
+        assert!(d[0].message().contains("read_only ON → OFF"), "{d:?}");
+        let d = node_drift(&p.nodes[0], &live(true, "No"), false, true);
+        assert!(
+            matches!(&d[..], [Drift::ReplicationStopped(m)] if m.contains("io=No")),
+            "{d:?}"
+        );
+        let mut other = live(true, "Yes");
+        other.server_id = 99;
+        other.source = None;
+        other.role = role_of(&other);
+        let d = node_drift(&p.nodes[0], &other, true, true);
+        let text: Vec<&str> = d.iter().map(Drift::message).collect();
+        assert!(
+            text.iter().any(|m| m.contains("another server")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|m| m.contains("role slave → master")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|m| m.contains("primary")), "{text:?}");
+    }
+}
