@@ -78,6 +78,8 @@ impl ManagerConfig {
 
 struct Active {
     stop: Stop,
+    /// Pause, resume, panic and live settings; set once the job applies.
+    control: Arc<Mutex<Option<ApplyHandle>>>,
     /// Set to the final status when the job ends.
     done: watch::Receiver<Option<JobStatus>>,
 }
@@ -177,10 +179,12 @@ impl JobManager {
         store.insert_job(&job).await?;
         let stop = Stop::new();
         let (done_tx, done) = watch::channel(None);
+        let control = Arc::new(Mutex::new(None));
         active.insert(
             id.clone(),
             Active {
                 stop: stop.clone(),
+                control: control.clone(),
                 done,
             },
         );
@@ -190,7 +194,7 @@ impl JobManager {
         let me = self.clone();
         let first = job.clone();
         self.inner.tasks.spawn(async move {
-            let end = me.run(first, sub, &stop).await;
+            let end = me.run(first, sub, &stop, &control).await;
             me.inner.active.lock().await.remove(&id);
             let _ = done_tx.send(Some(end));
         });
@@ -261,9 +265,51 @@ impl JobManager {
         runner::save(&self.inner.store, job, &mut obs, None).await;
     }
 
+    /// The control of a job that is applying in this server (pause, resume, live settings).
+    pub async fn control(&self, job_id: &str) -> Result<ApplyHandle> {
+        let found = {
+            let active = self.inner.active.lock().await;
+            active.get(job_id).map(|a| {
+                a.control
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            })
+        };
+        match found {
+            Some(Some(h)) => Ok(h),
+            Some(None) => Err(Error::JobState(format!(
+                "job {job_id} is not applying yet (pending, planning or waiting for its nodes);                  it can be paused or changed once it applies"
+            ))),
+            None => {
+                let j = self
+                    .inner
+                    .store
+                    .job(job_id)
+                    .await?
+                    .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+                Err(Error::JobState(format!(
+                    "job {job_id} is {}{}; only a job applying in this server can be paused,                      resumed or changed",
+                    j.status.as_str(),
+                    if j.status.is_final() {
+                        ""
+                    } else {
+                        " in another process"
+                    }
+                )))
+            }
+        }
+    }
+
     /// Runs one job to its end; returns the final status.
-    async fn run(&self, mut job: JobRecord, sub: Submission, stop: &Stop) -> JobStatus {
-        let end = self.run_inner(&mut job, sub, stop).await;
+    async fn run(
+        &self,
+        mut job: JobRecord,
+        sub: Submission,
+        stop: &Stop,
+        control: &Mutex<Option<ApplyHandle>>,
+    ) -> JobStatus {
+        let end = self.run_inner(&mut job, sub, stop, control).await;
         if let Err(e) = end {
             // Only a store failure gets here: record what can be recorded.
             tracing::error!(job = %job.job_id, "job ended with an error: {e}");
@@ -287,7 +333,13 @@ impl JobManager {
         job.status
     }
 
-    async fn run_inner(&self, job: &mut JobRecord, sub: Submission, stop: &Stop) -> Result<()> {
+    async fn run_inner(
+        &self,
+        job: &mut JobRecord,
+        sub: Submission,
+        stop: &Stop,
+        control: &Mutex<Option<ApplyHandle>>,
+    ) -> Result<()> {
         let inner = &self.inner;
         // Pending until a worker is free.
         let _permit = tokio::select! {
@@ -354,13 +406,15 @@ impl JobManager {
             }
         };
         let c = &inner.cfg;
+        let handle = ApplyHandle::new(&plan.settings);
+        *control.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
         let opts = ApplyOptions {
             job_id: job.job_id.clone(),
             resume: true,
             parallel: plan.settings.parallel.max(1),
             lock_retries: c.lock_retries,
             retry_backoff: c.retry_backoff,
-            handle: ApplyHandle::new(&plan.settings),
+            handle,
             deadline: None,
         };
         let run = ApplyJob {

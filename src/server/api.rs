@@ -210,6 +210,52 @@ pub struct JobCancelled {
     pub status: crate::jobs::JobStatus,
 }
 
+/// `PATCH /api/v1/recycle/jobs/{job_id}`: settings changed while the job runs (unset: kept).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobPatch {
+    /// The most lag a replica may have before the next rebuild, e.g. `30s`.
+    #[schema(value_type = Option<String>, example = "30s")]
+    pub max_lag: Option<HumanDuration>,
+    /// Status-variable limits before each rebuild, e.g. `Threads_running=40`.
+    #[schema(value_type = Option<String>, example = "Threads_running=40")]
+    pub max_load: Option<LoadLimits>,
+    /// Tables per batch.
+    pub batch_size: Option<usize>,
+}
+
+/// `data` of pause, resume and patch: the job's control as it is now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobControl {
+    pub job_id: String,
+    /// `paused`, or `running` (a gate may still hold it: the job's `run_state` says).
+    pub state: String,
+    #[schema(value_type = String, example = "10s")]
+    pub max_lag: HumanDuration,
+    #[schema(value_type = String, example = "Threads_running=25")]
+    pub max_load: LoadLimits,
+    pub batch_size: usize,
+}
+
+impl JobControl {
+    /// The control of `job_id` as `h` has it.
+    pub fn of(job_id: &str, h: &crate::apply::ApplyHandle) -> Self {
+        let t = h.tunables();
+        Self {
+            job_id: job_id.to_string(),
+            state: if h.paused().is_some() {
+                "paused"
+            } else {
+                "running"
+            }
+            .into(),
+            max_lag: HumanDuration(t.max_lag),
+            max_load: t.max_load,
+            batch_size: t.batch_size,
+        }
+    }
+}
+
 /// `data` of the job list (spec §3.2.5).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobList {

@@ -4,11 +4,11 @@
 
 use super::AppState;
 use super::api::{
-    ApiJson, DiscoverRequest, Envelope, Health, JobCancelled, JobCreated, JobList, JobRequest,
-    ListParams,
+    ApiJson, DiscoverRequest, Envelope, Health, JobCancelled, JobControl, JobCreated, JobList,
+    JobPatch, JobRequest, ListParams,
 };
 use super::error::{ApiError, ErrorBody, redact_values};
-use crate::apply::preflight;
+use crate::apply::{TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
 use crate::jobs::{JobStatus, Submission, Work};
@@ -192,6 +192,72 @@ pub async fn cancel_job(
         "job cancelled successfully"
     };
     ok(message, JobCancelled { job_id, status })
+}
+
+/// Pause a running job: no new rebuild starts (a running one goes on) until it is resumed.
+#[utoipa::path(post, path = "/api/v1/recycle/jobs/{job_id}/pause", tag = "jobs",
+    params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
+    responses(
+        (status = 200, description = "Paused", body = Envelope<JobControl>),
+        (status = 400, description = "The job is not applying in this server (1007)", body = ErrorBody),
+        (status = 404, description = "No such job (1006)", body = ErrorBody),
+    ))]
+pub async fn pause_job(
+    State(st): State<AppState>,
+    Path(job_id): Path<String>,
+) -> ApiResult<JobControl> {
+    let h = st.jobs().control(&job_id).await?;
+    let message = if h.pause() {
+        "job paused: no new rebuild starts until it is resumed"
+    } else {
+        "job was already paused"
+    };
+    ok(message, JobControl::of(&job_id, &h))
+}
+
+/// Resume a job paused with `pause`.
+#[utoipa::path(post, path = "/api/v1/recycle/jobs/{job_id}/resume", tag = "jobs",
+    params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
+    responses(
+        (status = 200, description = "Resumed", body = Envelope<JobControl>),
+        (status = 400, description = "The job is not applying in this server (1007)", body = ErrorBody),
+        (status = 404, description = "No such job (1006)", body = ErrorBody),
+    ))]
+pub async fn resume_job(
+    State(st): State<AppState>,
+    Path(job_id): Path<String>,
+) -> ApiResult<JobControl> {
+    let h = st.jobs().control(&job_id).await?;
+    let message = if h.resume() {
+        "job resumed"
+    } else {
+        "job was not paused"
+    };
+    ok(message, JobControl::of(&job_id, &h))
+}
+
+/// Change `max_lag`, `max_load` or `batch_size` of a running job (from its next checkpoint).
+#[utoipa::path(patch, path = "/api/v1/recycle/jobs/{job_id}", tag = "jobs",
+    params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
+    request_body = JobPatch,
+    responses(
+        (status = 200, description = "Changed", body = Envelope<JobControl>),
+        (status = 400, description = "Bad value (1001) or the job is not applying in this server (1007)", body = ErrorBody),
+        (status = 404, description = "No such job (1006)", body = ErrorBody),
+    ))]
+pub async fn patch_job(
+    State(st): State<AppState>,
+    Path(job_id): Path<String>,
+    ApiJson(p): ApiJson<JobPatch>,
+) -> ApiResult<JobControl> {
+    let h = st.jobs().control(&job_id).await?;
+    h.set(&TunablesPatch {
+        max_lag: p.max_lag,
+        max_load: p.max_load,
+        batch_size: p.batch_size,
+    })
+    .map_err(|b| ApiError::field(b.name, b.reason))?;
+    ok("job settings changed", JobControl::of(&job_id, &h))
 }
 
 /// Jobs, newest first, with a status filter and pagination.

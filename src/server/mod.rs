@@ -119,7 +119,17 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/api/v1/recycle/jobs/{job_id}",
-            get(handlers::get_job).delete(handlers::cancel_job),
+            get(handlers::get_job)
+                .delete(handlers::cancel_job)
+                .patch(handlers::patch_job),
+        )
+        .route(
+            "/api/v1/recycle/jobs/{job_id}/pause",
+            post(handlers::pause_job),
+        )
+        .route(
+            "/api/v1/recycle/jobs/{job_id}/resume",
+            post(handlers::resume_job),
         )
         .route("/api/v1/plans", post(handlers::create_plan))
         .route("/api/v1/plans/{plan_id}", get(handlers::get_plan))

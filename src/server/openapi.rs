@@ -3,8 +3,8 @@
 //! drift from what the server accepts and answers.
 
 use super::api::{
-    CredentialsBody, DiscoverRequest, Envelope, Health, JobCancelled, JobConfig, JobCreated,
-    JobList, JobRequest, TargetBody,
+    CredentialsBody, DiscoverRequest, Envelope, Health, JobCancelled, JobConfig, JobControl,
+    JobCreated, JobList, JobPatch, JobRequest, TargetBody,
 };
 use super::error::ErrorBody;
 use crate::jobs::view::{JobProgress, JobStatistics, JobSummary, JobUpdate, JobView, TableResult};
@@ -25,6 +25,9 @@ use utoipa::{Modify, OpenApi};
         super::handlers::create_job,
         super::handlers::get_job,
         super::handlers::cancel_job,
+        super::handlers::pause_job,
+        super::handlers::resume_job,
+        super::handlers::patch_job,
         super::handlers::list_jobs,
         super::handlers::health,
         super::handlers::create_plan,
@@ -36,7 +39,8 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         ErrorBody, DiscoverRequest, TargetBody, CredentialsBody, JobConfig, JobRequest,
         JobCreated, JobCancelled, JobList, Health, JobView, JobSummary, JobProgress,
-        JobStatistics, TableResult, JobUpdate, Envelope<JobView>,
+        JobStatistics, TableResult, JobUpdate, Envelope<JobView>, JobPatch, JobControl,
+        crate::apply::RunState,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
