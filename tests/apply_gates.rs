@@ -610,3 +610,108 @@ async fn the_panic_file_kills_the_rebuild_and_exits_5() {
     assert!(o["error"].as_str().unwrap().contains("panic"), "{o}");
     drop_local(c, &node, "gpanic").await;
 }
+
+/// Kills a child process when dropped (a failing test leaves no pt-heartbeat behind).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// pt-heartbeat (`--update --utc`, every 0.5 s) writing `hb.heartbeat` on `ep`.
+fn pt_heartbeat(ep: &Endpoint) -> Reaped {
+    Reaped(
+        std::process::Command::new("pt-heartbeat")
+            .args(["--update", "--utc", "--create-table", "-D", "hb"])
+            .args([
+                "--interval",
+                "0.5",
+                "-h",
+                &ep.host,
+                "-P",
+                &ep.port.to_string(),
+            ])
+            .args(["-u", common::USER, "-p", common::PASSWORD])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pt-heartbeat (percona-toolkit) runs"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heartbeat_table_gives_the_true_lag_where_seconds_behind_master_says_0() {
+    let _g = serial().await;
+    let c = cluster();
+    let (primary, mid, chained) = (c.primary(), c.replica(1), c.chained());
+    c.exec(&primary, &["CREATE DATABASE IF NOT EXISTS hb"])
+        .await;
+    c.fragment(&[
+        TableSpec::sized("gheart", "t1", 8, Pattern::RandomDelete { keep_every: 10 }),
+        TableSpec::sized("gheart", "t2", 8, Pattern::RandomDelete { keep_every: 10 }),
+    ])
+    .await;
+    let beat = pt_heartbeat(&primary);
+    // The heartbeat row reached the chained replica.
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut conn = c.conn(&chained).await;
+        let n: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM hb.heartbeat")
+            .fetch_one(&mut conn)
+            .await;
+        if n.is_ok_and(|n| n > 0) {
+            break;
+        }
+        assert!(Instant::now() < end, "no heartbeat row on {chained}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let plan = |out: &str, table: &str, timeout: &str| {
+        plan_file(
+            &work,
+            &mid,
+            out,
+            &args(&[
+                "--database",
+                "gheart",
+                "--table",
+                table,
+                "--mode",
+                "binlog-on",
+                "--max-lag",
+                "2s",
+                "--heartbeat-table",
+                "hb.heartbeat",
+                "--timeout",
+                timeout,
+            ]),
+        )
+    };
+    // A live heartbeat: the apply goes through.
+    let p1 = plan("gheart1.yaml", "t1", "1m");
+    assert!(
+        std::fs::read_to_string(&p1)
+            .unwrap()
+            .contains("heartbeat_table: hb.heartbeat")
+    );
+    let (code, out, err) = apply(&work, &p1, &["--yes", "--output-format", "json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let p2 = plan("gheart2.yaml", "t2", "8s");
+    // The heartbeat stops: Seconds_Behind_Master stays 0 everywhere, the heartbeat's age grows.
+    drop(beat);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (code, out, err) = apply(&work, &p2, &["--yes", "--output-format", "json"]);
+    assert_eq!(code, 5, "{err}");
+    let why = report(&out)["outcomes"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("deadline") && why.contains("behind (max_lag 2s)"),
+        "held by the heartbeat's lag: {why}"
+    );
+    c.exec(&primary, &["DROP DATABASE hb"]).await;
+}

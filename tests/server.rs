@@ -1,8 +1,8 @@
 //! The REST server against a real sandbox cluster, in process on port 0: the spec's endpoints
 //! and shapes, a full discover → plan → job-from-plan flow with space freed measured and
 //! watched over the WebSocket, job list filters and pagination, cancel of a running rebuild
-//! (gone from the processlist within 2 s), queue full, stale plans, auth, OpenAPI, metrics, and
-//! the Alertmanager alert of a failed job.
+//! (gone from the processlist within 2 s), pause / resume / PATCH of a running job, queue full,
+//! stale plans, auth, OpenAPI, metrics, and the Alertmanager alert of a failed job.
 
 mod common;
 
@@ -96,6 +96,15 @@ impl App {
 
     async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// A POST without a body (pause, resume).
+    async fn post_empty(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, None).await
     }
 
     /// Polls a job until `pred` holds (or panics after `secs`).
@@ -879,4 +888,166 @@ async fn a_failed_job_posts_an_alertmanager_alert_with_retries() {
         "a delivered alert is not sent again"
     );
     app.stop().await;
+}
+
+/// Pause, resume and live settings of a running job over REST: a paused job starts no new
+/// rebuild (none in the processlist), its `run_state` says so, PATCH changes its settings and
+/// refuses bad ones, resume lets it complete; a finished or unknown job cannot be paused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_is_paused_retuned_and_resumed_over_rest() {
+    let _g = serial().await;
+    let c = cluster();
+    let node = c.replica(2);
+    // Four fragmented tables on this replica only (binlog off).
+    let tables = ["t1", "t2", "t3", "t4"];
+    {
+        let mut conn = c.conn(&node).await;
+        conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
+        for t in tables {
+            let spec = TableSpec::sized("spause", t, 6, Pattern::RandomDelete { keep_every: 10 });
+            build(&mut conn, &node, &spec).await.unwrap();
+        }
+    }
+    let app = App::start(|_| {}).await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let cfg = json!({"databases": ["spause"], "threshold_mb": 1, "threshold_percent": 1});
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": target(&node), "config": cfg}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["data"]["job_id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/recycle/jobs/{id}");
+    let (pause, resume) = (format!("{path}/pause"), format!("{path}/resume"));
+
+    // Paused as soon as it applies (before that: not applying yet, 1007).
+    let end = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let (s, v) = app.post_empty(&pause).await;
+        if s == 200 {
+            break v;
+        }
+        assert_error(s, &v, 400, 1007);
+        assert!(!v["message"].as_str().unwrap().contains("  "), "{v}");
+        assert!(Instant::now() < end, "the job never applied: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(v["data"]["job_id"], json!(id), "{v}");
+    assert_eq!(v["data"]["state"], "paused", "{v}");
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs/{job_id}/pause", "post", "200"),
+        &v,
+        "pause",
+    );
+    let (s, v) = app.post_empty(&pause).await;
+    assert_eq!(
+        (s, v["data"]["state"].clone()),
+        (200, json!("paused")),
+        "{v}"
+    );
+    let d = app
+        .wait_job(&id, 15, |d| d["run_state"]["state"] == "paused")
+        .await;
+    assert_eq!(d["status"], "running", "{d}");
+    assert_eq!(d["run_state"]["reason"], "paused through the API", "{d}");
+    assert!(d["run_state"]["since"].is_string(), "{d}");
+
+    // A rebuild that started before the pause may finish; none starts after it.
+    let end = Instant::now() + Duration::from_secs(30);
+    while alters_running(&node, "spause").await > 0 {
+        assert!(Instant::now() < end, "the running ALTER never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let processed = app.get(&path).await.1["data"]["progress"]["processed_tables"].clone();
+    println!("paused after {processed} table(s)");
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(2) {
+        assert_eq!(
+            alters_running(&node, "spause").await,
+            0,
+            "an ALTER started while the job was paused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = app.get(&path).await.1["data"].clone();
+    assert_eq!(d["progress"]["processed_tables"], processed, "{d}");
+    assert!(processed.as_u64().unwrap() < tables.len() as u64, "{d}");
+    assert_eq!(d["run_state"]["state"], "paused", "{d}");
+
+    // Live settings: changed, and bad ones refused naming the field.
+    let (s, v) = app
+        .patch(&path, json!({"max_lag": "30s", "batch_size": 2}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let ctl = &v["data"];
+    assert_eq!(
+        (
+            ctl["state"].clone(),
+            ctl["max_lag"].clone(),
+            ctl["batch_size"].clone(),
+            ctl["max_load"].clone()
+        ),
+        (
+            json!("paused"),
+            json!("30s"),
+            json!(2),
+            json!("Threads_running=25")
+        ),
+        "{v}"
+    );
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs/{job_id}", "patch", "200"),
+        &v,
+        "patch",
+    );
+    let (s, v) = app.patch(&path, json!({"bogus": 1})).await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "bogus", "{v}");
+    let (s, v) = app.patch(&path, json!({"batch_size": 0})).await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "batch_size", "{v}");
+    let (s, v) = app
+        .patch(&path, json!({"max_load": "Threads_running"}))
+        .await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "max_load", "{v}");
+    let (s, v) = app.patch(&path, json!({})).await;
+    assert_eq!((s, v["data"]["batch_size"].clone()), (200, json!(2)), "{v}");
+
+    // Resumed, it completes every table.
+    let (s, v) = app.post_empty(&resume).await;
+    assert_eq!(
+        (s, v["data"]["state"].clone()),
+        (200, json!("running")),
+        "{v}"
+    );
+    let d = app.wait_final(&id).await;
+    assert_eq!(d["status"], "completed", "{d}");
+    assert!(d["run_state"].is_null(), "{d}");
+    let done = d["statistics"]["tables_processed"].as_array().unwrap();
+    assert_eq!(done.len(), tables.len(), "{d}");
+    assert!(done.iter().all(|t| t["status"] == "done"), "{d}");
+
+    // A finished job is not applying: 1007; an unknown one does not exist: 1006.
+    for p in [&pause, &resume] {
+        let (s, v) = app.post_empty(p).await;
+        assert_error(s, &v, 400, 1007);
+        let m = v["message"].as_str().unwrap();
+        assert!(m.contains("is completed") && !m.contains("  "), "{v}");
+    }
+    let (s, v) = app.patch(&path, json!({"batch_size": 3})).await;
+    assert_error(s, &v, 400, 1007);
+    let unknown = "/api/v1/recycle/jobs/job-20000101-999";
+    let (s, v) = app.post_empty(&format!("{unknown}/pause")).await;
+    assert_error(s, &v, 404, 1006);
+    let (s, v) = app.patch(unknown, json!({"batch_size": 3})).await;
+    assert_error(s, &v, 404, 1006);
+    app.stop().await;
+    let mut conn = c.conn(&node).await;
+    conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
+    conn.execute("DROP DATABASE spause").await.unwrap();
 }

@@ -27,9 +27,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// A holder of a table's metadata lock younger than this only delays an ALTER briefly: it is
-/// not waited for (lock_wait_timeout still bounds it).
-const BRIEF_HOLD: Duration = Duration::from_secs(1);
+/// How often the holders of a table's metadata lock are listed while the apply waits for them
+/// (most hold it for a statement: they are gone at the next look).
+const HOLDER_POLL: Duration = Duration::from_millis(100);
 
 /// Why a worker stops before its last action.
 #[derive(Debug, Clone, PartialEq)]
@@ -476,7 +476,7 @@ impl Worker<'_> {
             }
             let mut lag = Vec::new();
             if let Some(watch) = self.downstream.as_mut() {
-                for seen in watch.read(self.ctx.check).await {
+                for seen in watch.read().await {
                     if let Ok(l) = &seen.live
                         && let Some(Drift::Changed(m)) = eligibility(l, false, s.exclude_primary)
                     {
@@ -532,10 +532,18 @@ impl Worker<'_> {
                 }
                 Some(h) => self.hold(&h),
             }
-            // A position wait already spent part of the interval.
             let rest = self.ctx.check.saturating_sub(round.elapsed());
-            if let Some(stop) = self.ctx.pause(rest).await {
-                return Some(self.explain(stop));
+            match self.downstream.as_mut().filter(|w| w.has_pending()) {
+                // Waiting for the replay itself ends as soon as it is done. (Not raced against
+                // a stop: the server would go on waiting anyway and the connection must read
+                // the answer before its next query; the wait is bounded by the interval and the
+                // next round checks the stop first.)
+                Some(w) => w.wait_pending(rest).await,
+                None => {
+                    if let Some(stop) = self.ctx.pause(rest).await {
+                        return Some(self.explain(stop));
+                    }
+                }
             }
         }
     }
@@ -567,15 +575,16 @@ impl Worker<'_> {
         }
     }
 
-    /// Waits (up to `lock_wait_timeout`) until no session has held the table's metadata lock
-    /// for long; `Err` names the holders still there.
+    /// Waits (up to `lock_wait_timeout`) until no other session holds the table's metadata
+    /// lock; `Err` names the holders still there.
     async fn wait_for_holders(&mut self, a: &Action) -> Result<(), String> {
-        let limit = Instant::now() + self.ctx.plan.settings.lock_wait_timeout.0;
+        let started = Instant::now();
+        let limit = started + self.ctx.plan.settings.lock_wait_timeout.0;
         let mut said = false;
         loop {
             let holders = match self
                 .ctl
-                .lock_holders(&a.schema, &a.table, self.ddl.id, BRIEF_HOLD)
+                .lock_holders(&a.schema, &a.table, self.ddl.id)
                 .await
             {
                 Ok(h) => h,
@@ -585,15 +594,16 @@ impl Worker<'_> {
                     return Ok(());
                 }
             };
-            if holders.holders.is_empty() {
+            if holders.is_empty() {
                 return Ok(());
             }
-            let who: Vec<String> = holders.holders.iter().map(|h| h.to_string()).collect();
+            let who: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
             let who = who.join(", ");
             if Instant::now() >= limit || self.ctx.stop_now().is_some() {
                 return Err(who);
             }
-            if !said {
+            // Statement-long holders come and go: only a wait that lasts is worth a line.
+            if !said && started.elapsed() >= Duration::from_secs(1) {
                 self.ctx.emit(Event::Waiting {
                     node: self.node().to_string(),
                     reason: format!(
@@ -603,10 +613,7 @@ impl Worker<'_> {
                 });
                 said = true;
             }
-            let step = self
-                .ctx
-                .check
-                .min(limit.saturating_duration_since(Instant::now()));
+            let step = HOLDER_POLL.min(limit.saturating_duration_since(Instant::now()));
             if self.ctx.pause(step).await.is_some() {
                 return Err(who);
             }

@@ -160,10 +160,15 @@ impl LagWatch {
             .ok_or_else(|| "unreachable".to_string())
     }
 
-    /// Waits up to `wait` for the replicas still executing the last rebuild, then reads every
-    /// watched replica. Returns at once when nothing is pending.
-    pub async fn read(&mut self, wait: Duration) -> Vec<Seen> {
-        self.wait_pending(wait).await;
+    /// Whether a replica has still to execute the last rebuild (as of the last check).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Checks (without waiting) which replicas executed the last rebuild, then reads every
+    /// watched replica.
+    pub async fn read(&mut self) -> Vec<Seen> {
+        self.wait_pending(Duration::ZERO).await;
         let mut live: HashMap<Endpoint, Result<(DatabaseNode, Option<Duration>), String>> =
             HashMap::new();
         for n in self.nodes() {
@@ -226,8 +231,10 @@ impl LagWatch {
             .collect()
     }
 
-    /// One bounded wait, concurrently on every replica with a pending position.
-    async fn wait_pending(&mut self, wait: Duration) {
+    /// One bounded wait, concurrently on every replica with a pending position (a zero `wait`
+    /// only checks). Used as the pause between two checks while replicas replay: it ends as
+    /// soon as they have.
+    pub async fn wait_pending(&mut self, wait: Duration) {
         if self.pending.is_empty() {
             return;
         }
@@ -287,5 +294,66 @@ impl LagWatch {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{ReplicationState, Role};
+
+    fn replica(lag: Option<i64>, io: &str, delay: u64) -> DatabaseNode {
+        DatabaseNode {
+            host: "127.0.0.1".into(),
+            port: 3307,
+            server_id: 2,
+            role: Role::Slave,
+            read_only: true,
+            lag_seconds: lag,
+            version: String::new(),
+            server_uuid: None,
+            super_read_only: None,
+            flavor: None,
+            log_bin: true,
+            log_slave_updates: true,
+            gtid_mode: None,
+            source: Some("127.0.0.1:3306".into()),
+            replication: Some(ReplicationState {
+                channel: String::new(),
+                io_running: io.into(),
+                sql_running: "Yes".into(),
+                gtid: None,
+                last_error: None,
+                delay_seconds: delay,
+            }),
+            error: None,
+            slaves: vec![],
+        }
+    }
+
+    #[test]
+    fn lag_counts_beyond_the_delay_and_unknown_is_never_zero() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            own_lag(&replica(Some(3605), "Yes", 3600), None, 3600),
+            Lag::Known(secs(5))
+        );
+        assert_eq!(
+            own_lag(&replica(Some(10), "Yes", 3600), None, 3600),
+            Lag::Known(secs(0))
+        );
+        assert_eq!(
+            own_lag(&replica(Some(0), "Yes", 0), Some(secs(7)), 0),
+            Lag::Known(secs(7)),
+            "the heartbeat wins over Seconds_Behind_Master"
+        );
+        assert!(matches!(
+            own_lag(&replica(None, "Yes", 0), None, 0),
+            Lag::Unknown(_)
+        ));
+        assert_eq!(
+            own_lag(&replica(Some(0), "No", 0), None, 0),
+            Lag::Unknown("replication stopped (io=No, sql=Yes)".into())
+        );
     }
 }

@@ -79,6 +79,8 @@ pub struct Control {
     conn: MySqlConnection,
     pub node: Endpoint,
     info: ServerInfo,
+    /// Whether metadata-lock holders can be seen exactly (asked once).
+    sees_locks: Option<bool>,
 }
 
 impl Control {
@@ -89,6 +91,7 @@ impl Control {
             conn,
             node: node.clone(),
             info,
+            sees_locks: None,
         })
     }
 
@@ -145,22 +148,29 @@ impl Control {
         gates::heartbeat_lag(&mut self.conn, &self.node, (schema, table), server_id).await
     }
 
-    /// Sessions (but this one and `ddl`) holding `schema.table`'s metadata lock for at least
-    /// `min_age`.
+    /// Sessions (but this one and `ddl`) holding `schema.table`'s metadata lock (see
+    /// [`gates::lock_holders`]).
     pub async fn lock_holders(
         &mut self,
         schema: &str,
         table: &str,
         ddl: u64,
-        min_age: Duration,
-    ) -> Result<gates::LockHolders> {
+    ) -> Result<Vec<gates::LockHolder>> {
+        let exact = match self.sees_locks {
+            Some(x) => x,
+            None => {
+                let x = gates::sees_metadata_locks(&mut self.conn, &self.node, &self.info).await?;
+                self.sees_locks = Some(x);
+                x
+            }
+        };
         gates::lock_holders(
             &mut self.conn,
             &self.node,
             &self.info,
+            exact,
             (schema, table),
             ddl,
-            min_age,
         )
         .await
     }

@@ -4,6 +4,7 @@
 
 use super::Context;
 use super::apply::open_store;
+use crate::apply::RunState;
 use crate::config::HumanDuration;
 use crate::error::{Error, Result};
 use crate::jobs::view::{JobSummary, JobView, hms};
@@ -253,7 +254,13 @@ pub fn jobs_table(jobs: &[JobSummary]) -> String {
         t.add_row(vec![
             j.job_id.clone(),
             j.kind.clone(),
-            j.status.as_str().into(),
+            match &j.run_state {
+                // A gate holding or a pause shows beside the spec's status.
+                Some(r) if !matches!(r, RunState::Running) => {
+                    format!("{}, {}", j.status.as_str(), r.as_str())
+                }
+                _ => j.status.as_str().into(),
+            },
             j.phase.clone().unwrap_or_default(),
             format!("{:.1}%", j.progress),
             format!(
@@ -306,6 +313,9 @@ fn job_text(v: &JobView) -> String {
             .map(|r| format!(", about {r} left"))
             .unwrap_or_default(),
     );
+    if let Some(r) = &v.run_state {
+        out.push_str(&format!("state: {}\n", r.describe()));
+    }
     if let Some(e) = &v.error {
         out.push_str(&format!("error: {e}\n"));
     }

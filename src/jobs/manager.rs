@@ -269,35 +269,34 @@ impl JobManager {
     pub async fn control(&self, job_id: &str) -> Result<ApplyHandle> {
         let found = {
             let active = self.inner.active.lock().await;
-            active.get(job_id).map(|a| {
-                a.control
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone()
-            })
+            active
+                .get(job_id)
+                .map(|a| a.control.lock().unwrap_or_else(|p| p.into_inner()).clone())
         };
+        // The row turns final a moment before the job leaves `active`: the store has the last
+        // word, so a finished job is never paused.
+        let j = self
+            .inner
+            .store
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
         match found {
-            Some(Some(h)) => Ok(h),
-            Some(None) => Err(Error::JobState(format!(
-                "job {job_id} is not applying yet (pending, planning or waiting for its nodes);                  it can be paused or changed once it applies"
+            Some(Some(h)) if !j.status.is_final() => Ok(h),
+            Some(_) if !j.status.is_final() => Err(Error::JobState(format!(
+                "job {job_id} is not applying yet (pending, planning or waiting for its nodes); \
+                 it can be paused or changed once it applies"
             ))),
-            None => {
-                let j = self
-                    .inner
-                    .store
-                    .job(job_id)
-                    .await?
-                    .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
-                Err(Error::JobState(format!(
-                    "job {job_id} is {}{}; only a job applying in this server can be paused,                      resumed or changed",
-                    j.status.as_str(),
-                    if j.status.is_final() {
-                        ""
-                    } else {
-                        " in another process"
-                    }
-                )))
-            }
+            _ => Err(Error::JobState(format!(
+                "job {job_id} is {}{}; only a job applying in this server can be paused, \
+                 resumed or changed",
+                j.status.as_str(),
+                if j.status.is_final() {
+                    ""
+                } else {
+                    " in another process"
+                }
+            ))),
         }
     }
 
@@ -463,11 +462,11 @@ struct Broadcast<'a>(&'a broadcast::Sender<Arc<JobRecord>>);
 
 impl Observer for Broadcast<'_> {
     fn update(&mut self, job: &JobRecord, event: Option<&Event>) {
-        // Waiting and node-stop events change nothing a client sees in the row (a gate's
-        // change of the run state comes as a row change).
+        // Waiting and node-stop events change nothing a client sees in the row; a gate's
+        // event comes with the row whose `run_state` it changed.
         if matches!(
             event,
-            Some(Event::Waiting { .. } | Event::NodeStopped { .. } | Event::Gate { .. })
+            Some(Event::Waiting { .. } | Event::NodeStopped { .. })
         ) {
             return;
         }

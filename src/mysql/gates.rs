@@ -213,44 +213,51 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
-/// Who holds the metadata lock of a table, and how precisely that is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockHolders {
-    pub holders: Vec<LockHolder>,
-    /// False on MariaDB without the `metadata_lock_info` plugin: `holders` are then the open
-    /// transactions that may hold the table.
-    pub exact: bool,
+/// Whether the server can tell who holds a metadata lock: MySQL always
+/// (`performance_schema.metadata_locks`), MariaDB with the `metadata_lock_info` plugin loaded.
+pub async fn sees_metadata_locks(
+    conn: &mut MySqlConnection,
+    node: &Endpoint,
+    info: &ServerInfo,
+) -> Result<bool> {
+    if info.flavor != Flavor::MariaDb {
+        return Ok(true);
+    }
+    let plugin: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PLUGINS \
+         WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| query_error(node, e))?;
+    Ok(plugin > 0)
 }
 
-/// Sessions other than this one and `also_not` that hold the metadata lock of `schema.table`
-/// and have held it for at least `min_age` (a brief holder only delays an ALTER by as long).
-/// MySQL: `performance_schema.metadata_locks`; MariaDB: `METADATA_LOCK_INFO` when the plugin is
-/// loaded, else every transaction open at least `min_age` (which may hold the table).
+/// Without a view of metadata locks, a transaction open at least this long may hold the table
+/// (shorter ones are too many to wait for; `lock_wait_timeout` bounds what they cost).
+pub const UNSEEN_HOLDER_AGE: Duration = Duration::from_secs(1);
+
+/// Sessions other than this one and `also_not` that hold the metadata lock of `schema.table`.
+/// With `exact` (see [`sees_metadata_locks`]): MySQL `performance_schema.metadata_locks`,
+/// MariaDB `METADATA_LOCK_INFO`, every holder; without: every transaction open at least
+/// [`UNSEEN_HOLDER_AGE`] (which may hold the table).
 pub async fn lock_holders(
     conn: &mut MySqlConnection,
     node: &Endpoint,
     info: &ServerInfo,
+    exact: bool,
     table: (&str, &str),
     also_not: u64,
-    min_age: Duration,
-) -> Result<LockHolders> {
-    let min = min_age.as_secs();
-    let (sql, exact, binds_table) = match info.flavor {
-        Flavor::MariaDb => {
-            let plugin: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.PLUGINS \
-                 WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'",
-            )
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| query_error(node, e))?;
-            if plugin > 0 {
-                (MARIADB_MDL, true, true)
-            } else {
-                (MARIADB_TRX, false, false)
-            }
-        }
-        _ => (MYSQL_MDL, true, true),
+) -> Result<Vec<LockHolder>> {
+    let min = if exact {
+        0
+    } else {
+        UNSEEN_HOLDER_AGE.as_secs()
+    };
+    let (sql, binds_table) = match (info.flavor, exact) {
+        (Flavor::MariaDb, true) => (MARIADB_MDL, true),
+        (Flavor::MariaDb, false) => (MARIADB_TRX, false),
+        _ => (MYSQL_MDL, true),
     };
     let mut q = sqlx::query_as::<_, (u64, String, String, i64, String)>(sql);
     if binds_table {
@@ -262,19 +269,16 @@ pub async fn lock_holders(
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| query_error(node, e))?;
-    Ok(LockHolders {
-        holders: rows
-            .into_iter()
-            .map(|(thread_id, user, host, age, lock)| LockHolder {
-                thread_id,
-                user,
-                host,
-                age_secs: age.max(0) as u64,
-                lock,
-            })
-            .collect(),
-        exact,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|(thread_id, user, host, age, lock)| LockHolder {
+            thread_id,
+            user,
+            host,
+            age_secs: age.max(0) as u64,
+            lock,
+        })
+        .collect())
 }
 
 const MARIADB_MDL: &str = "SELECT * FROM (SELECT CAST(m.THREAD_ID AS UNSIGNED) AS id, \
