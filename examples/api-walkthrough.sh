@@ -43,11 +43,15 @@ job_id=$(jq -r .data.job_id <<<"$job")
 echo "== watch $job_id"
 while :; do
   j=$(call "$API/api/v1/recycle/jobs/$job_id")
-  jq -r '.data | "\(.status) \(.phase // "") \(.progress.processed_tables)/\(.progress.total_tables) \(.progress.current_table // "") freed \(.statistics.space_freed_mb) MiB"' <<<"$j"
+  jq -r '.data | "\(.status) \(.run_state.state // "") \(.run_state.reason // "") \(.phase // "") \(.progress.processed_tables)/\(.progress.total_tables) \(.progress.current_table // "") freed \(.statistics.space_freed_mb) MiB"' <<<"$j"
   case $(jq -r .data.status <<<"$j") in completed|failed|cancelled) break ;; esac
   sleep 1
 done
 jq -r '.data.statistics.tables_processed[]
        | "\(.node) \(.schema).\(.table) \(.status) freed \(.bytes_freed / 1048576 | floor) MiB \(.error // "")"' <<<"$j"
+# While it runs: pause (no new rebuild starts), re-tune, resume —
+#   call -X POST "$API/api/v1/recycle/jobs/$job_id/pause"
+#   call -X PATCH "$API/api/v1/recycle/jobs/$job_id" -d '{"max_lag": "30s", "max_load": "Threads_running=40"}'
+#   call -X POST "$API/api/v1/recycle/jobs/$job_id/resume"
 # Live updates instead of polling: websocat ws://127.0.0.1:8080/api/v1/ws/monitor
 # Or from a terminal: mysql-tablespace-recycling monitor --server "$API"

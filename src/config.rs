@@ -337,7 +337,7 @@ pub struct RecyclingDefaults {
     pub threshold_mb: u64,
     /// Minimum estimated reclaim per table, percent of its file.
     pub threshold_percent: f64,
-    /// Tables per batch on one node; checkpoints run between batches.
+    /// Tables per batch on one node (groups the log; checkpoints run before every table).
     pub batch_size: usize,
     /// Deadline of a whole apply.
     pub timeout: HumanDuration,
@@ -346,7 +346,8 @@ pub struct RecyclingDefaults {
     pub exclude_primary: bool,
     /// Session `lock_wait_timeout` of every rebuild: how long it may wait for its metadata lock.
     pub lock_wait_timeout: HumanDuration,
-    /// binlog-on: the most lag a downstream replica may have before the next batch starts.
+    /// The most lag before the next rebuild (binlog-on: of the replicas it reaches; binlog-off:
+    /// of the target).
     pub max_lag: HumanDuration,
     /// Tries of a rebuild that hits `lock_wait_timeout` before the table is skipped.
     pub lock_retries: u32,

@@ -825,9 +825,12 @@ async fn b4(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         ],
     ];
     r.notes.push(
-        "Per table the tool adds: the existence/size check before and after (two queries each), \
-         the ledger row and job progress in SQLite, and every 5 tables (batch_size) a role \
-         re-check; the apply as a whole adds process start, preflight discovery and connecting."
+        "Per table the tool adds, with every gate on (defaults: max_load, critical_load, the \
+         binlog-off lag gate): the checkpoint (the node's variables and replication status for \
+         the drift rule and its own lag, its load), the metadata-lock holder lookup, the \
+         existence/size check before and after (two queries each), and the ledger row and job \
+         progress in SQLite; the apply as a whole adds process start, preflight discovery and \
+         connecting."
             .into(),
     );
     r.verdict = verdict(p <= 10.0, format!("{p:.1} ms added per table"));

@@ -2,12 +2,11 @@
 //!
 //! The plan is an intention, not trusted input: [`preflight`] re-discovers the cluster and
 //! refuses (exit 3) when any node drifted; [`execute`] then runs one worker per node (at most
-//! `parallel` at once), tables one at a time in batches, with a checkpoint between batches (role
-//! re-check, downstream lag wait in binlog-on, cancel/deadline check). Every rebuild runs on a
-//! dedicated session with a short `lock_wait_timeout` (1205 is retried with backoff, then the
-//! table is skipped), `sql_log_bin=0` set and verified in binlog-off, and its `CONNECTION_ID()`
-//! known, so the deadline, the per-table `worker_timeout` and cancellation stop it on the server
-//! with `KILL QUERY` from a second connection. File sizes before and after are read from the
+//! `parallel` at once), tables one at a time, with a checkpoint before each. Every rebuild runs
+//! on a dedicated session with a short `lock_wait_timeout` (held tables and 1205 are retried with
+//! backoff, then the table is skipped), `sql_log_bin=0` set and verified in binlog-off, and its
+//! `CONNECTION_ID()` known, so the deadline, the per-table `worker_timeout`, cancellation, a
+//! panic and `critical_load` stop it on the server with `KILL QUERY` from a second connection. File sizes before and after are read from the
 //! tablespace view: bytes freed are measured.
 //!
 //! Checkpoints run before every table: the one drift rule ([`drift`]) on the executing node and

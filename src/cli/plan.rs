@@ -26,7 +26,7 @@ pub struct SettingsArgs {
     /// Never touch the primary or writable nodes (`--exclude-primary=false` to allow)
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub exclude_primary: Option<bool>,
-    /// Tables per batch on a node; live state is re-checked between batches
+    /// Tables per batch on a node (groups the log; every gate runs before every table)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
     /// Deadline of the whole apply (e.g. 30m, 1h)
@@ -35,7 +35,8 @@ pub struct SettingsArgs {
     /// Session lock_wait_timeout of each rebuild (e.g. 5s)
     #[arg(long)]
     pub lock_wait_timeout: Option<HumanDuration>,
-    /// binlog-on: most downstream lag before the next batch (e.g. 10s)
+    /// Most lag before the next rebuild (e.g. 10s): binlog-on, of every replica the rebuild
+    /// reaches, after it replayed the previous one; binlog-off, of the target itself
     #[arg(long)]
     pub max_lag: Option<HumanDuration>,
     /// Also plan rebuilds that block writes (FULLTEXT/SPATIAL tables, LOCK=SHARED)

@@ -105,7 +105,8 @@ pub struct Settings {
     /// Session `lock_wait_timeout` of every rebuild.
     #[schema(value_type = String, example = "5s")]
     pub lock_wait_timeout: HumanDuration,
-    /// binlog-on: the most lag any downstream replica may have before the next batch.
+    /// The most lag before the next rebuild: binlog-on, of every replica the rebuild reaches
+    /// (along its path, after it executed the previous rebuild); binlog-off, of the target.
     #[schema(value_type = String, example = "10s")]
     pub max_lag: HumanDuration,
     /// Whether blocking rebuilds (`LOCK=SHARED`, FULLTEXT/SPATIAL) may be planned.
