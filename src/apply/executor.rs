@@ -8,17 +8,18 @@
 //! backoff and a fresh checkpoint) → **record** (ledger, event) → in binlog-on, note the
 //! position every reached replica must execute before the next checkpoint opens.
 
-use super::control::ApplyHandle;
+use super::checkpoint::{Bounds, Eyes, Held, Look, Stop, checkpoint};
 use super::drift::{Drift, eligibility, node_drift};
-use super::gate::{Hold, Lag, Readings, before_rebuild, during_rebuild};
+use super::gate::{Lag, Readings};
 use super::lag::{Heartbeat, LagWatch, own_lag};
 use super::preflight::Preflight;
 use super::session::{Control, DdlSession, TableNow};
-use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger, RunState};
+use super::statement::{ControlLoad, Limit, Ran, critical_watch, kill, until_stopped};
+use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger};
 use crate::config::{LoadLimits, Mode};
 use crate::error::ErrorCode;
 use crate::mysql::{self, ConnectSpec, Endpoint};
-use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement};
+use crate::plan::{Action, Plan, PlanNode, Settings, human_bytes, rebuild_statement};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -31,71 +32,15 @@ use tokio_util::sync::CancellationToken;
 /// (most hold it for a statement: they are gone at the next look).
 const HOLDER_POLL: Duration = Duration::from_millis(100);
 
-/// Why a worker stops before its last action.
-#[derive(Debug, Clone, PartialEq)]
-enum Stop {
-    /// The deadline passed; what a gate was waiting for then, if it was.
-    Deadline(Option<String>),
-    Cancelled,
-    /// `--panic-file` or a panic through the API.
-    Panic(String),
-    /// The node cannot go on (drift, privilege, lost connection, critical load).
-    Node(String, Option<u16>),
-}
-
-impl Stop {
-    fn reason(&self, timeout: &str) -> (String, Option<u16>) {
-        match self {
-            Self::Deadline(None) => (
-                format!("not run: the apply's deadline ({timeout}) passed"),
-                Some(ErrorCode::Timeout.as_u16()),
-            ),
-            Self::Deadline(Some(w)) => (
-                format!("not run: the apply's deadline ({timeout}) passed while {w}"),
-                Some(ErrorCode::Timeout.as_u16()),
-            ),
-            Self::Cancelled => ("not run: cancelled".into(), None),
-            Self::Panic(why) => (format!("not run: panic ({why})"), None),
-            Self::Node(r, c) => (format!("not run: {r}"), *c),
-        }
-    }
-}
-
-/// Why a running statement was stopped.
-enum Limit {
-    /// The apply's deadline.
-    Deadline,
-    Cancelled,
-    /// `worker_timeout`: this table only.
-    TableTimeout,
-    Panic(String),
-    /// `critical_load`: this node stops.
-    CriticalLoad(String),
-}
-
-/// How a statement ended.
-enum Ran {
-    Finished(Result<(), sqlx::Error>),
-    /// Stopped on the server by `KILL QUERY`.
-    Killed(Limit),
-    /// `KILL QUERY` could not be sent, or the statement did not end after it: it may still be
-    /// running on the server.
-    Unstopped(Limit),
-}
-
 struct Ctx<'a> {
     plan: &'a Plan,
     pre: &'a Preflight,
     spec: &'a ConnectSpec,
     opts: &'a ApplyOptions,
     ledger: &'a dyn Ledger,
-    events: &'a UnboundedSender<Event>,
-    cancel: &'a CancellationToken,
-    handle: &'a ApplyHandle,
+    bounds: Bounds<'a>,
     digest: String,
-    deadline: Instant,
     done_before: HashSet<(String, String, String)>,
-    check: Duration,
     critical: LoadLimits,
     heartbeat: Option<Heartbeat>,
 }
@@ -108,35 +53,8 @@ struct NodeResult {
 }
 
 impl Ctx<'_> {
-    fn stop_now(&self) -> Option<Stop> {
-        if let Some(why) = self.handle.panicked() {
-            Some(Stop::Panic(why))
-        } else if self.cancel.is_cancelled() {
-            Some(Stop::Cancelled)
-        } else if Instant::now() >= self.deadline {
-            Some(Stop::Deadline(None))
-        } else {
-            None
-        }
-    }
-
     fn emit(&self, e: Event) {
-        match &e {
-            Event::TableStarted {
-                node,
-                schema,
-                table,
-                size_before,
-                attempt,
-            } => tracing::info!(target: "progress", node = %node,
-                "rebuilding {schema}.{table} ({}), try {attempt}", human_bytes(*size_before)),
-            Event::Waiting { node, reason } => {
-                tracing::info!(target: "progress", node = %node, "{reason}")
-            }
-            _ => {}
-        }
-        // Nobody listening is fine.
-        let _ = self.events.send(e);
+        self.bounds.emit(e);
     }
 
     async fn finish(&self, res: &mut NodeResult, o: ActionOutcome) {
@@ -159,16 +77,6 @@ impl Ctx<'_> {
         }
         self.emit(Event::TableFinished(o.clone()));
         res.outcomes.push(o);
-    }
-
-    /// Sleeps until `d` passes, unless panicked, cancelled or past the deadline first.
-    async fn pause(&self, d: Duration) -> Option<Stop> {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => None,
-            _ = self.handle.panic_token().cancelled() => self.stop_now(),
-            _ = self.cancel.cancelled() => Some(Stop::Cancelled),
-            _ = tokio::time::sleep_until(self.deadline) => Some(Stop::Deadline(None)),
-        }
     }
 }
 
@@ -217,15 +125,17 @@ pub async fn execute(
         spec,
         opts,
         ledger,
-        events,
-        cancel,
-        handle: &opts.handle,
+        bounds: Bounds {
+            deadline: opts
+                .deadline
+                .unwrap_or_else(|| Instant::now() + s.timeout.0),
+            cancel,
+            handle: &opts.handle,
+            check: s.check_interval(),
+            events,
+        },
         digest: digest.clone(),
-        deadline: opts
-            .deadline
-            .unwrap_or_else(|| Instant::now() + s.timeout.0),
         done_before,
-        check: s.check_interval(),
         critical: s.critical_load(),
         heartbeat: s.heartbeat().map(|(schema, table)| Heartbeat {
             schema: schema.to_string(),
@@ -295,8 +205,8 @@ struct Worker<'a> {
     ddl: DdlSession,
     /// binlog-on: the replicas the rebuilds reach.
     downstream: Option<LagWatch>,
-    /// The hold in force: its reason, and since when (for the log and the job's state).
-    held: Option<(String, Instant, chrono::DateTime<Utc>)>,
+    /// The gate in force, if one holds.
+    held: Held,
 }
 
 #[tracing::instrument(skip_all, fields(node = %n.address))]
@@ -369,10 +279,10 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         ctl,
         ddl,
         downstream,
-        held: None,
+        held: Held::default(),
     };
     for (i, a) in actions.iter().enumerate() {
-        let batch = w.ctx.handle.tunables().batch_size.max(1);
+        let batch = w.ctx.bounds.handle.tunables().batch_size.max(1);
         if i > 0 && i % batch == 0 {
             tracing::info!(target: "progress", "batch of {batch} done ({i} of {})", actions.len());
         }
@@ -397,7 +307,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
             return res;
         }
     }
-    w.open_gate();
+    w.held.open(&n.address, &ctx.bounds);
     res
 }
 
@@ -406,157 +316,16 @@ impl Worker<'_> {
         &self.n.address
     }
 
-    /// The gates opened: say how long they held, and for what.
-    fn open_gate(&mut self) {
-        if let Some((reason, since, _)) = self.held.take() {
-            tracing::info!(target: "progress",
-                "waited {:.1}s: {reason}", since.elapsed().as_secs_f64());
-            self.ctx.emit(Event::Gate {
-                node: self.node().to_string(),
-                state: RunState::Running,
-            });
-        }
-    }
-
-    /// A gate holds for `h`: say so when the reason changes.
-    fn hold(&mut self, h: &Hold) {
-        let reason = h.reason();
-        if self.held.as_ref().is_some_and(|(r, _, _)| *r == reason) {
-            return;
-        }
-        let (since, at) = self
-            .held
-            .as_ref()
-            .map(|(_, s, a)| (*s, *a))
-            .unwrap_or_else(|| (Instant::now(), Utc::now()));
-        tracing::info!(target: "progress", "{reason}");
-        let state = match h {
-            Hold::Paused(why) => RunState::Paused {
-                reason: why.clone(),
-                since: at,
-            },
-            _ => RunState::Throttled {
-                reason: reason.clone(),
-                since: at,
-            },
-        };
-        self.ctx.emit(Event::Gate {
-            node: self.node().to_string(),
-            state,
-        });
-        self.held = Some((reason, since, at));
-    }
-
     /// Before every table (and every retry): stop, drift, then the gates until they open.
     async fn checkpoint(&mut self) -> Option<Stop> {
-        let s = &self.ctx.plan.settings;
-        loop {
-            let round = Instant::now();
-            if let Some(stop) = self.ctx.stop_now() {
-                return Some(self.explain(stop));
-            }
-            // The one drift rule, on the node as it is now.
-            let live = match self.ctl.live_node().await {
-                Ok(l) => l,
-                Err(e) => {
-                    return Some(Stop::Node(
-                        format!("role re-check failed: {e}"),
-                        Some(ErrorCode::Connection.as_u16()),
-                    ));
-                }
-            };
-            let is_root = live.source.is_none();
-            let mut stopped = None;
-            let mut changed = Vec::new();
-            for d in node_drift(self.n, &live, is_root, s.exclude_primary) {
-                match d {
-                    Drift::Changed(m) => changed.push(m),
-                    Drift::ReplicationStopped(m) => stopped = Some(m),
-                }
-            }
-            let mut lag = Vec::new();
-            if let Some(watch) = self.downstream.as_mut() {
-                for seen in watch.read().await {
-                    if let Ok(l) = &seen.live
-                        && let Some(Drift::Changed(m)) = eligibility(l, false, s.exclude_primary)
-                    {
-                        changed.push(format!("a replica the rebuild reaches changed: {m}"));
-                    }
-                    lag.push((seen.node.to_string(), seen.lag));
-                }
-            } else if s.mode == Mode::BinlogOff {
-                // A replica already behind is not made worse.
-                let hb = match &self.ctx.heartbeat {
-                    Some(h) if live.replication.is_some() => {
-                        match self.ctl.heartbeat(&h.schema, &h.table, h.server_id).await {
-                            Ok(Some(age)) => Some(Ok(age)),
-                            Ok(None) => Some(Err(format!(
-                                "no row of server_id {} in the heartbeat table",
-                                h.server_id
-                            ))),
-                            Err(e) => Some(Err(format!("heartbeat table unreadable: {e}"))),
-                        }
-                    }
-                    _ => None,
-                };
-                let delay = live.replication.as_ref().map_or(0, |r| r.delay_seconds);
-                let own = match hb {
-                    Some(Err(e)) => Lag::Unknown(e),
-                    Some(Ok(age)) => own_lag(&live, Some(age), delay),
-                    None => own_lag(&live, None, delay),
-                };
-                lag.push((self.node().to_string(), own));
-            }
-            if !changed.is_empty() {
-                return Some(Stop::Node(
-                    format!("the node changed during the apply: {}", changed.join(", ")),
-                    Some(ErrorCode::Primary.as_u16()),
-                ));
-            }
-            if let Some(m) = stopped
-                && !lag.iter().any(|(n, _)| n == self.node())
-            {
-                lag.push((self.node().to_string(), Lag::Unknown(m)));
-            }
-            let t = self.ctx.handle.tunables();
-            let names: Vec<&str> = t.max_load.0.iter().map(|(n, _)| n.as_str()).collect();
-            let readings = Readings {
-                paused: self.ctx.handle.paused().map(|(_, why)| why),
-                lag,
-                load: self.ctl.load(&names).await.map_err(|e| e.to_string()),
-            };
-            match before_rebuild(&readings, &t) {
-                None => {
-                    self.open_gate();
-                    return None;
-                }
-                Some(h) => self.hold(&h),
-            }
-            let rest = self.ctx.check.saturating_sub(round.elapsed());
-            match self.downstream.as_mut().filter(|w| w.has_pending()) {
-                // Waiting for the replay itself ends as soon as it is done. (Not raced against
-                // a stop: the server would go on waiting anyway and the connection must read
-                // the answer before its next query; the wait is bounded by the interval and the
-                // next round checks the stop first.)
-                Some(w) => w.wait_pending(rest).await,
-                None => {
-                    if let Some(stop) = self.ctx.pause(rest).await {
-                        return Some(self.explain(stop));
-                    }
-                }
-            }
-        }
-    }
-
-    /// A deadline met while a gate held says what it held for.
-    fn explain(&self, stop: Stop) -> Stop {
-        match (stop, &self.held) {
-            (Stop::Deadline(None), Some((reason, since, _))) => Stop::Deadline(Some(format!(
-                "{reason} (for {:.0}s)",
-                since.elapsed().as_secs_f64()
-            ))),
-            (s, _) => s,
-        }
+        let mut eyes = NodeEyes {
+            n: self.n,
+            settings: &self.ctx.plan.settings,
+            heartbeat: self.ctx.heartbeat.as_ref(),
+            ctl: &mut self.ctl,
+            downstream: self.downstream.as_mut(),
+        };
+        checkpoint(&self.n.address, &self.ctx.bounds, &mut eyes, &mut self.held).await
     }
 
     /// After a rebuild (binlog-on): the replicas must execute it before the next one starts.
@@ -599,7 +368,7 @@ impl Worker<'_> {
             }
             let who: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
             let who = who.join(", ");
-            if Instant::now() >= limit || self.ctx.stop_now().is_some() {
+            if Instant::now() >= limit || self.ctx.bounds.stop_now().is_some() {
                 return Err(who);
             }
             // Statement-long holders come and go: only a wait that lasts is worth a line.
@@ -614,7 +383,7 @@ impl Worker<'_> {
                 said = true;
             }
             let step = HOLDER_POLL.min(limit.saturating_duration_since(Instant::now()));
-            if self.ctx.pause(step).await.is_some() {
+            if self.ctx.bounds.pause(step).await.is_some() {
                 return Err(who);
             }
         }
@@ -666,9 +435,10 @@ impl Worker<'_> {
                         size_before: before,
                         attempt,
                     });
+                    let deadline = self.ctx.bounds.deadline;
                     let limit = match s.worker_timeout {
-                        Some(wt) => self.ctx.deadline.min(Instant::now() + wt.0),
-                        None => self.ctx.deadline,
+                        Some(wt) => deadline.min(Instant::now() + wt.0),
+                        None => deadline,
                     };
                     match self.run_limited(&sql, limit).await {
                         Ran::Finished(Err(e)) if mysql::error_number(&e) == Some(1205) => format!(
@@ -704,7 +474,7 @@ impl Worker<'_> {
             });
             // The backoff may have been long: the node is checked again before the next try,
             // as before every table.
-            let stopped = match self.ctx.pause(wait).await {
+            let stopped = match self.ctx.bounds.pause(wait).await {
                 Some(stop) => Some(stop),
                 None => self.checkpoint().await,
             };
@@ -848,18 +618,14 @@ impl Worker<'_> {
         let fut = self.ddl.run(sql);
         tokio::pin!(fut);
         let why = {
-            let watch = critical_watch(ctl, &ctx.critical, ctx.check);
-            tokio::pin!(watch);
-            tokio::select! {
-                r = &mut fut => return Ran::Finished(r),
-                _ = tokio::time::sleep_until(limit) => {
-                    if limit >= ctx.deadline { Limit::Deadline } else { Limit::TableTimeout }
-                }
-                _ = ctx.cancel.cancelled() => Limit::Cancelled,
-                _ = ctx.handle.panic_token().cancelled() => {
-                    Limit::Panic(ctx.handle.panicked().unwrap_or_default())
-                }
-                c = &mut watch => Limit::CriticalLoad(c),
+            let mut load = ControlLoad {
+                ctl: &mut *ctl,
+                names: ctx.critical.0.iter().map(|(n, _)| n.as_str()).collect(),
+            };
+            let watch = critical_watch(&mut load, &ctx.critical, ctx.bounds.check);
+            match until_stopped(&ctx.bounds, fut.as_mut(), limit, watch).await {
+                Ok(r) => return Ran::Finished(r),
+                Err(why) => why,
             }
         };
         let killed = kill(ctl, ctx.spec, id).await;
@@ -868,6 +634,91 @@ impl Worker<'_> {
             Ok(Ok(())) => Ran::Finished(Ok(())),
             Ok(Err(_)) if killed => Ran::Killed(why),
             _ => Ran::Unstopped(why),
+        }
+    }
+}
+
+/// What a node's checkpoint sees: the node itself through its control connection and, in
+/// binlog-on, the replicas its rebuild reaches.
+struct NodeEyes<'w> {
+    n: &'w PlanNode,
+    settings: &'w Settings,
+    heartbeat: Option<&'w Heartbeat>,
+    ctl: &'w mut Control,
+    downstream: Option<&'w mut LagWatch>,
+}
+
+#[async_trait::async_trait]
+impl Eyes for NodeEyes<'_> {
+    async fn look(&mut self, b: &Bounds<'_>) -> Result<Look, Stop> {
+        let s = self.settings;
+        let me = self.n.address.as_str();
+        // The one drift rule, on the node as it is now.
+        let live = self.ctl.live_node().await.map_err(|e| {
+            Stop::Node(
+                format!("role re-check failed: {e}"),
+                Some(ErrorCode::Connection.as_u16()),
+            )
+        })?;
+        let mut stopped = None;
+        let mut changed = Vec::new();
+        for d in node_drift(self.n, &live, live.source.is_none(), s.exclude_primary) {
+            match d {
+                Drift::Changed(m) => changed.push(m),
+                Drift::ReplicationStopped(m) => stopped = Some(m),
+            }
+        }
+        let mut lag = Vec::new();
+        if let Some(watch) = self.downstream.as_deref_mut() {
+            for seen in watch.read().await {
+                if let Ok(l) = &seen.live
+                    && let Some(Drift::Changed(m)) = eligibility(l, false, s.exclude_primary)
+                {
+                    changed.push(format!("a replica the rebuild reaches changed: {m}"));
+                }
+                lag.push((seen.node.to_string(), seen.lag));
+            }
+        } else if s.mode == Mode::BinlogOff {
+            // A replica already behind is not made worse.
+            let delay = live.replication.as_ref().map_or(0, |r| r.delay_seconds);
+            let own = match self.heartbeat.filter(|_| live.replication.is_some()) {
+                None => own_lag(&live, None, delay),
+                Some(h) => match self.ctl.heartbeat(&h.schema, &h.table, h.server_id).await {
+                    Ok(Some(age)) => own_lag(&live, Some(age), delay),
+                    Ok(None) => Lag::Unknown(format!(
+                        "no row of server_id {} in the heartbeat table",
+                        h.server_id
+                    )),
+                    Err(e) => Lag::Unknown(format!("heartbeat table unreadable: {e}")),
+                },
+            };
+            lag.push((me.to_string(), own));
+        }
+        // The node's own replication stopped: its lag is unknown, which waits.
+        if let Some(m) = stopped
+            && !lag.iter().any(|(n, _)| n == me)
+        {
+            lag.push((me.to_string(), Lag::Unknown(m)));
+        }
+        let t = b.handle.tunables();
+        let names: Vec<&str> = t.max_load.0.iter().map(|(n, _)| n.as_str()).collect();
+        Ok(Look {
+            changed,
+            readings: Readings {
+                paused: b.handle.paused().map(|(_, why)| why),
+                lag,
+                load: self.ctl.load(&names).await.map_err(|e| e.to_string()),
+            },
+        })
+    }
+
+    async fn wait_between(&mut self, d: Duration) -> bool {
+        match self.downstream.as_deref_mut().filter(|w| w.has_pending()) {
+            Some(w) => {
+                w.wait_pending(d).await;
+                true
+            }
+            None => false,
         }
     }
 }
@@ -885,46 +736,4 @@ fn no_longer_qualifies(a: &Action, before: u64, s: &crate::plan::Settings) -> Op
             human_bytes(reclaim_now)
         )
     })
-}
-
-/// Reads the node's load every `every` while a rebuild runs; resolves when it passes `critical`.
-async fn critical_watch(ctl: &mut Control, critical: &LoadLimits, every: Duration) -> String {
-    let names: Vec<&str> = critical.0.iter().map(|(n, _)| n.as_str()).collect();
-    loop {
-        tokio::time::sleep(every).await;
-        let now = ctl.load(&names).await.ok();
-        if let Some(why) = during_rebuild(None, now.as_deref(), critical) {
-            tracing::warn!(node = %ctl.node, "{why}: killing the rebuild");
-            return why;
-        }
-    }
-}
-
-/// `KILL QUERY id` on the control connection, or on a fresh one when that fails. Whether it was
-/// sent.
-async fn kill(ctl: &mut Control, spec: &ConnectSpec, id: u64) -> bool {
-    let sent = match ctl.kill_query(id).await {
-        Ok(()) => true,
-        Err(e) => {
-            // The control connection may be gone: try a fresh one.
-            tracing::warn!(node = %ctl.node, "KILL QUERY on the control connection failed: {e}");
-            match Control::open(&ctl.node, spec).await {
-                Ok(mut fresh) => match fresh.kill_query(id).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!(node = %ctl.node, "KILL QUERY {id} failed: {e}");
-                        false
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(node = %ctl.node, "cannot connect to send KILL QUERY {id}: {e}");
-                    false
-                }
-            }
-        }
-    };
-    if sent {
-        tracing::warn!(node = %ctl.node, "sent KILL QUERY {id}");
-    }
-    sent
 }

@@ -19,6 +19,7 @@
 //! outcomes are written through a [`Ledger`] as they happen (the job store), which is also what
 //! `--resume` reads.
 
+mod checkpoint;
 mod control;
 mod drift;
 mod executor;
@@ -26,6 +27,7 @@ mod gate;
 mod lag;
 mod preflight;
 mod session;
+mod statement;
 
 pub use control::{ApplyHandle, Tunables, TunablesPatch, watch_files};
 pub use executor::execute;
