@@ -715,3 +715,86 @@ async fn a_heartbeat_table_gives_the_true_lag_where_seconds_behind_master_says_0
     );
     c.exec(&primary, &["DROP DATABASE hb"]).await;
 }
+
+/// Issue 11.1: a replica the rebuild reaches, made writable during a binlog-on apply, stops it
+/// before the next table (the checkpoints re-check every reached node, not only the executing
+/// one), so no further rebuild replicates onto it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reached_replica_made_writable_mid_apply_gets_no_further_rebuild() {
+    let _g = serial().await;
+    let c = cluster();
+    let mut first = TableSpec::sized("gwrite", "t1", 24, Pattern::RangeDelete { percent: 30 });
+    first.secondary_indexes = 3;
+    let mut tables = vec![first];
+    for i in 2..=3 {
+        tables.push(TableSpec::sized(
+            "gwrite",
+            &format!("t{i}"),
+            8,
+            Pattern::RandomDelete { keep_every: 10 },
+        ));
+    }
+    c.fragment(&tables).await;
+    let (mid, chained) = (c.replica(1), c.chained());
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &mid,
+        "gwrite.yaml",
+        &args(&["--database", "gwrite", "--mode", "binlog-on"]),
+    );
+    let before = spaces(c, &chained, "gwrite").await;
+    let run = tokio::task::spawn_blocking({
+        let plan = plan.clone();
+        let w = work.path().to_path_buf();
+        move || {
+            let o = common::cli_std(&w)
+                .arg("apply")
+                .arg(&plan)
+                .args(["--yes", "--output-format", "json"])
+                .args(["--user", common::USER, "--password", common::PASSWORD])
+                .output()
+                .unwrap();
+            (
+                o.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        }
+    });
+    // The first rebuild runs: the chained replica turns writable (a mis-set failover target).
+    until_altering(c, &mid, "gwrite").await;
+    c.exec(&chained, &["SET GLOBAL read_only = OFF"]).await;
+    let (code, out, err) = run.await.unwrap();
+    c.sync_from(&mid, &chained).await;
+    let after = spaces(c, &chained, "gwrite").await;
+    c.exec(&chained, &["SET GLOBAL read_only = ON"]).await;
+    assert_eq!(code, 5, "{err}\n{out}");
+    let rep = report(&out);
+    let skipped: Vec<&serde_json::Value> = rep["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["table"] != "t1")
+        .collect();
+    assert_eq!(skipped.len(), 2, "{rep}");
+    for o in skipped {
+        assert_eq!(o["status"], "skipped", "{o}");
+        assert_eq!(o["code"], 1004, "{o}");
+        let why = o["error"].as_str().unwrap();
+        assert!(
+            why.contains("a replica the rebuild reaches changed")
+                && why.contains(&chained.to_string())
+                && why.contains("read_only=OFF"),
+            "{why}"
+        );
+    }
+    assert_eq!(
+        after[1], before[1],
+        "t2 did not replicate onto the writable replica"
+    );
+    assert_eq!(
+        after[2], before[2],
+        "t3 did not replicate onto the writable replica"
+    );
+}

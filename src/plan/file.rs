@@ -197,6 +197,61 @@ fn validate(p: &Plan) -> std::result::Result<(), String> {
             }
         }
     }
+    once_per_server(p)
+}
+
+/// No table is rebuilt twice on one server, whatever the plan spells: two nodes with actions are
+/// two servers (by server id and uuid, and by address once loopback spellings are normalized),
+/// and a node never has its own action on a table that a binlog-on rebuild of another node
+/// already brings it through replication.
+fn once_per_server(p: &Plan) -> std::result::Result<(), String> {
+    let norm = |a: &str| Endpoint::parse(a).map(|e| e.normalized());
+    let working: Vec<(usize, &crate::plan::PlanNode)> = p
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.actions.is_empty())
+        .collect();
+    for (k, (i, a)) in working.iter().enumerate() {
+        for (j, b) in &working[k + 1..] {
+            let same_id = a.server_id == b.server_id && a.server_uuid == b.server_uuid;
+            if same_id || norm(&a.address).ok() == norm(&b.address).ok() {
+                return Err(format!(
+                    "nodes[{j}]: {} and nodes[{i}]: {} are one server (server_id {}); its \
+                     tables would be rebuilt twice at once",
+                    b.address, a.address, b.server_id
+                ));
+            }
+        }
+    }
+    for (i, a) in &working {
+        let reached: HashSet<Endpoint> = a
+            .propagates_to
+            .iter()
+            .filter_map(|d| norm(d).ok())
+            .collect();
+        for (j, b) in &working {
+            if i == j || !norm(&b.address).is_ok_and(|e| reached.contains(&e)) {
+                continue;
+            }
+            let theirs: HashSet<(&str, &str)> = a
+                .actions
+                .iter()
+                .map(|x| (x.schema.as_str(), x.table.as_str()))
+                .collect();
+            if let Some(t) = b
+                .actions
+                .iter()
+                .find(|x| theirs.contains(&(x.schema.as_str(), x.table.as_str())))
+            {
+                return Err(format!(
+                    "nodes[{j}]: {} would rebuild {}.{} twice: as its own action and through \
+                     the binlog-on rebuild of nodes[{i}]: {} (propagates_to)",
+                    b.address, t.schema, t.table, a.address
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -219,6 +274,36 @@ pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_never_gets_a_table_twice_whatever_the_plan_spells() {
+        let p = crate::plan::example_plan();
+        assert_eq!(validate(&p), Ok(()));
+        // The same server under a second spelling.
+        let mut alias = p.clone();
+        let mut twin = alias.nodes[1].clone();
+        twin.address = "localhost:23308".into();
+        alias.nodes.push(twin);
+        let e = validate(&alias).unwrap_err();
+        assert!(e.contains("are one server (server_id 3)"), "{e}");
+        // Another id, but the same address once normalized.
+        alias.nodes[2].server_id = 9;
+        assert!(validate(&alias).unwrap_err().contains("one server"));
+        // binlog-on: a node that receives orders through replication has its own orders too.
+        let mut twice = p.clone();
+        twice.settings.mode = Mode::BinlogOn;
+        twice.nodes[0].propagates_to = vec!["LOCALHOST:23308".into()];
+        let e = validate(&twice).unwrap_err();
+        assert!(
+            e.contains("127.0.0.1:23308 would rebuild shop.orders twice")
+                && e.contains("nodes[0]: 127.0.0.1:23307"),
+            "{e}"
+        );
+        // Another table on the reached node is fine.
+        twice.nodes[1].actions[0].table = "other".into();
+        twice.nodes[1].actions[0].statement = rebuild_statement("shop", "other", true);
+        assert_eq!(validate(&twice), Ok(()));
+    }
 
     #[test]
     fn plan_ids() {
