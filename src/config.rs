@@ -25,16 +25,30 @@ impl HumanDuration {
     }
 }
 
+/// The longest duration any setting takes (a year and a day): past it, a deadline computed from
+/// now would overflow, and no apply, timeout or interval means that.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
 impl FromStr for HumanDuration {
     type Err = String;
+    /// A number with a unit (`30s`, `5m`, `1h30m`, `7d`, `500ms`). A bare number is refused: it
+    /// could mean seconds or milliseconds.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         let t = s.trim();
-        if let Ok(n) = t.parse::<u64>() {
-            return Ok(Self::secs(n));
+        if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "{s:?} has no unit; write a duration like {t}s, 5m, 1h or 7d"
+            ));
         }
-        humantime::parse_duration(t)
-            .map(Self)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like 30s, 5m, 1h or 7d"))
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like 30s, 5m, 1h or 7d"))?;
+        if d > MAX_DURATION {
+            return Err(format!(
+                "{s:?} is longer than the longest duration taken ({})",
+                HumanDuration(MAX_DURATION)
+            ));
+        }
+        Ok(Self(d))
     }
 }
 
@@ -66,17 +80,29 @@ impl Serialize for HumanDuration {
 }
 
 impl<'de> Deserialize<'de> for HumanDuration {
+    /// Only a string with a unit: a bare number (`timeout: 30`) is an error naming the key.
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration with a unit, like \"30s\", \"5m\", \"1h\" or \"7d\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "{v} has no unit; write a duration like \"{v}s\", \"5m\", \"1h\" or \"7d\""
+                )))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "{v} is not a duration; write it like \"30s\", \"5m\", \"1h\" or \"7d\""
+                )))
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Secs(n) => Ok(Self::secs(n)),
-            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(V)
     }
 }
 
@@ -497,6 +523,12 @@ pub struct FlagOverrides {
 
 const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
+/// An absolute `http://` or `https://` URL with a host.
+fn is_http_url(u: &str) -> bool {
+    reqwest::Url::parse(u)
+        .is_ok_and(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
+}
+
 impl Config {
     /// Parses a config document. Errors name the file and the key path.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
@@ -644,10 +676,42 @@ impl Config {
             );
         }
         if let Some(u) = &self.client.server_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
+            && !is_http_url(u)
         {
             return bad(
                 "client.server_url",
+                format!("{u:?} is not an http:// or https:// URL"),
+            );
+        }
+        for (key, d) in [
+            ("server.read_timeout", self.server.read_timeout),
+            ("server.write_timeout", self.server.write_timeout),
+            ("server.idle_timeout", self.server.idle_timeout),
+            ("database.default.timeout", self.database.default.timeout),
+        ] {
+            // A zero timeout answers nothing (a POST gets no reply, a connect fails at once).
+            if d.0 < Duration::from_secs(1) {
+                return bad(key, format!("{d} is less than 1s"));
+            }
+        }
+        if self
+            .recycling
+            .concurrency
+            .worker_timeout
+            .is_some_and(|w| w.0 < Duration::from_secs(1))
+        {
+            return bad(
+                "recycling.concurrency.worker_timeout",
+                "must be at least 1s (every rebuild would be killed at once); remove it for no \
+                 limit"
+                    .into(),
+            );
+        }
+        if let Some(u) = &self.monitoring.alerts.webhook_url
+            && !is_http_url(u)
+        {
+            return bad(
+                "monitoring.alerts.webhook_url",
                 format!("{u:?} is not an http:// or https:// URL"),
             );
         }
@@ -682,6 +746,25 @@ impl Config {
             if c.name.is_empty() {
                 return bad(&format!("database.clusters[{i}].name"), "is empty".into());
             }
+            if let Some(j) = self.database.clusters[..i]
+                .iter()
+                .position(|o| o.name == c.name)
+            {
+                return bad(
+                    &format!("database.clusters[{i}].name"),
+                    format!(
+                        "{:?} is also the name of database.clusters[{j}]; --cluster NAME must \
+                         name one cluster",
+                        c.name
+                    ),
+                );
+            }
+            if c.primary.port == 0 {
+                return bad(
+                    &format!("database.clusters[{i}].primary.port"),
+                    "must be 1 to 65535".into(),
+                );
+            }
         }
         Ok(())
     }
@@ -694,7 +777,7 @@ mod tests {
 
     #[test]
     fn durations_parse_and_render() {
-        for (text, secs) in [("30s", 30), ("1h", 3600), ("7d", 604_800), ("90", 90)] {
+        for (text, secs) in [("30s", 30), ("1h", 3600), ("7d", 604_800), ("90s", 90)] {
             assert_eq!(
                 text.parse::<HumanDuration>().unwrap(),
                 HumanDuration::secs(secs)
@@ -704,6 +787,9 @@ mod tests {
         assert_eq!(HumanDuration::secs(604_800).to_string(), "7d");
         assert_eq!(HumanDuration::secs(0).to_string(), "0s");
         assert!("soon".parse::<HumanDuration>().is_err());
+        // A bare number has no unit; more than a year and a day means nothing here.
+        assert!("90".parse::<HumanDuration>().unwrap_err().contains("no unit"));
+        assert!("400d".parse::<HumanDuration>().unwrap_err().contains("longer"));
     }
 
     #[test]
@@ -725,6 +811,34 @@ mod tests {
             ),
         ] {
             Config::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_naming_the_key() {
+        for (text, key) in [
+            ("server:\n  read_timeout: 0s\n", "server.read_timeout"),
+            (
+                "recycling:\n  concurrency:\n    worker_timeout: 0s\n",
+                "recycling.concurrency.worker_timeout",
+            ),
+            (
+                "monitoring:\n  alerts:\n    webhook_url: not-a-url\n",
+                "monitoring.alerts.webhook_url",
+            ),
+            (
+                "database:\n  clusters:\n    - {name: a, primary: {host: h, port: 1, username: u}}\n    - {name: a, primary: {host: g, port: 2, username: u}}\n",
+                "database.clusters[1].name",
+            ),
+            ("recycling:\n  defaults:\n    timeout: 3600\n", "recycling.defaults.timeout"),
+            (
+                "recycling:\n  defaults:\n    threshold_mb: 17592186044416\n",
+                "recycling.defaults.threshold_mb",
+            ),
+        ] {
+            let e = Config::parse(text, Path::new("c.yaml")).unwrap_err();
+            assert_eq!(e.code().as_u16(), 1001, "{text}");
+            assert!(e.to_string().contains(key), "{key}: {e}");
         }
     }
 

@@ -35,7 +35,7 @@ impl Rotation {
     /// The rotation described by the `logging` config section.
     pub fn from_config(cfg: &LoggingConfig) -> Self {
         Self {
-            max_bytes: cfg.max_size.max(1) * 1024 * 1024,
+            max_bytes: cfg.max_size.max(1).saturating_mul(1024 * 1024),
             max_backups: cfg.max_backups,
             max_age: (cfg.max_age > 0).then(|| Duration::from_secs(cfg.max_age * 86_400)),
             compress: cfg.compress,

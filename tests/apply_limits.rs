@@ -391,3 +391,74 @@ async fn an_interrupted_apply_resumes_without_rebuilding_a_table_twice() {
     assert_ne!(after_resume[2], after_first[2], "t3 rebuilt on resume");
     assert_ne!(after_resume[3], after_first[3], "t4 rebuilt on resume");
 }
+
+/// Issue 11.11: a CLI apply killed with SIGKILL cannot record its end; `status` (reading the
+/// local store) shows its job as interrupted at once, not `running`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_apply_shows_as_interrupted_not_running() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        "dead",
+        "t",
+        4,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let node = c.replica(2);
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &node,
+        "dead.yaml",
+        &[
+            "--database",
+            "dead",
+            "--threshold-mb",
+            "1",
+            "--timeout",
+            "5m",
+        ],
+    );
+    // Held open, so the apply waits for the holder (no ALTER is left behind by the kill).
+    let mut holder = c.conn(&node).await;
+    holder.execute("BEGIN").await.unwrap();
+    holder.execute("SELECT COUNT(*) FROM dead.t").await.unwrap();
+    let mut child = common::cli_std(work.path())
+        .args(["apply", plan.to_str().unwrap(), "--yes"])
+        .args(["--user", common::USER, "--password", common::PASSWORD])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = work.path().join("logs/recycling.log");
+    let end = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("not issuing the ALTER")) {
+        assert!(
+            Instant::now() < end,
+            "the apply never waited for the holder"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    holder.execute("ROLLBACK").await.unwrap();
+    let o = common::cli(&work)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let jobs = v
+        .as_array()
+        .or_else(|| v["jobs"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let j = jobs.first().unwrap_or_else(|| panic!("no job: {out}"));
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["error"].as_str().unwrap_or("").starts_with("interrupted"),
+        "{j}"
+    );
+}

@@ -464,7 +464,13 @@ impl Worker<'_> {
                 };
                 return (o, None);
             }
-            let wait = self.ctx.opts.retry_backoff * 2u32.pow(attempt - 1);
+            // Doubling, but never past a minute (and never overflowing with many tries).
+            let wait = self
+                .ctx
+                .opts
+                .retry_backoff
+                .saturating_mul(2u32.saturating_pow(attempt - 1))
+                .min(Duration::from_secs(60).max(self.ctx.opts.retry_backoff));
             self.ctx.emit(Event::Waiting {
                 node: node.clone(),
                 reason: format!(

@@ -316,6 +316,7 @@ impl Store {
 
     /// One job.
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        self.recover_dead_owners().await?;
         let r = sqlx::query("SELECT * FROM jobs WHERE job_id = ?")
             .bind(job_id)
             .fetch_optional(&self.pool)
@@ -332,6 +333,7 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<JobRecord>, u64)> {
+        self.recover_dead_owners().await?;
         let (rows, total) = match status {
             Some(st) => {
                 let rows = sqlx::query(
@@ -375,6 +377,7 @@ impl Store {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
+        self.recover_dead_owners().await?;
         let sql = format!(
             "SELECT * FROM jobs WHERE status IN ({}) ORDER BY created_at DESC, job_id DESC LIMIT ?",
             vec!["?"; statuses.len()].join(", ")
@@ -395,7 +398,25 @@ impl Store {
     /// a previous run of this server) as `failed` with "interrupted"; returns their ids. Jobs of
     /// a live process (a CLI apply in another terminal) are left alone. Their ledger stays: a
     /// new job from the same plan skips the tables they finished.
+    /// At a process's start, when no job can be its own yet (a pid seen again is another
+    /// process's, reused).
     pub async fn recover_interrupted(&self) -> Result<Vec<String>> {
+        self.mark_interrupted(|pid| pid.is_some_and(other_process_alive))
+            .await
+    }
+
+    /// Before every read of jobs: a job whose owning process is gone (a CLI apply killed with
+    /// SIGKILL, or exited at a second Ctrl-C) shows as interrupted at once, not `running` until
+    /// another apply happens to recover it. This process's own jobs are alive, and so is a job
+    /// with no owner recorded (it cannot be told).
+    async fn recover_dead_owners(&self) -> Result<()> {
+        let me = std::process::id();
+        self.mark_interrupted(|pid| pid.is_none_or(|p| p == me || other_process_alive(p)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn mark_interrupted(&self, alive: impl Fn(Option<u32>) -> bool) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT * FROM jobs WHERE status IN ('pending', 'running')")
             .fetch_all(&self.pool)
             .await
@@ -403,7 +424,7 @@ impl Store {
         let mut ids = Vec::new();
         for r in &rows {
             let mut j = Self::job_from_row(r);
-            if j.owner_pid.is_some_and(other_process_alive) {
+            if alive(j.owner_pid) {
                 continue;
             }
             let was = j.status;
@@ -423,6 +444,7 @@ impl Store {
             });
             j.completed_at = Some(Utc::now());
             j.current_table = None;
+            j.run_state = None;
             self.update_job(&j).await?;
             ids.push(j.job_id);
         }
@@ -678,6 +700,36 @@ mod tests {
         assert_eq!(t.duration_count, 3, "the unfinished job is not counted");
         assert_eq!(t.duration_buckets, vec![1, 2, 2]);
         assert!((t.duration_sum - 110.5).abs() < 0.01, "{}", t.duration_sum);
+    }
+
+    /// A pid that no process has now (a child that exited).
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_process_is_gone_reads_as_interrupted() {
+        let s = Store::in_memory().await.unwrap();
+        let mut dead = job("job-20261201-001", JobStatus::Running);
+        dead.owner_pid = Some(dead_pid());
+        dead.current_table = Some("shop.orders".into());
+        s.insert_job(&dead).await.unwrap();
+        let mut ours = job("job-20261201-002", JobStatus::Running);
+        ours.owner_pid = Some(std::process::id());
+        s.insert_job(&ours).await.unwrap();
+        let j = s.job(&dead.job_id).await.unwrap().unwrap();
+        assert_eq!(j.status, JobStatus::Failed);
+        assert!(
+            j.error.as_deref().unwrap_or("").starts_with("interrupted"),
+            "{:?}",
+            j.error
+        );
+        let (listed, _) = s.jobs(None, 10, 0).await.unwrap();
+        let mine = listed.iter().find(|x| x.job_id == ours.job_id).unwrap();
+        assert_eq!(mine.status, JobStatus::Running, "this process's job is alive");
     }
 
     #[tokio::test]

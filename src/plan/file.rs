@@ -39,8 +39,15 @@ fn format_of(path: &Path) -> Result<Format> {
 /// Reads, version-checks and validates a plan file.
 pub fn read_plan(path: &Path) -> Result<Plan> {
     let format = format_of(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
     let bad = |msg: String| Error::invalid(format!("{}: {msg}", path.display()));
+    let text = read_capped(path).map_err(|e| match e {
+        Capped::Io(e) => Error::file(path, e),
+        Capped::NotAFile => bad("is not a regular file (a device, a pipe or a directory)".into()),
+        Capped::TooLarge => bad(format!(
+            "is larger than {} MiB; no plan is that large",
+            MAX_PLAN_BYTES >> 20
+        )),
+    })?;
     // The version first, so a future format is reported as such and not as unknown fields.
     let generic: serde_json::Value = match format {
         Format::Yaml => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
@@ -58,6 +65,40 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
     };
     validate(&plan).map_err(bad)?;
     Ok(plan)
+}
+
+/// The largest plan file read: far above any real plan, far below what exhausts memory.
+pub const MAX_PLAN_BYTES: u64 = 256 << 20;
+
+/// Why a plan file's text could not be had.
+enum Capped {
+    Io(std::io::Error),
+    NotAFile,
+    TooLarge,
+}
+
+/// The file's text, refusing anything but a regular file (a symlink to `/dev/zero` would be
+/// read until memory runs out) and anything larger than [`MAX_PLAN_BYTES`].
+fn read_capped(path: &Path) -> std::result::Result<String, Capped> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(Capped::Io)?;
+    if !meta.is_file() {
+        return Err(Capped::NotAFile);
+    }
+    if meta.len() > MAX_PLAN_BYTES {
+        return Err(Capped::TooLarge);
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(Capped::Io)?
+        // The size can change between the look and the read.
+        .take(MAX_PLAN_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(Capped::Io)?;
+    if text.len() as u64 > MAX_PLAN_BYTES {
+        return Err(Capped::TooLarge);
+    }
+    Ok(text)
 }
 
 /// The `format_version` of a plan `what` (file, document), checked before anything else so a
@@ -303,6 +344,18 @@ mod tests {
         twice.nodes[1].actions[0].table = "other".into();
         twice.nodes[1].actions[0].statement = rebuild_statement("shop", "other", true);
         assert_eq!(validate(&twice), Ok(()));
+    }
+
+    #[test]
+    fn devices_and_directories_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = read_plan(&link).unwrap_err().to_string();
+        assert!(e.contains("is not a regular file"), "{e}");
+        let sub = dir.path().join("d.yaml");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(read_plan(&sub).unwrap_err().to_string().contains("not a regular file"));
     }
 
     #[test]

@@ -26,6 +26,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The largest `threshold_mb`: 64 TiB, InnoDB's largest tablespace.
+pub const MAX_THRESHOLD_MB: u64 = 64 * 1024 * 1024;
+/// The largest `batch_size`.
+pub const MAX_BATCH_SIZE: usize = 100_000;
+/// The most nodes worked on at once (the `--parallel` flag's bound too).
+pub const MAX_PARALLEL: usize = 256;
+
 /// The only plan format this version reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -151,9 +158,26 @@ impl Settings {
                 &format!("{} is not between 0 and 100", self.threshold_percent),
             );
         }
-        for (name, v) in [("batch_size", self.batch_size), ("parallel", self.parallel)] {
+        // Bounds at parse time: a size or count past them means nothing and could overflow
+        // where it is multiplied (MiB to bytes).
+        if self.threshold_mb > MAX_THRESHOLD_MB {
+            return bad(
+                "threshold_mb",
+                &format!(
+                    "{} is more than {MAX_THRESHOLD_MB} (64 TiB, InnoDB's largest tablespace)",
+                    self.threshold_mb
+                ),
+            );
+        }
+        for (name, v, max) in [
+            ("batch_size", self.batch_size, MAX_BATCH_SIZE),
+            ("parallel", self.parallel, MAX_PARALLEL),
+        ] {
             if v == 0 {
                 return bad(name, "must be at least 1");
+            }
+            if v > max {
+                return bad(name, &format!("{v} is more than {max}"));
             }
         }
         for (name, d) in [
@@ -210,7 +234,7 @@ impl Settings {
     /// The thresholds as the scan and the planner use them.
     pub fn thresholds(&self) -> crate::inspect::Thresholds {
         crate::inspect::Thresholds {
-            min_reclaim_bytes: self.threshold_mb * 1024 * 1024,
+            min_reclaim_bytes: self.threshold_mb.saturating_mul(1024 * 1024),
             min_percent: self.threshold_percent,
         }
     }
