@@ -40,8 +40,9 @@ impl FromStr for HumanDuration {
                 "{s:?} has no unit; write a duration like {t}s, 5m, 1h or 7d"
             ));
         }
-        let d = humantime::parse_duration(t)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like 30s, 5m, 1h or 7d"))?;
+        let d = humantime::parse_duration(t).map_err(|e| {
+            format!("invalid duration {s:?} ({e}); write it like 30s, 5m, 1h or 7d")
+        })?;
         if d > MAX_DURATION {
             return Err(format!(
                 "{s:?} is longer than the longest duration taken ({})",
@@ -88,7 +89,10 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a duration with a unit, like \"30s\", \"5m\", \"1h\" or \"7d\"")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
                 v.parse().map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
@@ -788,8 +792,17 @@ mod tests {
         assert_eq!(HumanDuration::secs(0).to_string(), "0s");
         assert!("soon".parse::<HumanDuration>().is_err());
         // A bare number has no unit; more than a year and a day means nothing here.
-        assert!("90".parse::<HumanDuration>().unwrap_err().contains("no unit"));
-        assert!("400d".parse::<HumanDuration>().unwrap_err().contains("longer"));
+        assert!(
+            "90".parse::<HumanDuration>()
+                .unwrap_err()
+                .contains("no unit")
+        );
+        assert!(
+            "400d"
+                .parse::<HumanDuration>()
+                .unwrap_err()
+                .contains("longer")
+        );
     }
 
     #[test]
@@ -830,7 +843,10 @@ mod tests {
                 "database:\n  clusters:\n    - {name: a, primary: {host: h, port: 1, username: u}}\n    - {name: a, primary: {host: g, port: 2, username: u}}\n",
                 "database.clusters[1].name",
             ),
-            ("recycling:\n  defaults:\n    timeout: 3600\n", "recycling.defaults.timeout"),
+            (
+                "recycling:\n  defaults:\n    timeout: 3600\n",
+                "recycling.defaults.timeout",
+            ),
             (
                 "recycling:\n  defaults:\n    threshold_mb: 17592186044416\n",
                 "recycling.defaults.threshold_mb",

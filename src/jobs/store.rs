@@ -729,7 +729,11 @@ mod tests {
         );
         let (listed, _) = s.jobs(None, 10, 0).await.unwrap();
         let mine = listed.iter().find(|x| x.job_id == ours.job_id).unwrap();
-        assert_eq!(mine.status, JobStatus::Running, "this process's job is alive");
+        assert_eq!(
+            mine.status,
+            JobStatus::Running,
+            "this process's job is alive"
+        );
     }
 
     #[tokio::test]

@@ -355,7 +355,12 @@ mod tests {
         assert!(e.contains("is not a regular file"), "{e}");
         let sub = dir.path().join("d.yaml");
         std::fs::create_dir(&sub).unwrap();
-        assert!(read_plan(&sub).unwrap_err().to_string().contains("not a regular file"));
+        assert!(
+            read_plan(&sub)
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
     }
 
     #[test]
