@@ -462,3 +462,62 @@ async fn a_killed_apply_shows_as_interrupted_not_running() {
         "{j}"
     );
 }
+
+/// Issue 11.12: a table rebuilt since the plan was made (say by a run that died before it could
+/// record it) needs nothing more: it is skipped as no longer qualifying, and the apply is
+/// complete (exit 0), not partial.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_rebuilt_since_the_plan_is_skipped_and_the_apply_is_complete() {
+    let _g = serial().await;
+    let c = cluster();
+    let tables: Vec<TableSpec> = (1..=2)
+        .map(|i| {
+            TableSpec::sized(
+                "again",
+                &format!("t{i}"),
+                8,
+                Pattern::RandomDelete { keep_every: 10 },
+            )
+        })
+        .collect();
+    c.fragment(&tables).await;
+    let node = c.replica(2);
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        &work,
+        &node,
+        "again.yaml",
+        &["--database", "again", "--threshold-mb", "1"],
+    );
+    assert!(c.rebuild_locally(&node, "again", "t2").await > 0);
+    let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let rep = report(&out);
+    let t2 = rep["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["table"] == "t2")
+        .unwrap()
+        .clone();
+    assert_eq!(t2["status"], "skipped", "{t2}");
+    assert_eq!(t2["unneeded"], true, "{t2}");
+    assert!(
+        t2["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer qualifies"),
+        "{t2}"
+    );
+    let o = common::cli(&work)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let jobs = v
+        .as_array()
+        .or_else(|| v["jobs"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(jobs[0]["status"], "completed", "{v}");
+}

@@ -93,6 +93,7 @@ fn outcome(node: &str, a: &Action, status: ActionStatus) -> ActionOutcome {
         bytes_freed: 0,
         error: None,
         code: None,
+        unneeded: false,
     }
 }
 
@@ -398,15 +399,20 @@ impl Worker<'_> {
             code,
             ..outcome(&node, a, ActionStatus::Skipped)
         };
+        // Nothing left to do is no failure: the apply is not partial for it.
+        let unneeded = |why: String| ActionOutcome {
+            unneeded: true,
+            ..skipped(why, None)
+        };
         let before = match self.ctl.table_now(&a.schema, &a.table).await {
             Ok(TableNow::File(size)) => size,
             Ok(TableNow::Missing) => {
                 let why = "the table no longer exists (or is no longer InnoDB)";
-                return (skipped(why.into(), None), None);
+                return (unneeded(why.into()), None);
             }
             Ok(TableNow::NotFilePerTable) => {
                 let why = "the table is no longer in its own tablespace";
-                return (skipped(why.into(), None), None);
+                return (unneeded(why.into()), None);
             }
             Err(e) => {
                 let stop = Stop::Node(format!("control connection failed: {e}"), Some(1002));
@@ -414,7 +420,7 @@ impl Worker<'_> {
             }
         };
         if let Some(why) = no_longer_qualifies(a, before, s) {
-            return (skipped(why, None), None);
+            return (unneeded(why), None);
         }
         // Built here from schema, table and the online flag; the plan's text is never executed.
         let sql = rebuild_statement(&a.schema, &a.table, a.online);

@@ -86,6 +86,11 @@ pub struct ActionOutcome {
     pub error: Option<String>,
     /// Spec error code, when one applies (1009 timeout, 1008 privilege, …).
     pub code: Option<u16>,
+    /// A skip because the table needs no rebuild any more (gone, no longer in its own
+    /// tablespace, or no longer qualifying — e.g. rebuilt by a run that died before recording
+    /// it): nothing is left undone, so it does not make the apply partial.
+    #[serde(default)]
+    pub unneeded: bool,
 }
 
 impl ActionOutcome {
@@ -226,12 +231,15 @@ impl ApplyReport {
         self.outcomes.iter().map(|o| o.bytes_freed).sum()
     }
 
-    /// Every action done (or done by an earlier run), nothing stopped.
+    /// Every action done (or done by an earlier run, or no longer needed), nothing stopped.
     pub fn complete(&self) -> bool {
         !self.timed_out
             && !self.cancelled
             && self.panicked.is_none()
             && self.node_errors.is_empty()
-            && self.outcomes.iter().all(|o| o.status == ActionStatus::Done)
+            && self
+                .outcomes
+                .iter()
+                .all(|o| o.status == ActionStatus::Done || o.unneeded)
     }
 }

@@ -346,6 +346,7 @@ mod tests {
             bytes_freed: 7,
             error: None,
             code: None,
+            unneeded: false,
         };
         track(&mut j, &Event::TableFinished(o));
         assert_eq!(
@@ -368,5 +369,46 @@ mod tests {
         assert!(j.error.as_deref().unwrap_or("").starts_with("interrupted"));
         finish(&mut j, &r, &Stop::new());
         assert_eq!(j.status, JobStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_resume_whose_tables_need_nothing_more_completes() {
+        let mut j = JobRecord::new(
+            "job-2".into(),
+            "apply",
+            JobStatus::Running,
+            Default::default(),
+        );
+        let unneeded = ActionOutcome {
+            node: "n:1".into(),
+            schema: "s".into(),
+            table: "t".into(),
+            status: ActionStatus::Skipped,
+            started_at: None,
+            finished_at: Utc::now(),
+            size_before: None,
+            size_after: None,
+            bytes_freed: 0,
+            error: Some("no longer qualifies: the file is 96.0 KiB now".into()),
+            code: None,
+            unneeded: true,
+        };
+        let r = ApplyReport {
+            outcomes: vec![unneeded.clone()],
+            already_done: vec![("n:1".into(), "s".into(), "u".into())],
+            ..Default::default()
+        };
+        finish(&mut j, &r, &Stop::new());
+        assert_eq!((j.status, j.error.as_deref()), (JobStatus::Completed, None));
+        // A skip that leaves work undone is still partial.
+        let r = ApplyReport {
+            outcomes: vec![ActionOutcome {
+                unneeded: false,
+                ..unneeded
+            }],
+            ..Default::default()
+        };
+        finish(&mut j, &r, &Stop::new());
+        assert_eq!(j.status, JobStatus::Failed);
     }
 }

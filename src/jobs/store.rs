@@ -44,6 +44,7 @@ const SCHEMA: &[&str] = &[
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("jobs", "owner_pid", "INTEGER"),
     ("jobs", "run_state", "TEXT"),
+    ("ledger", "unneeded", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// One job row.
@@ -575,6 +576,7 @@ impl Store {
                     bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
                     error: r.get("error"),
                     code: r.get::<Option<i64>, _>("code").map(|v| v as u16),
+                    unneeded: r.get::<i64, _>("unneeded") != 0,
                 }
             })
             .collect())
@@ -586,8 +588,8 @@ impl Ledger for Store {
     async fn record(&self, job_id: &str, digest: &str, o: &ActionOutcome) -> Result<()> {
         sqlx::query(
             "INSERT OR REPLACE INTO ledger (job_id, plan_digest, node, schema_name, table_name, \
-             status, started_at, finished_at, size_before, size_after, bytes_freed, error, code) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             status, started_at, finished_at, size_before, size_after, bytes_freed, error, code, \
+             unneeded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job_id)
         .bind(digest)
@@ -602,6 +604,7 @@ impl Ledger for Store {
         .bind(o.bytes_freed as i64)
         .bind(&o.error)
         .bind(o.code.map(i64::from))
+        .bind(i64::from(o.unneeded))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -766,6 +769,7 @@ mod tests {
             bytes_freed: 90,
             error: None,
             code: None,
+            unneeded: false,
         };
         s.record("job-20261126-001", "sha256:ab", &o).await.unwrap();
         let done = s.done("sha256:ab").await.unwrap();
