@@ -217,11 +217,6 @@ pub(super) async fn run_plan(
             recovered.join(", ")
         );
     }
-    // Keep the plan with its jobs, unless its id already names another plan in this store
-    // (a file made elsewhere): the ledger keys on the digest, so nothing depends on it.
-    if let Err(e) = store.save_new_plan(&plan).await {
-        tracing::warn!("the plan is not kept in the job store: {e}");
-    }
     let id = store.next_id("job", Utc::now().date_naive()).await?;
     let config = serde_json::to_value(&plan.settings).unwrap_or_default();
     let mut job = JobRecord::new(id, kind, JobStatus::Running, config);

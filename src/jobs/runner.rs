@@ -207,7 +207,15 @@ pub async fn run_apply(
         }
     };
     let pre = match pre {
-        Ok(p) => p,
+        // Kept with its jobs only once it passed: a refused plan (edited, stale) never lands in
+        // the store, where it could be served under a genuine plan's id. An id that already
+        // names other content keeps that content; the ledger keys on the digest anyway.
+        Ok(p) => {
+            if let Err(e) = a.store.save_new_plan(a.plan).await {
+                tracing::warn!("the plan is not kept in the job store: {e}");
+            }
+            p
+        }
         Err(e) => {
             job.status = JobStatus::Failed;
             job.error = Some(format!("[{}] {e}", e.code()));
