@@ -203,12 +203,31 @@ impl TableMap {
         self.map.get_mut(self.buf.as_str())
     }
 
-    /// The table of a `mysql.innodb_*_stats` row, whose name may be a partition's
-    /// (`t#P#p0`, `t#p#p0` on MySQL 8).
+    /// The table of a `mysql.innodb_*_stats` row. Its names are decoded, and a partition's is
+    /// the table's and `#P#p0` (`#p#p0` on MySQL 8) — but a table's own name may hold `#P#`
+    /// too. So the row is a non-partitioned table's under its whole name, or else a partitioned
+    /// table's named by the longest part before a `#P#`.
     fn of_stats_row(&mut self, r: &Row) -> Option<&mut Partial> {
-        let (table, _) = catalog::strip_partition(r.get(&["table_name"])?);
-        Self::key(&mut self.buf, r.get(&["database_name"])?, table);
-        self.map.get_mut(self.buf.as_str())
+        let schema = r.get(&["database_name"])?;
+        let name = r.get(&["table_name"])?;
+        // ASCII lower-casing keeps byte offsets.
+        let lower = name.to_ascii_lowercase();
+        let candidates = std::iter::once((name, false)).chain(
+            lower
+                .rmatch_indices("#p#")
+                .map(|(at, _)| (&name[..at], true)),
+        );
+        for (table, partition) in candidates {
+            Self::key(&mut self.buf, schema, table);
+            if self
+                .map
+                .get(self.buf.as_str())
+                .is_some_and(|p| p.partitioned == partition)
+            {
+                return self.map.get_mut(self.buf.as_str());
+            }
+        }
+        None
     }
 
     fn get_mut(&mut self, schema: &str, table: &str) -> Option<&mut Partial> {
@@ -689,6 +708,43 @@ mod tests {
             s.iter().all(|q| !q.contains('?')),
             "no per-table parameters"
         );
+    }
+
+    /// Statistics rows hold decoded names, a partition's as `t#P#p0`; a table literally named
+    /// `t#P#x` (MariaDB writes its row as `t#P#x`) keeps its own rows, and a partitioned table
+    /// whose name holds `#P#` gets its partitions' rows.
+    #[test]
+    fn statistics_rows_go_to_the_table_they_name() {
+        let mut m = TableMap::default();
+        // Each table is told by its row_format here.
+        for (name, partitioned) in [
+            ("t", true),
+            ("t#P#x", false),
+            ("u#P#y", true),
+            ("café", false),
+        ] {
+            let p = Partial {
+                row_format: name.into(),
+                partitioned,
+                ..Default::default()
+            };
+            m.insert("s", name, p);
+        }
+        let mut owner = |t: &str| {
+            let r = Row::from_pairs([("database_name", Some("s")), ("table_name", Some(t))]);
+            m.of_stats_row(&r).map(|p| p.row_format.clone())
+        };
+        assert_eq!(owner("t#P#p0").as_deref(), Some("t"));
+        assert_eq!(owner("t#p#p1#sp#s0").as_deref(), Some("t"));
+        assert_eq!(owner("t#P#x").as_deref(), Some("t#P#x"));
+        assert_eq!(owner("u#P#y#P#p0").as_deref(), Some("u#P#y"));
+        assert_eq!(owner("café").as_deref(), Some("café"));
+        assert_eq!(
+            owner("t"),
+            None,
+            "a partitioned table has rows per partition only"
+        );
+        assert_eq!(owner("gone#P#p0"), None);
     }
 
     #[test]
