@@ -113,3 +113,65 @@ fn commands_that_only_act_refuse_dry_run() {
         );
     }
 }
+
+/// Issue 11.5 and 11.8 through the binary: a size that would overflow and settings that cannot
+/// work are refused with 1001 naming the key or flag, before anything connects.
+#[test]
+fn settings_that_cannot_work_are_1001_naming_the_key() {
+    for (config, key) in [
+        ("server:\n  read_timeout: 0s\n", "server.read_timeout"),
+        (
+            "recycling:\n  concurrency:\n    worker_timeout: 0s\n",
+            "recycling.concurrency.worker_timeout",
+        ),
+        (
+            "monitoring:\n  alerts:\n    webhook_url: \"ftp:nowhere\"\n",
+            "monitoring.alerts.webhook_url",
+        ),
+        (
+            "database:\n  clusters:\n    - {name: a, primary: {host: h, port: 1, username: u}}\n    - {name: a, primary: {host: g, port: 2, username: u}}\n",
+            "database.clusters[1].name",
+        ),
+        (
+            "recycling:\n  defaults:\n    timeout: 3600\n",
+            "recycling.defaults.timeout",
+        ),
+        (
+            "recycling:\n  defaults:\n    threshold_mb: 17592186044416\n",
+            "recycling.defaults.threshold_mb",
+        ),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("config.yaml"), config).unwrap();
+        let out = cli(&work)
+            .args([
+                "topology",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "1",
+                "--user",
+                "u",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{config}: {err}");
+        assert!(
+            err.starts_with("error[1001]") && err.contains(key),
+            "{key}: {err}"
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let out = cli(&work)
+        .args(["plan", "--host", "127.0.0.1", "--port", "1", "--user", "u"])
+        .args(["--threshold-mb", "17592186044416"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error[1001]") && err.contains("--threshold-mb"),
+        "{err}"
+    );
+}
