@@ -628,7 +628,7 @@ async fn a_stale_plan_is_refused_with_409_naming_the_change() {
     );
     // A digest that does not match is refused the same way.
     let (s, v) = app
-        .post("/api/v1/recycle/jobs", json!({"plan_id": v_plan_id(&app).await, "credentials": creds(), "expect_digest": "sha256:00"}))
+        .post("/api/v1/recycle/jobs", json!({"plan_id": v_plan_id(&app).await, "credentials": creds(), "expect_digest": format!("sha256:{}", "0".repeat(64))}))
         .await;
     assert_error(s, &v, 409, 1001);
     // The same id with other content is not accepted.
@@ -1050,4 +1050,508 @@ async fn a_job_is_paused_retuned_and_resumed_over_rest() {
     let mut conn = c.conn(&node).await;
     conn.execute("SET SESSION sql_log_bin = 0").await.unwrap();
     conn.execute("DROP DATABASE spause").await.unwrap();
+}
+
+/// A plan of replica 2 with no action (made over REST): its document.
+async fn empty_plan(app: &App) -> Value {
+    let (s, v) = app
+        .post(
+            "/api/v1/plans",
+            json!({"target": target(&cluster().replica(2)),
+                   "config": {"databases": ["nothing_here"], "threshold_mb": 1}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["data"].clone()
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Issue 11.7: a body with port 0, or a host or user name that is empty or holds a NUL or
+/// another control character (or is no host name at all) is 400/1001 naming the field — in
+/// every body that takes an address or a login (discover, jobs, plans, an inline plan's nodes)
+/// — and the message does not echo it; a well-formed address that refuses stays 500/1002.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_addresses_are_400_naming_the_field() {
+    let r2 = cluster().replica(2);
+    let app = App::start(|_| {}).await;
+    let bad_hosts = [
+        "",
+        " ",
+        "127.0.0.1\u{0}",
+        "db\u{0}evil",
+        "db\nexample",
+        "db\u{7f}",
+        "\t127.0.0.1",
+        "db host",
+        "db..example",
+        "-db",
+    ];
+    let long = "a".repeat(300);
+    let mut cases: Vec<(&str, Value, String)> = Vec::new();
+    let login = |host: &str, port: Value, user: &str| json!({"host": host, "port": port, "username": user, "password": PASSWORD});
+    for h in bad_hosts.iter().copied().chain([long.as_str()]) {
+        cases.push((
+            "/api/v1/topology/discover",
+            login(h, json!(r2.port), USER),
+            "host".into(),
+        ));
+        for ep in ["/api/v1/recycle/jobs", "/api/v1/plans"] {
+            cases.push((
+                ep,
+                json!({"target": login(h, json!(r2.port), USER)}),
+                "target.host".into(),
+            ));
+        }
+    }
+    cases.push((
+        "/api/v1/topology/discover",
+        login(&r2.host, json!(0), USER),
+        "port".into(),
+    ));
+    for u in ["", "recy\u{0}cler", "recycler\n"] {
+        cases.push((
+            "/api/v1/topology/discover",
+            login(&r2.host, json!(r2.port), u),
+            "username".into(),
+        ));
+    }
+    for ep in ["/api/v1/recycle/jobs", "/api/v1/plans"] {
+        cases.push((
+            ep,
+            json!({"target": login(&r2.host, json!(0), USER), "dry_run": ep.ends_with("jobs")}),
+            "target.port".into(),
+        ));
+        cases.push((
+            ep,
+            json!({"target": login(&r2.host, json!(r2.port), "a\u{1b}b")}),
+            "target.username".into(),
+        ));
+    }
+    // A plan's login, and the addresses of a plan sent inline (its new digest pinned, so that
+    // it is the address that is refused, not the edit).
+    let plan = empty_plan(&app).await;
+    let id = plan["plan_id"].as_str().unwrap().to_string();
+    cases.push((
+        "/api/v1/recycle/jobs",
+        json!({"plan_id": id, "credentials": {"username": "x\u{0}", "password": PASSWORD}}),
+        "credentials.username".into(),
+    ));
+    assert!(plan["nodes"][0]["address"].is_string(), "{plan}");
+    for addr in [
+        format!("{}:0", r2.host),
+        format!("{}\u{0}:{}", r2.host, r2.port),
+        format!("db\nhost:{}", r2.port),
+    ] {
+        let mut p = plan.clone();
+        p["plan_id"] = json!("plan-20990101-007");
+        p["nodes"][0]["address"] = json!(addr);
+        let digest = serde_json::from_value::<mysql_tablespace_recycling::plan::Plan>(p.clone())
+            .unwrap()
+            .computed_digest();
+        cases.push((
+            "/api/v1/recycle/jobs",
+            json!({"plan": p, "credentials": creds(), "expect_digest": digest}),
+            "plan.nodes[0].address".into(),
+        ));
+    }
+    for (ep, body, field) in cases {
+        let (s, v) = app.post(ep, body.clone()).await;
+        assert_eq!(
+            (s, v["code"].clone(), v["details"]["field"].clone()),
+            (400, json!(1001), json!(field)),
+            "{ep} {body} → {v}"
+        );
+        let msg = v["message"].as_str().unwrap();
+        assert!(
+            !msg.chars().any(char::is_control) && !msg.contains("evil") && !msg.contains("aaaa"),
+            "the value is echoed: {v}"
+        );
+    }
+    // Well-formed, but nothing answers there: a connection failure, as before.
+    let port = closed_port();
+    let (s, v) = app
+        .post(
+            "/api/v1/topology/discover",
+            login("127.0.0.1", json!(port), USER),
+        )
+        .await;
+    assert_error(s, &v, 500, 1002);
+    let (s, v) = app
+        .post(
+            "/api/v1/plans",
+            json!({"target": login("localhost", json!(port), USER)}),
+        )
+        .await;
+    assert_error(s, &v, 500, 1002);
+    app.stop().await;
+}
+
+/// Issue 11.9: an unknown enum value names the allowed values (without echoing the one sent);
+/// an `expect_digest` that is not `sha256:<64 hex>` is 400/1001 naming it, and only a
+/// well-formed digest that does not match is 409.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_values_name_the_allowed_ones_and_a_malformed_digest_is_400() {
+    let r2 = cluster().replica(2);
+    let app = App::start(|_| {}).await;
+    for (config, field, allowed) in [
+        (
+            json!({"mode": "binlog-sideways"}),
+            "config.mode",
+            ["binlog-off", "binlog-on"],
+        ),
+        (
+            json!({"scope": "galaxy-wide"}),
+            "config.scope",
+            ["node", "cluster"],
+        ),
+    ] {
+        let (s, v) = app
+            .post(
+                "/api/v1/recycle/jobs",
+                json!({"target": target(&r2), "config": config}),
+            )
+            .await;
+        assert_error(s, &v, 400, 1001);
+        assert_eq!(v["details"]["field"], field, "{v}");
+        let msg = v["message"].as_str().unwrap();
+        for a in allowed {
+            assert!(msg.contains(a), "{a} is not named: {v}");
+        }
+        assert!(
+            !msg.contains("sideways") && !msg.contains("galaxy"),
+            "the value is echoed: {v}"
+        );
+    }
+    let (s, v) = app.get("/api/v1/recycle/jobs?status=sleeping").await;
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "status", "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("completed") && !msg.contains("sleeping"),
+        "{v}"
+    );
+
+    let plan = empty_plan(&app).await;
+    let id = plan["plan_id"].as_str().unwrap();
+    let digest = plan["digest"].as_str().unwrap();
+    for bad in [
+        "md5:x".to_string(),
+        "sha256:00".to_string(),
+        format!("sha1:{}", &digest["sha256:".len()..]),
+        format!("{}z", &digest[..digest.len() - 1]),
+        format!("{digest}0"),
+        String::new(),
+    ] {
+        let (s, v) = app
+            .post(
+                "/api/v1/recycle/jobs",
+                json!({"plan_id": id, "credentials": creds(), "expect_digest": bad}),
+            )
+            .await;
+        assert_error(s, &v, 400, 1001);
+        assert_eq!(v["details"]["field"], "expect_digest", "{bad:?} → {v}");
+    }
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"plan_id": id, "credentials": creds(), "expect_digest": zeros}),
+        )
+        .await;
+    assert_error(s, &v, 409, 1001);
+    assert_eq!(v["details"]["error"], "plan_stale", "{v}");
+    app.stop().await;
+}
+
+/// The documented statuses of `method path`.
+fn documented(doc: &Value, path: &str, method: &str) -> Vec<String> {
+    doc["paths"][path][method]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is not documented"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The property `prop` of the component schema `schema`.
+fn property<'a>(doc: &'a Value, schema: &str, prop: &str) -> &'a Value {
+    let p = &doc["components"]["schemas"][schema]["properties"][prop];
+    assert!(p.is_object(), "{schema}.{prop} is not in the document");
+    p
+}
+
+/// Issue 11.10: the OpenAPI document says what the server does. With a token, every operation
+/// but health declares the bearer scheme and documents its 401, health declares none; without
+/// a token none does. The integers the server refuses at 0 say so (and their maximum), and the
+/// server refuses just past each documented bound, naming the field. The 400 of /ws/monitor
+/// without an upgrade and of DELETE of a finished job are documented, and are error bodies.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_is_the_truth() {
+    use mysql_tablespace_recycling::plan::{MAX_BATCH_SIZE, MAX_PARALLEL, MAX_THRESHOLD_MB};
+    let r2 = cluster().replica(2);
+    let app = App::start(|cfg| {
+        cfg.server.auth_token = Some(mysql_tablespace_recycling::secret::Secret::new("tok-123"));
+    })
+    .await;
+    let (s, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(s, 200, "{doc}");
+    let bearer = json!([{"bearer": []}]);
+    let mut ops = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            ops += 1;
+            let statuses = documented(&doc, path, method);
+            if path == "/api/v1/health" {
+                assert_eq!(op["security"], json!([]), "{method} {path}: {op}");
+                assert!(!statuses.contains(&"401".to_string()), "{method} {path}");
+            } else {
+                assert_eq!(op["security"], bearer, "{method} {path} needs the token");
+                assert!(
+                    statuses.contains(&"401".to_string()),
+                    "{method} {path}: 401 undocumented"
+                );
+                assert_eq!(
+                    response_schema(&doc, path, method, "401")["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    assert!(ops >= 13, "{ops} operations");
+    assert!(
+        doc["security"].is_null() || doc["security"] == json!([]),
+        "a global requirement would cover health: {}",
+        doc["security"]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    // Bounds: as documented, and as enforced.
+    let bounds = |p: &Value| (p["minimum"].clone(), p["maximum"].clone());
+    for (schema, prop, min, max) in [
+        ("JobConfig", "batch_size", 1, MAX_BATCH_SIZE as u64),
+        ("JobConfig", "parallel", 1, MAX_PARALLEL as u64),
+        ("JobConfig", "threshold_mb", 0, MAX_THRESHOLD_MB),
+        ("JobPatch", "batch_size", 1, MAX_BATCH_SIZE as u64),
+        ("TargetBody", "port", 1, 65535),
+        ("DiscoverRequest", "port", 1, 65535),
+    ] {
+        assert_eq!(
+            bounds(property(&doc, schema, prop)),
+            (json!(min), json!(max)),
+            "{schema}.{prop}"
+        );
+    }
+    let pct = property(&doc, "JobConfig", "threshold_percent");
+    assert_eq!(
+        (pct["minimum"].as_f64(), pct["maximum"].as_f64()),
+        (Some(0.0), Some(100.0))
+    );
+    let params = doc["paths"]["/api/v1/recycle/jobs"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(bounds(&limit["schema"]), (json!(1), json!(1000)), "{limit}");
+    for (config, field) in [
+        (json!({"batch_size": 0}), "config.batch_size"),
+        (
+            json!({"batch_size": MAX_BATCH_SIZE + 1}),
+            "config.batch_size",
+        ),
+        (json!({"parallel": 0}), "config.parallel"),
+        (json!({"parallel": MAX_PARALLEL + 1}), "config.parallel"),
+        (
+            json!({"threshold_mb": MAX_THRESHOLD_MB + 1}),
+            "config.threshold_mb",
+        ),
+        (
+            json!({"threshold_percent": 100.5}),
+            "config.threshold_percent",
+        ),
+        (
+            json!({"threshold_percent": -0.5}),
+            "config.threshold_percent",
+        ),
+    ] {
+        let (s, v) = app
+            .post(
+                "/api/v1/recycle/jobs",
+                json!({"target": target(&r2), "dry_run": true, "config": config}),
+            )
+            .await;
+        assert_error(s, &v, 400, 1001);
+        assert_eq!(v["details"]["field"], field, "{config} → {v}");
+    }
+    let offset = params.iter().find(|p| p["name"] == "offset").unwrap();
+    assert_eq!(
+        bounds(&offset["schema"]),
+        (json!(0), json!(u32::MAX)),
+        "{offset}"
+    );
+    assert_ne!(offset["schema"]["format"], "int32", "{offset}");
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("offset=4294967296", "offset"),
+        ("offset=-1", "offset"),
+    ] {
+        let (s, v) = app.get(&format!("/api/v1/recycle/jobs?{q}")).await;
+        assert_error(s, &v, 400, 1001);
+        assert_eq!(v["details"]["field"], field, "{v}");
+    }
+    let (s, v) = app.get("/api/v1/recycle/jobs?offset=4294967295").await;
+    assert_eq!(s, 200, "{v}");
+    // The documented bounds themselves are taken.
+    let (s, v) = app.get("/api/v1/recycle/jobs?limit=1000").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": target(&r2), "dry_run": true,
+                   "config": {"databases": ["nothing_here"], "batch_size": MAX_BATCH_SIZE,
+                              "parallel": MAX_PARALLEL, "threshold_percent": 100.0}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let job = v["data"]["job_id"].as_str().unwrap().to_string();
+    let d = app.wait_final(&job).await;
+    assert_eq!(d["status"], "completed", "{d}");
+
+    // A finished job: DELETE and PATCH are documented 400s; a batch size past the bound is
+    // refused before the job is even looked at.
+    let path = format!("/api/v1/recycle/jobs/{job}");
+    let (s, v) = app.delete(&path).await;
+    assert_error(s, &v, 400, 1007);
+    assert!(documented(&doc, "/api/v1/recycle/jobs/{job_id}", "delete").contains(&"400".into()));
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/recycle/jobs/{job_id}", "delete", "400"),
+        &v,
+        "delete",
+    );
+    for n in [0, MAX_BATCH_SIZE + 1] {
+        let (s, v) = app.patch(&path, json!({"batch_size": n})).await;
+        assert_error(s, &v, 400, 1001);
+        assert_eq!(v["details"]["field"], "batch_size", "{v}");
+    }
+
+    // /ws/monitor without an upgrade: a documented 400 with an error body.
+    let (s, v) = app.get("/api/v1/ws/monitor").await;
+    assert_error(s, &v, 400, 1001);
+    assert!(documented(&doc, "/api/v1/ws/monitor", "get").contains(&"400".into()));
+    conforms(
+        &doc,
+        response_schema(&doc, "/api/v1/ws/monitor", "get", "400"),
+        &v,
+        "monitor",
+    );
+    // A job id that is not UTF-8 once decoded is an error body too, not plain text.
+    let (s, v) = app.get("/api/v1/recycle/jobs/%FF%FE").await;
+    assert_eq!(
+        v["code"],
+        json!(if s == 404 { 1006 } else { 1001 }),
+        "{s} {v}"
+    );
+    assert!(
+        documented(&doc, "/api/v1/recycle/jobs/{job_id}", "get").contains(&s.to_string()),
+        "{s} undocumented"
+    );
+    app.stop().await;
+
+    // Without a token nothing is declared as needing one.
+    let app = App::start(|_| {}).await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert_eq!(op["security"], json!([]), "{method} {path}");
+            assert!(
+                !documented(&doc, path, method).contains(&"401".into()),
+                "{method} {path}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+/// Every route of the router — the OpenAPI document's operations, which must be the router's
+/// — answers 401/1008 without the token or with a wrong one, except health, the only open
+/// route; with the token none answers 401.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_but_health_needs_the_token() {
+    let app = App::start(|cfg| {
+        cfg.server.auth_token = Some(mysql_tablespace_recycling::secret::Secret::new("tok-123"));
+    })
+    .await;
+    let (s, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(s, 200, "{doc}");
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut routed: Vec<(String, String)> = mysql_tablespace_recycling::server::ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    routed.sort();
+    assert_eq!(
+        documented, routed,
+        "the document's operations are the router's"
+    );
+    let open: Vec<_> = mysql_tablespace_recycling::server::ROUTES
+        .iter()
+        .filter(|r| r.access == mysql_tablespace_recycling::server::Access::Public)
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(open, vec![("GET", "/api/v1/health")], "only health is open");
+    for (method, path) in &documented {
+        // Path parameters filled with something plausible.
+        let url = path
+            .replace("{job_id}", "job-20000101-001")
+            .replace("{plan_id}", "plan-20000101-001");
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        for auth in [
+            None,
+            Some("Bearer nope"),
+            Some("Bearer tok-1234"),
+            Some("tok-123"),
+            Some("Basic dG9rLTEyMw=="),
+        ] {
+            let mut r = app
+                .http
+                .request(m.clone(), format!("{}{url}", app.base))
+                .json(&json!({}));
+            if let Some(a) = auth {
+                r = r.header("Authorization", a);
+            }
+            let res = r.send().await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            if path == "/api/v1/health" {
+                assert_eq!(status, 200, "{method} {path} with {auth:?}: {text}");
+                continue;
+            }
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path} with {auth:?}: {status} {text}"));
+            assert_error(status, &v, 401, 1008);
+        }
+        let (s, v) = app.call(m.clone(), &url, Some(json!({}))).await;
+        assert_ne!(s, 401, "{method} {path} refuses the token: {v}");
+    }
+    app.stop().await;
 }

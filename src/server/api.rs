@@ -11,7 +11,10 @@ use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::{PlanRequest, Scope, SettingsOverrides};
 use crate::secret::Secret;
 use crate::topology::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL};
-use axum::extract::{FromRequest, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -61,7 +64,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 .map_or(reason.as_str(), |(r, _)| r)
                 .to_string();
             let field = if path == "." || path.is_empty() {
-                if inner.is_syntax() || inner.is_eof() {
+                if inner.is_syntax()
+                    || inner.is_eof()
+                    || !(reason.starts_with("missing field") || reason.starts_with("unknown field"))
+                {
                     "body".to_string()
                 } else {
                     // "missing field `x`" at the top level names it.
@@ -79,13 +85,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The one parameter of a path (`{job_id}`, `{plan_id}`): one that cannot be read (not UTF-8
+/// once percent-decoded) is 400/1001 naming it, in the error body like every other error.
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::DeserializeError { key, .. } => key.clone(),
+                    _ => "path".into(),
+                };
+                Err(ApiError::field(field, "is not valid UTF-8 text"))
+            }
+            Err(e) => Err(ApiError::field("path", redact_values(&e.body_text()))),
+        }
+    }
+}
+
 /// `POST /api/v1/topology/discover` (spec §3.2.1), or `{cluster}` from the config.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoverRequest {
+    /// A host name or an IP address (see [`host_problem`]).
+    #[schema(pattern = r"^[0-9A-Za-z._:\[\]-]{1,255}$")]
     pub host: Option<String>,
     /// Default 3306.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub username: Option<String>,
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Secret>,
@@ -99,9 +133,13 @@ pub struct DiscoverRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetBody {
+    /// A host name (letters, digits, `-`, `_` in dot-separated labels) or an IP address.
+    #[schema(pattern = r"^[0-9A-Za-z._:\[\]-]{1,255}$")]
     pub host: String,
     /// Default 3306.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub username: String,
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Secret>,
@@ -111,6 +149,7 @@ pub struct TargetBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsBody {
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub username: String,
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Secret>,
@@ -138,7 +177,7 @@ pub struct JobConfig {
     #[serde(default)]
     pub exclude_tables: Vec<String>,
     pub batch_size: Option<usize>,
-    /// Deadline of the apply, e.g. `1h` (seconds as a number are accepted too).
+    /// Deadline of the apply, e.g. `1h` (a number with a unit, at least 1s).
     #[schema(value_type = Option<String>, example = "1h")]
     pub timeout: Option<HumanDuration>,
     #[schema(value_type = Option<String>, example = "5s")]
@@ -190,6 +229,7 @@ pub struct JobRequest {
     /// The login for a plan's nodes.
     pub credentials: Option<CredentialsBody>,
     /// Refuse (409) unless the plan's content hashes to this digest.
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     pub expect_digest: Option<String>,
 }
 
@@ -283,10 +323,119 @@ pub struct Health {
 pub struct ListParams {
     /// pending, running, completed, failed or cancelled.
     pub status: Option<String>,
-    /// 1–1000, default 20.
+    /// 1–1000 ([`MAX_LIMIT`]), default 20.
     pub limit: Option<u32>,
     /// Default 0.
     pub offset: Option<u32>,
+}
+
+/// The largest page of `GET /api/v1/recycle/jobs`.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// The longest host taken: a DNS name is at most 253 characters (255 leaves room for a trailing
+/// dot and the brackets of an IPv6 address).
+const MAX_HOST_LEN: usize = 255;
+
+/// Why `host` cannot be a MySQL host to connect to, or `None`: it must be an IP address (IPv6
+/// bare or in brackets) or a DNS name — dot-separated labels of 1 to 63 letters, digits, `-`
+/// and `_`, not starting or ending with `-`, the last one not all digits, an optional trailing
+/// dot. The reason never quotes the host (a password pasted in the wrong field stays unseen).
+pub fn host_problem(host: &str) -> Option<&'static str> {
+    if host.is_empty() {
+        return Some("is empty");
+    }
+    if host.chars().count() > MAX_HOST_LEN {
+        return Some("is longer than 255 characters");
+    }
+    if host.chars().any(char::is_control) {
+        return Some("contains a control character");
+    }
+    if host.chars().any(char::is_whitespace) {
+        return Some("contains a space");
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    const NOT_A_HOST: &str = "is neither an IP address nor a host name (dot-separated labels of \
+                              letters, digits, '-' and '_')";
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !labels.iter().all(label_ok) {
+        return Some(NOT_A_HOST);
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        // `2` or `10.1.2`: the resolver would read it as an abbreviated IPv4 address.
+        return Some("is not a complete IP address, nor a host name (its last label is a number)");
+    }
+    None
+}
+
+/// Why `port` cannot be connected to, or `None`.
+pub fn port_problem(port: u16) -> Option<&'static str> {
+    (port == 0).then_some("must be between 1 and 65535")
+}
+
+/// Why `user` cannot be a MySQL account name, or `None`: empty, or a control character (a
+/// NUL would end the name in the protocol).
+pub fn user_problem(user: &str) -> Option<&'static str> {
+    if user.is_empty() {
+        Some("is empty")
+    } else if user.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    }
+}
+
+/// Why a `host:port` address (of a plan) cannot be connected to, or `None`. Split as
+/// [`Endpoint::parse`] splits it, which is how apply connects to it.
+pub fn address_problem(address: &str) -> Option<String> {
+    let (host, port) = match address.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok()),
+        None => (address, Some(3306)),
+    };
+    if let Some(r) = host_problem(host) {
+        return Some(format!("host {r}"));
+    }
+    match port {
+        Some(p) => port_problem(p).map(|r| format!("port {r}")),
+        None => Some("port is not a number from 1 to 65535".into()),
+    }
+}
+
+/// Whether `d` is a digest as plans carry them: `sha256:` and 64 lowercase hex digits.
+pub fn is_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// A 400/1001 naming `field` when `problem` says the value is wrong.
+fn check(field: &str, problem: Option<&'static str>) -> Result<(), ApiError> {
+    problem.map_or(Ok(()), |r| Err(ApiError::field(field, r)))
+}
+
+/// The address and login of a target, checked before anything connects.
+fn check_login(prefix: &str, host: &str, port: Option<u16>, user: &str) -> Result<(), ApiError> {
+    check(&format!("{prefix}host"), host_problem(host))?;
+    check(&format!("{prefix}port"), port.and_then(port_problem))?;
+    check(&format!("{prefix}username"), user_problem(user))
 }
 
 fn spec(cfg: &Config, user: String, password: Option<Secret>) -> ConnectSpec {
@@ -327,12 +476,12 @@ impl DiscoverRequest {
         let host = self
             .host
             .clone()
-            .filter(|h| !h.is_empty())
             .ok_or_else(|| ApiError::field("host", "is required (or cluster)"))?;
         let user = self
             .username
             .clone()
             .ok_or_else(|| ApiError::field("username", "is required (or cluster)"))?;
+        check_login("", &host, self.port, &user)?;
         Ok((
             Endpoint::new(host, self.port.unwrap_or(3306)),
             spec(cfg, user, self.password.clone()),
@@ -366,8 +515,19 @@ impl JobRequest {
                 "give either plan_id or plan, not both",
             ));
         }
+        if let Some(d) = &self.expect_digest
+            && !is_digest(d)
+        {
+            return Err(ApiError::field(
+                "expect_digest",
+                "is not a plan digest: sha256: and 64 lowercase hex digits",
+            ));
+        }
         match (&self.credentials, &self.cluster) {
-            (Some(c), None) => Ok(spec(cfg, c.username.clone(), c.password.clone())),
+            (Some(c), None) => {
+                check("credentials.username", user_problem(&c.username))?;
+                Ok(spec(cfg, c.username.clone(), c.password.clone()))
+            }
             (None, Some(name)) => cluster(cfg, name).map(|(_, s)| s),
             (Some(_), Some(_)) => Err(ApiError::field(
                 "credentials",
@@ -395,9 +555,7 @@ impl JobRequest {
         }
         let (seed, spec) = match (&self.target, &self.cluster) {
             (Some(t), None) => {
-                if t.host.is_empty() {
-                    return Err(ApiError::field("target.host", "is empty"));
-                }
+                check_login("target.", &t.host, t.port, &t.username)?;
                 (
                     Endpoint::new(t.host.clone(), t.port.unwrap_or(3306)),
                     spec(cfg, t.username.clone(), t.password.clone()),
@@ -487,5 +645,65 @@ impl JobRequest {
             v["dry_run"] = json!(true);
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_ports_users_and_digests() {
+        for ok in [
+            "127.0.0.1",
+            "localhost",
+            "db-1.example.com",
+            "db_1",
+            "example.com.",
+            "::1",
+            "[::1]",
+            "fe80::1",
+            "a1",
+        ] {
+            assert_eq!(host_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            " ",
+            "db host",
+            "db\0",
+            "\tdb",
+            "db\u{7f}",
+            "db\u{85}",
+            "db..x",
+            ".db",
+            "-db",
+            "db-",
+            "2",
+            "10.1.2",
+            "300.1.1.1",
+            "db:3306",
+            "[db]",
+            "dé.example",
+            &"a".repeat(64),
+            &["a"; 130].join("."),
+        ] {
+            assert!(host_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(port_problem(0).is_some() && port_problem(1).is_none());
+        assert!(user_problem("").is_some() && user_problem("a\0").is_some());
+        assert_eq!(user_problem("recycler"), None);
+        assert_eq!(address_problem("127.0.0.1:3306"), None);
+        assert_eq!(address_problem("::1:3306"), None);
+        assert!(address_problem("127.0.0.1:0").unwrap().starts_with("port"));
+        assert!(
+            address_problem("127.0.0.1\0:3306")
+                .unwrap()
+                .starts_with("host")
+        );
+        assert!(address_problem("h:x").unwrap().starts_with("port"));
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert!(is_digest(&d));
+        assert!(!is_digest(&d.to_uppercase()) && !is_digest("sha256:00") && !is_digest("md5:x"));
     }
 }

@@ -121,18 +121,25 @@ impl IntoResponse for ApiError {
 }
 
 /// Takes the value out of a parser message (`invalid type: string "…"` → `invalid type:
-/// string`), so a value sent in the wrong place — a password — is never echoed back. Field
-/// names in "unknown field"/"missing field" messages are kept.
+/// string`), so a value sent in the wrong place — a password — is never echoed back. What
+/// follows `expected` is the parser's own text — the type wanted, the allowed values of an enum
+/// (`unknown variant, expected `binlog-off` or `binlog-on``) — and is kept. Field names in
+/// "unknown field"/"missing field" messages are kept.
 pub fn redact_values(msg: &str) -> String {
     if msg.starts_with("unknown field") || msg.starts_with("missing field") {
         return msg.to_string();
     }
     let mut out = String::with_capacity(msg.len());
     let mut quote: Option<char> = None;
-    for c in msg.chars() {
+    let mut ours = "";
+    for (i, c) in msg.char_indices() {
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => {}
+            None if msg[i..].starts_with("expected ") => {
+                ours = &msg[i..];
+                break;
+            }
             None if c == '"' || c == '`' => {
                 quote = Some(c);
                 out.push('…');
@@ -140,7 +147,11 @@ pub fn redact_values(msg: &str) -> String {
             None => out.push(c),
         }
     }
-    out.replace(" …,", ",").replace(" …", "")
+    if quote.is_some() {
+        // An unclosed quote: everything after it was the value.
+        return out.replace(" …", "").replace('…', "");
+    }
+    out.replace(" …,", ",").replace(" …", "").replace('…', "") + ours
 }
 
 #[cfg(test)]
@@ -171,5 +182,18 @@ mod tests {
             "invalid type: integer, expected a string"
         );
         assert!(redact_values("unknown field `pasword`, expected one of `a`").contains("pasword"));
+        assert_eq!(
+            redact_values("unknown variant `Pw-s3cr3t`, expected `binlog-off` or `binlog-on`"),
+            "unknown variant, expected `binlog-off` or `binlog-on`"
+        );
+        assert_eq!(
+            redact_values("invalid value: integer `70000`, expected u16"),
+            "invalid value: integer, expected u16"
+        );
+        // A quote left open hides the rest, "expected" or not.
+        assert_eq!(
+            redact_values("invalid type: string \"Pw-s3cr3t expected x"),
+            "invalid type: string"
+        );
     }
 }

@@ -4,21 +4,21 @@
 
 use super::AppState;
 use super::api::{
-    ApiJson, DiscoverRequest, Envelope, Health, JobCancelled, JobControl, JobCreated, JobList,
-    JobPatch, JobRequest, ListParams,
+    ApiJson, ApiPath, DiscoverRequest, Envelope, Health, JobCancelled, JobControl, JobCreated,
+    JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT, address_problem,
 };
 use super::error::{ApiError, ErrorBody, redact_values};
 use crate::apply::{TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
 use crate::jobs::{JobStatus, Submission, Work};
-use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
+use crate::plan::{DigestProblem, MAX_BATCH_SIZE, Plan, make_plan, plan_from_value};
 use crate::topology::{
     ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover,
 };
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 
@@ -37,7 +37,8 @@ fn created<T>(message: &str, data: T) -> ApiResult<T> {
     request_body = DiscoverRequest,
     responses(
         (status = 200, description = "The topology (design §4)", body = Envelope<ClusterTopology>),
-        (status = 400, description = "Bad body (1001)", body = ErrorBody),
+        (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
+        (status = 403, description = "The login lacks a privilege discovery needs (1008)", body = ErrorBody),
         (status = 500, description = "Connection (1002) or discovery (1003, 1004) failed", body = ErrorBody),
     ))]
 pub async fn discover_topology(
@@ -60,7 +61,9 @@ pub async fn discover_topology(
     responses(
         (status = 201, description = "Job created, pending", body = Envelope<JobCreated>),
         (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
+        (status = 403, description = "Preflight of a plan: the login lacks a privilege (1008)", body = ErrorBody),
         (status = 409, description = "The plan is stale: the live cluster changed (1001, details.changes)", body = ErrorBody),
+        (status = 500, description = "Preflight of a plan could not reach a node (1002) or its primary (1003, 1004)", body = ErrorBody),
         (status = 503, description = "Too many jobs running and queued (1010)", body = ErrorBody),
     ))]
 pub async fn create_job(
@@ -152,8 +155,32 @@ async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
         let field = msg.split(':').next().unwrap_or("plan").to_string();
         ApiError::field(field, msg.split_once(": ").map_or(msg.as_str(), |(_, r)| r))
     })?;
+    check_addresses(&plan)?;
     store.save_new_plan(&plan).await?;
     Ok(plan)
+}
+
+/// Every address of a plan sent inline, before anything connects to one (the plan reader
+/// takes any `host:port`; a port 0 or a NUL in a host would only fail as a connection).
+fn check_addresses(plan: &Plan) -> Result<(), ApiError> {
+    let bad = |field: String, r: String| Err(ApiError::field(field, r));
+    if let Some(r) = address_problem(&plan.cluster.seed) {
+        return bad("plan.cluster.seed".into(), r);
+    }
+    for (i, n) in plan.nodes.iter().enumerate() {
+        if let Some(r) = address_problem(&n.address) {
+            return bad(format!("plan.nodes[{i}].address"), r);
+        }
+        if let Some(r) = n.source.as_deref().and_then(address_problem) {
+            return bad(format!("plan.nodes[{i}].source"), r);
+        }
+        for (k, d) in n.propagates_to.iter().enumerate() {
+            if let Some(r) = address_problem(d) {
+                return bad(format!("plan.nodes[{i}].propagates_to[{k}]"), r);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A job: status, phase, progress, statistics and per-table results.
@@ -161,9 +188,10 @@ async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
     params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
     responses(
         (status = 200, description = "The job", body = Envelope<JobView>),
+        (status = 400, description = "The job id is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such job (1006)", body = ErrorBody),
     ))]
-pub async fn get_job(State(st): State<AppState>, Path(job_id): Path<String>) -> ApiResult<JobView> {
+pub async fn get_job(State(st): State<AppState>, ApiPath(job_id): ApiPath) -> ApiResult<JobView> {
     let store = st.jobs().store();
     let job = store
         .job(&job_id)
@@ -178,12 +206,12 @@ pub async fn get_job(State(st): State<AppState>, Path(job_id): Path<String>) -> 
     params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
     responses(
         (status = 200, description = "Cancelled", body = Envelope<JobCancelled>),
-        (status = 400, description = "The job already ended (1007)", body = ErrorBody),
+        (status = 400, description = "The job already ended (1007), or its id is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such job (1006)", body = ErrorBody),
     ))]
 pub async fn cancel_job(
     State(st): State<AppState>,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath,
 ) -> ApiResult<JobCancelled> {
     let status = st.jobs().cancel(&job_id).await?;
     let message = if status == JobStatus::Running {
@@ -199,12 +227,12 @@ pub async fn cancel_job(
     params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
     responses(
         (status = 200, description = "Paused", body = Envelope<JobControl>),
-        (status = 400, description = "The job is not applying in this server (1007)", body = ErrorBody),
+        (status = 400, description = "The job is not applying in this server (1007), or its id is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such job (1006)", body = ErrorBody),
     ))]
 pub async fn pause_job(
     State(st): State<AppState>,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath,
 ) -> ApiResult<JobControl> {
     let h = st.jobs().control(&job_id).await?;
     let message = if h.pause() {
@@ -220,12 +248,12 @@ pub async fn pause_job(
     params(("job_id" = String, Path, description = "job-YYYYMMDD-NNN")),
     responses(
         (status = 200, description = "Resumed", body = Envelope<JobControl>),
-        (status = 400, description = "The job is not applying in this server (1007)", body = ErrorBody),
+        (status = 400, description = "The job is not applying in this server (1007), or its id is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such job (1006)", body = ErrorBody),
     ))]
 pub async fn resume_job(
     State(st): State<AppState>,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath,
 ) -> ApiResult<JobControl> {
     let h = st.jobs().control(&job_id).await?;
     let message = if h.resume() {
@@ -247,9 +275,21 @@ pub async fn resume_job(
     ))]
 pub async fn patch_job(
     State(st): State<AppState>,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath,
     ApiJson(p): ApiJson<JobPatch>,
 ) -> ApiResult<JobControl> {
+    // The bounds of a plan's batch_size (a running job takes no more than a new plan), checked
+    // before the job is looked up: a bad body is 1001 whatever the job's state.
+    match p.batch_size {
+        Some(0) => return Err(ApiError::field("batch_size", "must be at least 1")),
+        Some(n) if n > MAX_BATCH_SIZE => {
+            return Err(ApiError::field(
+                "batch_size",
+                format!("{n} is more than {MAX_BATCH_SIZE}"),
+            ));
+        }
+        _ => {}
+    }
     let h = st.jobs().control(&job_id).await?;
     h.set(&TunablesPatch {
         max_lag: p.max_lag,
@@ -290,16 +330,16 @@ pub async fn list_jobs(
             JobStatus::parse(s).ok_or_else(|| {
                 ApiError::field(
                     "status",
-                    format!("{s:?} is not one of pending, running, completed, failed, cancelled"),
+                    "is not one of pending, running, completed, failed, cancelled",
                 )
             })
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(20);
-    if !(1..=1000).contains(&limit) {
+    if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field(
             "limit",
-            format!("{limit} is not between 1 and 1000"),
+            format!("{limit} is not between 1 and {MAX_LIMIT}"),
         ));
     }
     let (jobs, total) = st
@@ -336,7 +376,8 @@ pub async fn health(State(st): State<AppState>) -> ApiResult<Health> {
     request_body = JobRequest,
     responses(
         (status = 201, description = "The plan document (design §5)", body = Envelope<Plan>),
-        (status = 400, description = "Bad body (1001)", body = ErrorBody),
+        (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
+        (status = 403, description = "The login lacks a privilege planning needs (1008)", body = ErrorBody),
         (status = 500, description = "Connection (1002), discovery (1003) or primary (1004) failure", body = ErrorBody),
     ))]
 pub async fn create_plan(
@@ -362,9 +403,10 @@ pub async fn create_plan(
     params(("plan_id" = String, Path, description = "plan-YYYYMMDD-NNN")),
     responses(
         (status = 200, description = "The plan document", body = Envelope<Plan>),
+        (status = 400, description = "The plan id is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such plan (1001)", body = ErrorBody),
     ))]
-pub async fn get_plan(State(st): State<AppState>, Path(plan_id): Path<String>) -> ApiResult<Plan> {
+pub async fn get_plan(State(st): State<AppState>, ApiPath(plan_id): ApiPath) -> ApiResult<Plan> {
     let plan = st
         .jobs()
         .store()

@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::MethodFilter;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -105,40 +105,97 @@ impl AppState {
     }
 }
 
-/// The router: every endpoint, the token check on all but health, the body limits.
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, token or not (health only).
+    Public,
+    /// With a token configured (`server.auth_token`, `RECYCLER_API_TOKEN`): only with
+    /// `Authorization: Bearer <token>`, else 401/1008.
+    Token,
+}
+
+/// One operation of the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `GET`, `POST`, `PATCH`, `DELETE`.
+    pub method: &'static str,
+    /// As axum and OpenAPI both write it: `/api/v1/recycle/jobs/{job_id}`.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+impl Route {
+    /// The route of `method path`, if the router has one.
+    pub fn find(method: &str, path: &str) -> Option<&'static Route> {
+        ROUTES
+            .iter()
+            .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+    }
+}
+
+/// The one table of routes: [`ROUTES`], the router of [`app`] and the operations of the OpenAPI
+/// document ([`openapi::RouteDocs`]) are all generated from it, so a route cannot be served
+/// undocumented, documented unserved, or left open by omission (every route is `Token` unless
+/// marked `Public`).
+macro_rules! routes {
+    ($($access:ident $method:ident $path:literal => $($handler:ident)::+;)*) => {
+        /// Every operation the server answers, with who may call it.
+        pub const ROUTES: &[Route] = &[$(Route {
+            method: stringify!($method),
+            path: $path,
+            access: Access::$access,
+        }),*];
+
+        /// The router of [`ROUTES`]: the public routes, and those behind the token check.
+        fn routers() -> (Router<AppState>, Router<AppState>) {
+            let (mut public, mut protected) = (Router::new(), Router::new());
+            $(
+                let r = axum::routing::on(MethodFilter::$method, $($handler)::+);
+                match Access::$access {
+                    Access::Public => public = public.route($path, r),
+                    Access::Token => protected = protected.route($path, r),
+                }
+            )*
+            (public, protected)
+        }
+
+        mod route_docs {
+            #[allow(unused_imports)]
+            use super::*;
+            /// The `#[utoipa::path]` of every route of [`ROUTES`].
+            #[derive(utoipa::OpenApi)]
+            #[openapi(paths($($($handler)::+),*))]
+            pub struct RouteDocs;
+        }
+        pub(crate) use route_docs::RouteDocs;
+    };
+}
+
+routes! {
+    Public GET "/api/v1/health" => handlers::health;
+    Token POST "/api/v1/topology/discover" => handlers::discover_topology;
+    Token POST "/api/v1/recycle/jobs" => handlers::create_job;
+    Token GET "/api/v1/recycle/jobs" => handlers::list_jobs;
+    Token GET "/api/v1/recycle/jobs/{job_id}" => handlers::get_job;
+    Token DELETE "/api/v1/recycle/jobs/{job_id}" => handlers::cancel_job;
+    Token PATCH "/api/v1/recycle/jobs/{job_id}" => handlers::patch_job;
+    Token POST "/api/v1/recycle/jobs/{job_id}/pause" => handlers::pause_job;
+    Token POST "/api/v1/recycle/jobs/{job_id}/resume" => handlers::resume_job;
+    Token POST "/api/v1/plans" => handlers::create_plan;
+    Token GET "/api/v1/plans/{plan_id}" => handlers::get_plan;
+    Token GET "/api/v1/ws/monitor" => ws::monitor;
+    Token GET "/api/v1/openapi.json" => openapi::openapi_json;
+    Token GET "/metrics" => metrics::metrics;
+}
+
+/// The router: every route of [`ROUTES`], the token check on all but the public ones, the body
+/// limits.
 pub fn app(state: AppState) -> Router {
     let read_timeout = state.config().server.read_timeout.0;
-    let protected = Router::new()
-        .route(
-            "/api/v1/topology/discover",
-            post(handlers::discover_topology),
-        )
-        .route(
-            "/api/v1/recycle/jobs",
-            post(handlers::create_job).get(handlers::list_jobs),
-        )
-        .route(
-            "/api/v1/recycle/jobs/{job_id}",
-            get(handlers::get_job)
-                .delete(handlers::cancel_job)
-                .patch(handlers::patch_job),
-        )
-        .route(
-            "/api/v1/recycle/jobs/{job_id}/pause",
-            post(handlers::pause_job),
-        )
-        .route(
-            "/api/v1/recycle/jobs/{job_id}/resume",
-            post(handlers::resume_job),
-        )
-        .route("/api/v1/plans", post(handlers::create_plan))
-        .route("/api/v1/plans/{plan_id}", get(handlers::get_plan))
-        .route("/api/v1/ws/monitor", get(ws::monitor))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
-        .route("/metrics", get(metrics::metrics))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
-    Router::new()
-        .route("/api/v1/health", get(handlers::health))
+    let (public, protected) = routers();
+    let protected = protected.route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    public
         .merge(protected)
         .fallback(handlers::not_found)
         // Plans sent inline can be large.

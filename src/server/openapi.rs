@@ -1,18 +1,24 @@
-//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document, generated from the handlers'
-//! `#[utoipa::path]` annotations and the request/response types themselves, so it cannot
-//! drift from what the server accepts and answers.
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document, generated from the route table (which
+//! also builds the router and says which routes need the token), the handlers'
+//! `#[utoipa::path]` annotations, the request/response types and the bounds the server checks,
+//! so it cannot drift from what the server accepts and answers.
 
+use super::AppState;
+use super::api::MAX_LIMIT;
 use super::api::{
     CredentialsBody, DiscoverRequest, Envelope, Health, JobCancelled, JobConfig, JobControl,
     JobCreated, JobList, JobPatch, JobRequest, TargetBody,
 };
 use super::error::ErrorBody;
 use crate::jobs::view::{JobProgress, JobStatistics, JobSummary, JobUpdate, JobView, TableResult};
+use crate::plan::{MAX_BATCH_SIZE, MAX_PARALLEL, MAX_THRESHOLD_MB};
 use axum::Json;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use axum::extract::State;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
 
-/// The document.
+/// The schemas and the bearer scheme; the operations come from the route table
+/// ([`super::RouteDocs`]), and [`document`] finishes the document for a server.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -20,49 +26,116 @@ use utoipa::{Modify, OpenApi};
         description = "Reclaims disk space from fragmented InnoDB tables across MySQL/MariaDB \
                        replication clusters: discover, plan, apply as jobs, watch."
     ),
-    paths(
-        super::handlers::discover_topology,
-        super::handlers::create_job,
-        super::handlers::get_job,
-        super::handlers::cancel_job,
-        super::handlers::pause_job,
-        super::handlers::resume_job,
-        super::handlers::patch_job,
-        super::handlers::list_jobs,
-        super::handlers::health,
-        super::handlers::create_plan,
-        super::handlers::get_plan,
-        super::ws::monitor,
-        super::metrics::metrics,
-        openapi_json,
-    ),
     components(schemas(
         ErrorBody, DiscoverRequest, TargetBody, CredentialsBody, JobConfig, JobRequest,
         JobCreated, JobCancelled, JobList, Health, JobView, JobSummary, JobProgress,
         JobStatistics, TableResult, JobUpdate, Envelope<JobView>, JobPatch, JobControl,
         crate::apply::RunState,
     )),
-    modifiers(&BearerAuth),
-    security(("bearer" = [])),
 )]
 pub struct ApiDoc;
 
-/// Declares the bearer token scheme (required when the server has a token).
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let c = doc.components.get_or_insert_with(Default::default);
-        c.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
+/// Bounds the server enforces that a field's type does not say, from the constants the checks
+/// use: (component schema, property, minimum, maximum).
+fn bounds() -> [(&'static str, &'static str, Value, Value); 5] {
+    [
+        ("JobConfig", "batch_size", json!(1), json!(MAX_BATCH_SIZE)),
+        ("JobConfig", "parallel", json!(1), json!(MAX_PARALLEL)),
+        (
+            "JobConfig",
+            "threshold_mb",
+            json!(0),
+            json!(MAX_THRESHOLD_MB),
+        ),
+        ("JobConfig", "threshold_percent", json!(0.0), json!(100.0)),
+        ("JobPatch", "batch_size", json!(1), json!(MAX_BATCH_SIZE)),
+    ]
 }
 
-/// This document.
+/// The document of a server with (`token`) or without an API token: every operation of the
+/// route table, each declaring what calling it takes — with a token, the bearer scheme and its
+/// 401 on every route but the public ones (which declare `security: []`); without one, nothing
+/// — and the bounds of [`bounds`] and of the job list's `limit` and `offset`.
+pub fn document(token: bool) -> Value {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::RouteDocs::openapi());
+    let mut v = serde_json::to_value(&doc).expect("the document serializes");
+    v.as_object_mut().expect("an object").remove("security");
+    if token {
+        v["components"]["securitySchemes"] = json!({
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "`server.auth_token` or `RECYCLER_API_TOKEN` of the server",
+            }
+        });
+    }
+    let unauthorized = json!({
+        "description": "No token, or not this server's (1008)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    });
+    for (path, item) in v["paths"].as_object_mut().expect("paths").iter_mut() {
+        for (method, op) in item.as_object_mut().expect("a path item").iter_mut() {
+            // An operation missing from the table is treated as protected (the test of the
+            // route table finds it).
+            let open =
+                super::Route::find(method, path).is_some_and(|r| r.access == super::Access::Public);
+            if token && !open {
+                op["security"] = json!([{"bearer": []}]);
+                op["responses"]["401"] = unauthorized.clone();
+            } else {
+                op["security"] = json!([]);
+            }
+        }
+    }
+    for (schema, prop, min, max) in bounds() {
+        let p = &mut v["components"]["schemas"][schema]["properties"][prop];
+        assert!(p.is_object(), "{schema}.{prop} is not in the document");
+        p["minimum"] = min;
+        p["maximum"] = max;
+    }
+    for p in v["paths"]["/api/v1/recycle/jobs"]["get"]["parameters"]
+        .as_array_mut()
+        .expect("the job list's parameters")
+    {
+        if p["name"] == "limit" {
+            p["schema"]["minimum"] = json!(1);
+            p["schema"]["maximum"] = json!(MAX_LIMIT);
+        }
+        if p["name"] == "offset" {
+            // A u32, which utoipa calls int32.
+            p["schema"]["format"] = json!("int64");
+            p["schema"]["minimum"] = json!(0);
+            p["schema"]["maximum"] = json!(u32::MAX);
+        }
+    }
+    v
+}
+
+/// This document, as this server answers.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "server",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(State(st): State<AppState>) -> Json<Value> {
+    Json(document(st.token().is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_a_route_and_every_route_an_operation() {
+        let doc = document(true);
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                assert!(
+                    super::super::Route::find(method, path).is_some(),
+                    "{method} {path} is documented but not routed"
+                );
+                ops.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        assert_eq!(ops.len(), super::super::ROUTES.len(), "{ops:?}");
+    }
 }

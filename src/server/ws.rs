@@ -4,18 +4,34 @@
 //! monitors stay connected, and closes the socket when it shuts down.
 
 use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use crate::jobs::JobStatus;
 use crate::jobs::view::JobUpdate;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
-/// The upgrade handler.
+/// The upgrade handler. A request that is not a WebSocket upgrade is 400/1001 naming what is
+/// missing, in the error body like every other error.
 #[utoipa::path(get, path = "/api/v1/ws/monitor", tag = "jobs",
-    responses((status = 101, description = "WebSocket of job_update messages", body = JobUpdate)))]
-pub async fn monitor(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| run(socket, st))
+    responses(
+        (status = 101, description = "WebSocket of job_update messages", body = JobUpdate),
+        (status = 400, description = "Not a WebSocket upgrade request (1001)", body = ErrorBody),
+    ))]
+pub async fn monitor(
+    State(st): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => ws.on_upgrade(move |socket| run(socket, st)),
+        Err(e) => ApiError::field(
+            "headers",
+            format!("not a WebSocket upgrade request: {}", e.body_text()),
+        )
+        .into_response(),
+    }
 }
 
 async fn send(socket: &mut WebSocket, u: &JobUpdate) -> bool {
