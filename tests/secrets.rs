@@ -61,6 +61,16 @@ fn assert_clean(what: &str, text: &[u8]) {
     }
 }
 
+/// Kills the server when dropped, so a failing assertion leaves no process behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
     [base, more].concat()
 }
@@ -209,16 +219,18 @@ async fn the_password_appears_in_no_file_output_or_response() {
     );
 
     // Every endpoint, with the password in every body that takes one.
-    let mut server = cli_std(w)
-        .args(["server", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(
-            std::fs::File::create(w.join("server.stderr")).unwrap(),
-        ))
-        .spawn()
-        .unwrap();
+    let mut server = Reaped(
+        cli_std(w)
+            .args(["server", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(w.join("server.stderr")).unwrap(),
+            ))
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
+    BufReader::new(server.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let base = line
@@ -318,8 +330,8 @@ async fn the_password_appears_in_no_file_output_or_response() {
     call(M::GET, "/api/v1/openapi.json", None).await;
     call(M::GET, "/metrics", None).await;
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-    server.wait().unwrap();
+    unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
+    server.0.wait().unwrap();
 
     assert!(
         responses.len() >= 15 && outputs.len() >= 30,

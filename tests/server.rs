@@ -626,14 +626,20 @@ async fn a_stale_plan_is_refused_with_409_naming_the_change() {
         v["message"].as_str().unwrap().contains("server_id 999"),
         "{v}"
     );
+    // Issue 11.6: neither refusal stored the edited plan under its id.
+    let (s, v) = app.get("/api/v1/plans/plan-20990101-001").await;
+    assert_eq!(s, 404, "a refused plan was stored: {v}");
     // A digest that does not match is refused the same way.
     let (s, v) = app
         .post("/api/v1/recycle/jobs", json!({"plan_id": v_plan_id(&app).await, "credentials": creds(), "expect_digest": format!("sha256:{}", "0".repeat(64))}))
         .await;
     assert_error(s, &v, 409, 1001);
-    // The same id with other content is not accepted.
+    // The id of a stored plan with other content is not accepted, before anything connects.
     // (Its new digest pinned, so that it is the id, not the edit, that is refused.)
-    plan["nodes"][0]["server_id"] = json!(998);
+    let id = v_plan_id(&app).await;
+    let (_, stored) = app.get(&format!("/api/v1/plans/{id}")).await;
+    let mut plan = stored["data"].clone();
+    plan["created_at"] = json!("2026-01-01T00:00:00Z");
     let other: mysql_tablespace_recycling::plan::Plan =
         serde_json::from_value(plan.clone()).unwrap();
     let (s, v) = app

@@ -519,9 +519,11 @@ impl Store {
         Ok(())
     }
 
-    /// Saves a plan unless its id already names a plan with other content (a reviewed plan is
-    /// never replaced behind its id's back).
-    pub async fn save_new_plan(&self, p: &Plan) -> Result<()> {
+    /// Whether `p` may be kept under its id: `Ok(true)` when the store has it already (same
+    /// content), `Ok(false)` when the id is free, an error when the id names a plan with other
+    /// content (a reviewed plan is never replaced behind its id's back). Reads only: a plan is
+    /// stored once it passed its checks ([`Self::save_new_plan`]).
+    pub async fn check_new_plan(&self, p: &Plan) -> Result<bool> {
         let digest = p.computed_digest();
         let have: Option<String> = sqlx::query_scalar("SELECT digest FROM plans WHERE plan_id = ?")
             .bind(&p.plan_id)
@@ -529,14 +531,22 @@ impl Store {
             .await
             .map_err(db_err)?;
         match have {
-            Some(d) if d == digest => Ok(()),
+            Some(d) if d == digest => Ok(true),
             Some(d) => Err(Error::invalid(format!(
                 "plan.plan_id: {} already names another plan in the store (digest {d}, this one \
                  {digest}); give an edited plan a new plan_id",
                 p.plan_id
             ))),
-            None => self.save_plan(p).await,
+            None => Ok(false),
         }
+    }
+
+    /// Saves a plan unless its id already names a plan with other content.
+    pub async fn save_new_plan(&self, p: &Plan) -> Result<()> {
+        if self.check_new_plan(p).await? {
+            return Ok(());
+        }
+        self.save_plan(p).await
     }
 
     /// A saved plan.

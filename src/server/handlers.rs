@@ -106,6 +106,9 @@ pub async fn create_job(
         }
         // The same preflight as `apply`, before anything is queued: a stale plan is 409.
         preflight(&plan, &spec, plan.settings.parallel.max(DEFAULT_PARALLEL)).await?;
+        if req.plan.is_some() {
+            jobs.store().save_new_plan(&plan).await?;
+        }
         stored["plan_id"] = serde_json::json!(plan.plan_id);
         Submission {
             work: Work::Apply {
@@ -137,7 +140,8 @@ pub async fn create_job(
     )
 }
 
-/// The plan a plan job names: saved (by id) or given (validated like a plan file, saved).
+/// The plan a plan job names: saved (by id) or given (validated like a plan file; saved by the
+/// caller once it passed the digest rule and the preflight).
 async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
     let store = st.jobs().store();
     if let Some(id) = &req.plan_id {
@@ -156,7 +160,8 @@ async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
         ApiError::field(field, msg.split_once(": ").map_or(msg.as_str(), |(_, r)| r))
     })?;
     check_addresses(&plan)?;
-    store.save_new_plan(&plan).await?;
+    // Its id must be free or name this very plan; it is stored only once every check passed.
+    store.check_new_plan(&plan).await?;
     Ok(plan)
 }
 
