@@ -233,14 +233,16 @@ pub async fn sees_metadata_locks(
     Ok(plugin > 0)
 }
 
-/// Without a view of metadata locks, a transaction open at least this long may hold the table
-/// (shorter ones are too many to wait for; `lock_wait_timeout` bounds what they cost).
+/// A background thread's transaction (or, without a view of metadata locks, any transaction)
+/// open at least this long may hold the table for long; shorter ones hold it per batch or event
+/// and only delay an ALTER briefly (`lock_wait_timeout` bounds what they cost).
 pub const UNSEEN_HOLDER_AGE: Duration = Duration::from_secs(1);
 
 /// Sessions other than this one and `also_not` that hold the metadata lock of `schema.table`.
 /// With `exact` (see [`sees_metadata_locks`]): MySQL `performance_schema.metadata_locks`,
-/// MariaDB `METADATA_LOCK_INFO`, every holder; without: every transaction open at least
-/// [`UNSEEN_HOLDER_AGE`] (which may hold the table).
+/// MariaDB `METADATA_LOCK_INFO` — every user session holding it, and background threads (purge,
+/// a replication applier) whose transaction has been open at least [`UNSEEN_HOLDER_AGE`];
+/// without: every transaction open at least that long (which may hold the table).
 pub async fn lock_holders(
     conn: &mut MySqlConnection,
     node: &Endpoint,
@@ -281,16 +283,23 @@ pub async fn lock_holders(
         .collect())
 }
 
-const MARIADB_MDL: &str = "SELECT * FROM (SELECT CAST(m.THREAD_ID AS UNSIGNED) AS id, \
-    COALESCE(p.USER, '') AS u, COALESCE(p.HOST, '') AS h, \
+// A holder is a user session holding the table (any age: an idle transaction is the outage this
+// prevents), or a background thread — InnoDB purge, a replication applier — whose transaction has
+// been open at least the bound age (they take the lock per batch or per event, briefly; a long
+// replicated transaction on the table is waited for).
+const MARIADB_MDL: &str = "SELECT id, u, h, age, mode FROM (SELECT \
+    CAST(m.THREAD_ID AS UNSIGNED) AS id, COALESCE(p.USER, '') AS u, COALESCE(p.HOST, '') AS h, \
     CAST(COALESCE(TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW()), MAX(p.TIME), 0) AS SIGNED) AS age, \
-    GROUP_CONCAT(DISTINCT m.LOCK_MODE) AS mode \
+    GROUP_CONCAT(DISTINCT m.LOCK_MODE) AS mode, \
+    MAX(p.ID IS NULL OR p.USER = 'system user' OR p.COMMAND = 'Daemon') AS background, \
+    CAST(COALESCE(TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW()), -1) AS SIGNED) AS trx_age \
     FROM information_schema.METADATA_LOCK_INFO m \
     LEFT JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID \
     LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = m.THREAD_ID \
     WHERE m.TABLE_SCHEMA = ? AND m.TABLE_NAME = ? \
     AND m.THREAD_ID <> CONNECTION_ID() AND m.THREAD_ID <> ? \
-    GROUP BY m.THREAD_ID, p.USER, p.HOST) x WHERE x.age >= ? ORDER BY x.age DESC";
+    GROUP BY m.THREAD_ID, p.USER, p.HOST) x \
+    WHERE x.background = 0 OR x.trx_age >= ? ORDER BY x.age DESC";
 
 const MARIADB_TRX: &str = "SELECT * FROM (SELECT CAST(t.trx_mysql_thread_id AS UNSIGNED) AS id, \
     COALESCE(p.USER, '') AS u, COALESCE(p.HOST, '') AS h, \
@@ -301,10 +310,14 @@ const MARIADB_TRX: &str = "SELECT * FROM (SELECT CAST(t.trx_mysql_thread_id AS U
     WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND t.trx_mysql_thread_id <> ?) x \
     WHERE x.age >= ? ORDER BY x.age DESC";
 
-const MYSQL_MDL: &str = "SELECT * FROM (SELECT CAST(th.PROCESSLIST_ID AS UNSIGNED) AS id, \
+const MYSQL_MDL: &str = "SELECT id, u, h, age, mode FROM (SELECT \
+    CAST(th.PROCESSLIST_ID AS UNSIGNED) AS id, \
     COALESCE(th.PROCESSLIST_USER, '') AS u, COALESCE(th.PROCESSLIST_HOST, '') AS h, \
     CAST(COALESCE(TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW()), MAX(th.PROCESSLIST_TIME), 0) AS SIGNED) AS age, \
-    GROUP_CONCAT(DISTINCT m.LOCK_TYPE) AS mode \
+    GROUP_CONCAT(DISTINCT m.LOCK_TYPE) AS mode, \
+    MAX(th.TYPE = 'BACKGROUND' OR th.PROCESSLIST_USER IS NULL \
+        OR th.PROCESSLIST_USER = 'system user') AS background, \
+    CAST(COALESCE(TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW()), -1) AS SIGNED) AS trx_age \
     FROM performance_schema.metadata_locks m \
     JOIN performance_schema.threads th ON th.THREAD_ID = m.OWNER_THREAD_ID \
     LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = th.PROCESSLIST_ID \
@@ -312,7 +325,7 @@ const MYSQL_MDL: &str = "SELECT * FROM (SELECT CAST(th.PROCESSLIST_ID AS UNSIGNE
     AND m.LOCK_STATUS = 'GRANTED' AND th.PROCESSLIST_ID IS NOT NULL \
     AND th.PROCESSLIST_ID <> CONNECTION_ID() AND th.PROCESSLIST_ID <> ? \
     GROUP BY th.PROCESSLIST_ID, th.PROCESSLIST_USER, th.PROCESSLIST_HOST) x \
-    WHERE x.age >= ? ORDER BY x.age DESC";
+    WHERE x.background = 0 OR x.trx_age >= ? ORDER BY x.age DESC";
 
 #[cfg(test)]
 mod tests {
