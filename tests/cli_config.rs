@@ -175,3 +175,24 @@ fn settings_that_cannot_work_are_1001_naming_the_key() {
         "{err}"
     );
 }
+
+/// A host or port nothing could connect to is an input error (1001), not a connection failure.
+#[test]
+fn a_malformed_host_or_port_is_1001() {
+    let work = tempfile::tempdir().unwrap();
+    for args in [
+        ["--host", "db\u{1}x", "--port", "3306"],
+        ["--host", "127.0.0.1", "--port", "0"],
+    ] {
+        let out = cli(&work)
+            .arg("topology")
+            .args(args)
+            .args(["--user", "u"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("error[1001]"), "{err}");
+        assert!(!err.contains('\u{1}'), "the host is not echoed: {err}");
+    }
+}

@@ -173,10 +173,12 @@ impl ApplyHandle {
 
     /// Changes settings while the apply runs; checked like the plan's own.
     pub fn set(&self, p: &TunablesPatch) -> Result<Tunables, BadSetting> {
-        if p.batch_size == Some(0) {
+        if let Some(b) = p.batch_size
+            && !(1..=crate::plan::MAX_BATCH_SIZE).contains(&b)
+        {
             return Err(BadSetting {
                 name: "batch_size",
-                reason: "must be at least 1".into(),
+                reason: format!("must be 1 to {}", crate::plan::MAX_BATCH_SIZE),
             });
         }
         if p.max_load.as_ref().is_some_and(|l| l.0.is_empty()) {

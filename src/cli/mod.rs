@@ -138,7 +138,7 @@ pub struct TargetArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// MySQL port [default: 3306]
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -166,6 +166,9 @@ impl TargetArgs {
             .port
             .or_else(|| cluster.map(|c| c.primary.port))
             .unwrap_or(3306);
+        if let Some(r) = crate::mysql::address::host_problem(&host) {
+            return Err(Error::invalid(format!("--host: the host {r}")));
+        }
         Ok(Target {
             endpoint: Endpoint::new(host, port),
             spec: self.credentials.resolve(cfg)?,

@@ -7,6 +7,7 @@
 //! protocol and come back as [`Row`]s keyed by column name, so the parsers can be unit-tested with
 //! rows captured from each flavor. Statements that carry user values bind them as parameters.
 
+pub mod address;
 pub mod flavor;
 pub mod gates;
 pub mod replication;
@@ -35,19 +36,16 @@ impl Endpoint {
         }
     }
 
-    /// Parses `host:port` (port defaults to 3306).
+    /// Parses `host:port` (port defaults to 3306); a host or port nothing could connect to
+    /// ([`address::address_problem`]) is an input error, the value not quoted.
     pub fn parse(s: &str) -> Result<Self> {
+        if let Some(r) = address::address_problem(s) {
+            return Err(Error::invalid(format!("the address's {r}")));
+        }
         let (host, port) = match s.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse()
-                    .map_err(|_| Error::invalid(format!("{s:?}: bad port in address")))?,
-            ),
+            Some((h, p)) => (h, p.parse().unwrap_or(3306)),
             None => (s, 3306),
         };
-        if host.is_empty() {
-            return Err(Error::invalid(format!("{s:?}: empty host in address")));
-        }
         Ok(Self::new(host, port))
     }
 }

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::api::{
     ApiJson, ApiPath, DiscoverRequest, Envelope, Health, JobCancelled, JobControl, JobCreated,
-    JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT, address_problem,
+    JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT,
 };
 use super::error::{ApiError, ErrorBody, redact_values};
 use crate::apply::{TunablesPatch, preflight};
@@ -159,33 +159,9 @@ async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
         let field = msg.split(':').next().unwrap_or("plan").to_string();
         ApiError::field(field, msg.split_once(": ").map_or(msg.as_str(), |(_, r)| r))
     })?;
-    check_addresses(&plan)?;
     // Its id must be free or name this very plan; it is stored only once every check passed.
     store.check_new_plan(&plan).await?;
     Ok(plan)
-}
-
-/// Every address of a plan sent inline, before anything connects to one (the plan reader
-/// takes any `host:port`; a port 0 or a NUL in a host would only fail as a connection).
-fn check_addresses(plan: &Plan) -> Result<(), ApiError> {
-    let bad = |field: String, r: String| Err(ApiError::field(field, r));
-    if let Some(r) = address_problem(&plan.cluster.seed) {
-        return bad("plan.cluster.seed".into(), r);
-    }
-    for (i, n) in plan.nodes.iter().enumerate() {
-        if let Some(r) = address_problem(&n.address) {
-            return bad(format!("plan.nodes[{i}].address"), r);
-        }
-        if let Some(r) = n.source.as_deref().and_then(address_problem) {
-            return bad(format!("plan.nodes[{i}].source"), r);
-        }
-        for (k, d) in n.propagates_to.iter().enumerate() {
-            if let Some(r) = address_problem(d) {
-                return bad(format!("plan.nodes[{i}].propagates_to[{k}]"), r);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A job: status, phase, progress, statistics and per-table results.

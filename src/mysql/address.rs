@@ -1,0 +1,147 @@
+//! What an address and a login must be before anything connects to them: one rule for the
+//! plan reader (every address of a plan goes through [`super::Endpoint::parse`]), the command
+//! line and the REST API. A bad value is an input error naming the field, never a connection
+//! failure; the reasons never quote the value (a password pasted in the wrong field stays
+//! unseen).
+
+/// The longest host taken: a DNS name is at most 253 characters (255 leaves room for a trailing
+/// dot and the brackets of an IPv6 address).
+const MAX_HOST_LEN: usize = 255;
+
+/// Why `host` cannot be a MySQL host to connect to, or `None`: it must be an IP address (IPv6
+/// bare or in brackets) or a DNS name — dot-separated labels of 1 to 63 letters, digits, `-`
+/// and `_`, not starting or ending with `-`, the last one not all digits, an optional trailing
+/// dot. The reason never quotes the host (a password pasted in the wrong field stays unseen).
+pub fn host_problem(host: &str) -> Option<&'static str> {
+    if host.is_empty() {
+        return Some("is empty");
+    }
+    if host.chars().count() > MAX_HOST_LEN {
+        return Some("is longer than 255 characters");
+    }
+    if host.chars().any(char::is_control) {
+        return Some("contains a control character");
+    }
+    if host.chars().any(char::is_whitespace) {
+        return Some("contains a space");
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    const NOT_A_HOST: &str = "is neither an IP address nor a host name (dot-separated labels of \
+                              letters, digits, '-' and '_')";
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !labels.iter().all(label_ok) {
+        return Some(NOT_A_HOST);
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        // `2` or `10.1.2`: the resolver would read it as an abbreviated IPv4 address.
+        return Some("is not a complete IP address, nor a host name (its last label is a number)");
+    }
+    None
+}
+
+/// Why `port` cannot be connected to, or `None`.
+pub fn port_problem(port: u16) -> Option<&'static str> {
+    (port == 0).then_some("must be between 1 and 65535")
+}
+
+/// Why `user` cannot be a MySQL account name, or `None`: empty, or a control character (a
+/// NUL would end the name in the protocol).
+pub fn user_problem(user: &str) -> Option<&'static str> {
+    if user.is_empty() {
+        Some("is empty")
+    } else if user.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    }
+}
+
+/// Why a `host:port` address (of a plan) cannot be connected to, or `None`. Split as
+/// [`super::Endpoint::parse`] splits it, which is how apply connects to it.
+pub fn address_problem(address: &str) -> Option<String> {
+    let (host, port) = match address.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok()),
+        None => (address, Some(3306)),
+    };
+    if let Some(r) = host_problem(host) {
+        return Some(format!("host {r}"));
+    }
+    match port {
+        Some(p) => port_problem(p).map(|r| format!("port {r}")),
+        None => Some("port is not a number from 1 to 65535".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_ports_and_users() {
+        for ok in [
+            "127.0.0.1",
+            "localhost",
+            "db-1.example.com",
+            "db_1",
+            "example.com.",
+            "::1",
+            "[::1]",
+            "fe80::1",
+            "a1",
+        ] {
+            assert_eq!(host_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            " ",
+            "db host",
+            "db\0",
+            "\tdb",
+            "db\u{7f}",
+            "db\u{85}",
+            "db..x",
+            ".db",
+            "-db",
+            "db-",
+            "2",
+            "10.1.2",
+            "300.1.1.1",
+            "db:3306",
+            "[db]",
+            "dé.example",
+            &"a".repeat(64),
+            &["a"; 130].join("."),
+        ] {
+            assert!(host_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(port_problem(0).is_some() && port_problem(1).is_none());
+        assert!(user_problem("").is_some() && user_problem("a\0").is_some());
+        assert_eq!(user_problem("recycler"), None);
+        assert_eq!(address_problem("127.0.0.1:3306"), None);
+        assert_eq!(address_problem("::1:3306"), None);
+        assert!(address_problem("127.0.0.1:0").unwrap().starts_with("port"));
+        assert!(
+            address_problem("127.0.0.1\0:3306")
+                .unwrap()
+                .starts_with("host")
+        );
+        assert!(address_problem("h:x").unwrap().starts_with("port"));
+    }
+}
