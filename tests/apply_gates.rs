@@ -29,6 +29,19 @@ async fn alters(c: &TestCluster, ep: &Endpoint, schema: &str) -> i64 {
     .unwrap()
 }
 
+/// The statements of the ALTERs of `schema` running on `ep` (a replica's SQL thread included).
+async fn altered(c: &TestCluster, ep: &Endpoint, schema: &str) -> Vec<String> {
+    let mut conn = c.conn(ep).await;
+    sqlx::query_scalar(
+        "SELECT INFO FROM information_schema.PROCESSLIST \
+         WHERE INFO LIKE CONCAT('ALTER TABLE `', ?, '`%')",
+    )
+    .bind(schema)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
 /// Waits (up to 60 s) until an ALTER of `schema` runs on `ep`.
 async fn until_altering(c: &TestCluster, ep: &Endpoint, schema: &str) {
     let end = Instant::now() + Duration::from_secs(60);
@@ -118,57 +131,43 @@ async fn binlog_on_never_starts_a_rebuild_while_the_chained_replica_replays_the_
         ]),
     );
     // Both processlists every 200 ms: the intermediate must never run a rebuild while the
-    // chained replica still replays one.
+    // chained replica still replays the previous one. (The same table on both is the tail of
+    // one rebuild: its event is sent before the intermediate's statement has ended.)
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
         let stop = stop.clone();
         let (mid, chained) = (mid.clone(), chained.clone());
         tokio::spawn(async move {
-            let (mut both, mut replaying) = (0, 0);
+            let (mut both, mut replaying, mut tail) = (0, 0, 0);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let m = alters(cluster(), &mid, "gchain").await;
-                let r = alters(cluster(), &chained, "gchain").await;
-                if r > 0 {
+                let m = altered(cluster(), &mid, "gchain").await;
+                let r = altered(cluster(), &chained, "gchain").await;
+                if !r.is_empty() {
                     replaying += 1;
                 }
-                if m > 0 && r > 0 {
+                if m.iter().any(|t| !r.is_empty() && !r.contains(t)) {
                     both += 1;
+                } else if !m.is_empty() && !r.is_empty() {
+                    tail += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            (both, replaying)
+            (both, replaying, tail)
         })
     };
     let started = Instant::now();
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json"])
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                format!("{}\n{}", String::from_utf8_lossy(&o.stderr), log_of(&w)),
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let (code, out, err) = common::spawn_apply(work.path(), &plan, &[]).await.unwrap();
+    // The log has the gates' lines.
+    let err = format!("{err}\n{}", log_of(work.path()));
     let took = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (both, replaying) = sampler.await.unwrap();
+    let (both, replaying, tail) = sampler.await.unwrap();
     assert_eq!(code, 0, "{err}");
     let rep = report(&out);
     assert_eq!(rep["outcomes"].as_array().unwrap().len(), 3, "{rep}");
     println!(
         "3 binlog-on rebuilds in {took:?}; samples with the chained replica replaying: \
-         {replaying}, with both rebuilding: {both}"
+         {replaying}, with both rebuilding different tables: {both}, the same one: {tail}"
     );
     assert!(
         replaying > 0,
@@ -212,24 +211,7 @@ async fn a_stopped_downstream_replica_holds_the_apply_until_the_deadline_says_wh
         ]),
     );
     let before = spaces(c, &mid, "gstop").await;
-    let run = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json"])
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        }
-    });
+    let run = common::spawn_apply(work.path(), &plan, &[]);
     // The first rebuild runs: the chained replica's replication stops.
     until_altering(c, &mid, "gstop").await;
     c.exec(&chained, &["STOP SLAVE"]).await;
@@ -380,26 +362,7 @@ async fn load_above_max_load_holds_the_next_rebuild_until_it_falls() {
     while threads_running(c, &node).await <= 8 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json"])
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let (code, out, err) = common::spawn_apply(work.path(), &plan, &[]).await.unwrap();
     for b in busy {
         b.await.unwrap();
     }
@@ -439,23 +402,7 @@ async fn critical_load_kills_the_running_rebuild_within_two_seconds() {
             "Threads_running=10",
         ]),
     );
-    let run = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json"])
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-            )
-        }
-    });
+    let run = common::spawn_apply(work.path(), &plan, &[]);
     until_altering(c, &node, "gcrit").await;
     let busy = sleepers(c, &node, 12, 8).await;
     while threads_running(c, &node).await <= 10 {
@@ -470,7 +417,7 @@ async fn critical_load_kills_the_running_rebuild_within_two_seconds() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let gone = crossed.elapsed();
-    let (code, out) = run.await.unwrap();
+    let (code, out, _) = run.await.unwrap();
     for b in busy {
         b.abort();
     }
@@ -517,24 +464,11 @@ async fn the_pause_file_holds_new_rebuilds_and_its_removal_resumes() {
     let pause = work.path().join("pause");
     std::fs::write(&pause, "").unwrap();
     let before = spaces(c, &node, "gpause").await;
-    let run = tokio::task::spawn_blocking({
-        let (plan, pause) = (plan.clone(), pause.clone());
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json", "--pause-file"])
-                .arg(&pause)
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        }
-    });
+    let run = common::spawn_apply(
+        work.path(),
+        &plan,
+        &["--pause-file", pause.to_str().unwrap()],
+    );
     // Paused: the log says so and nothing is rebuilt for 3 s.
     let end = Instant::now() + Duration::from_secs(30);
     while !log_of(work.path()).contains("paused (the pause file exists)") {
@@ -552,7 +486,7 @@ async fn the_pause_file_holds_new_rebuilds_and_its_removal_resumes() {
         "rebuilt while paused"
     );
     std::fs::remove_file(&pause).unwrap();
-    let (code, err) = run.await.unwrap();
+    let (code, _, err) = run.await.unwrap();
     assert_eq!(code, 0, "{err}");
     assert_ne!(
         spaces(c, &node, "gpause").await,
@@ -575,25 +509,11 @@ async fn the_panic_file_kills_the_rebuild_and_exits_5() {
         &args(&["--database", "gpanic"]),
     );
     let panic_file = work.path().join("panic");
-    let run = tokio::task::spawn_blocking({
-        let (plan, panic_file) = (plan.clone(), panic_file.clone());
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json", "--panic-file"])
-                .arg(&panic_file)
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        }
-    });
+    let run = common::spawn_apply(
+        work.path(),
+        &plan,
+        &["--panic-file", panic_file.to_str().unwrap()],
+    );
     until_altering(c, &node, "gpanic").await;
     std::fs::write(&panic_file, "").unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -744,24 +664,7 @@ async fn a_reached_replica_made_writable_mid_apply_gets_no_further_rebuild() {
         &args(&["--database", "gwrite", "--mode", "binlog-on"]),
     );
     let before = spaces(c, &chained, "gwrite").await;
-    let run = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        let w = work.path().to_path_buf();
-        move || {
-            let o = common::cli_std(&w)
-                .arg("apply")
-                .arg(&plan)
-                .args(["--yes", "--output-format", "json"])
-                .args(["--user", common::USER, "--password", common::PASSWORD])
-                .output()
-                .unwrap();
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        }
-    });
+    let run = common::spawn_apply(work.path(), &plan, &[]);
     // The first rebuild runs: the chained replica turns writable (a mis-set failover target).
     until_altering(c, &mid, "gwrite").await;
     c.exec(&chained, &["SET GLOBAL read_only = OFF"]).await;

@@ -241,6 +241,30 @@ pub fn plan_file(
     path
 }
 
+/// `apply PLAN --yes --output-format json --user … --password …` plus `extra`, run in the
+/// background in `work` (for a test that acts while it runs); resolves to (exit code, stdout,
+/// stderr).
+pub fn spawn_apply(
+    work: &std::path::Path,
+    plan: &std::path::Path,
+    extra: &[&str],
+) -> tokio::task::JoinHandle<(i32, String, String)> {
+    let mut cmd = cli_std(work);
+    cmd.arg("apply")
+        .arg(plan)
+        .args(["--yes", "--output-format", "json"])
+        .args(["--user", USER, "--password", PASSWORD])
+        .args(extra);
+    tokio::task::spawn_blocking(move || {
+        let o = cmd.output().expect("run apply");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    })
+}
+
 /// `apply PLAN --user … --password …` plus `extra`; returns (exit code, stdout, stderr).
 pub fn apply(
     work: &tempfile::TempDir,
