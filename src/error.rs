@@ -81,6 +81,15 @@ impl Serialize for ErrorCode {
     }
 }
 
+/// Why a connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The node is not there: refused, unreachable, no answer in time.
+    Unreachable,
+    /// The node answered and refused the login (wrong user or password, SQLSTATE 28000).
+    LoginRefused,
+}
+
 /// Every failure the tool reports. Each variant maps to exactly one [`ErrorCode`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -93,10 +102,17 @@ pub enum Error {
         host: String,
         port: u16,
         reason: String,
+        /// What kind of failure, for code that must tell them apart (never the message).
+        kind: ConnectFailure,
     },
     /// A query on a reachable node failed.
     #[error("{node}: {message}")]
-    Query { node: String, message: String },
+    Query {
+        node: String,
+        message: String,
+        /// The server's error number, when the server answered with one.
+        errno: Option<u16>,
+    },
     /// Topology discovery could not produce a tree (unsupported clustering, nothing reachable).
     #[error("topology discovery failed: {0}")]
     Discovery(String),
@@ -159,6 +175,17 @@ impl Error {
         }
     }
 
+    /// The node refused the login (as opposed to not answering).
+    pub fn is_login_refused(&self) -> bool {
+        matches!(
+            self,
+            Self::Connection {
+                kind: ConnectFailure::LoginRefused,
+                ..
+            }
+        )
+    }
+
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::InvalidArgument(msg.into())
@@ -186,6 +213,7 @@ mod tests {
             host: "10.0.0.1".into(),
             port: 3306,
             reason: "connection refused".into(),
+            kind: ConnectFailure::Unreachable,
         };
         assert_eq!(e.code().as_u16(), 1002);
         assert_eq!(

@@ -36,7 +36,7 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
             }
             // Credentials and unsupported clusters are not drift: report them as they are.
             Err(e @ (Error::Privilege { .. } | Error::Discovery(_))) => return Err(e),
-            Err(e) if e.to_string().contains("access denied") => return Err(e),
+            Err(e) if e.is_login_refused() => return Err(e),
             Err(e) => last_err = Some(e),
         }
     }

@@ -148,6 +148,7 @@ impl Source {
             host: base.clone(),
             port: 0,
             reason: e.without_url().to_string(),
+            kind: crate::error::ConnectFailure::Unreachable,
         })?;
         let ok = res.status().is_success();
         let bytes = res

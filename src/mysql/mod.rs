@@ -12,7 +12,7 @@ pub mod flavor;
 pub mod gates;
 pub mod replication;
 
-use crate::error::{Error, Result};
+use crate::error::{ConnectFailure, Error, Result};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
@@ -120,29 +120,33 @@ impl ConnectSpec {
 #[tracing::instrument(skip(spec), fields(node = %ep))]
 pub async fn connect(ep: &Endpoint, spec: &ConnectSpec) -> Result<MySqlConnection> {
     let opts = spec.options(ep);
-    let conn_err = |reason: String| Error::Connection {
+    let conn_err = |(reason, kind): (String, ConnectFailure)| Error::Connection {
         host: ep.host.clone(),
         port: ep.port,
         reason,
+        kind,
     };
     match tokio::time::timeout(spec.connect_timeout, MySqlConnection::connect_with(&opts)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(conn_err(describe_connect_error(&e))),
-        Err(_) => Err(conn_err(format!(
-            "no answer within {}s",
-            spec.connect_timeout.as_secs_f64()
+        Err(_) => Err(conn_err((
+            format!("no answer within {}s", spec.connect_timeout.as_secs_f64()),
+            ConnectFailure::Unreachable,
         ))),
     }
 }
 
-fn describe_connect_error(e: &sqlx::Error) -> String {
+fn describe_connect_error(e: &sqlx::Error) -> (String, ConnectFailure) {
     match e {
-        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Io(io) => (io.to_string(), ConnectFailure::Unreachable),
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("28000") => format!("access denied ({})", db.message()),
-            _ => db.message().to_string(),
+            Some("28000") => (
+                format!("access denied ({})", db.message()),
+                ConnectFailure::LoginRefused,
+            ),
+            _ => (db.message().to_string(), ConnectFailure::Unreachable),
         },
-        other => other.to_string(),
+        other => (other.to_string(), ConnectFailure::Unreachable),
     }
 }
 
@@ -164,11 +168,13 @@ pub fn query_error(node: &Endpoint, e: sqlx::Error) -> Error {
                 Some(n) => format!("ERROR {n}: {}", db.message()),
                 None => db.message().to_string(),
             },
+            errno,
         };
     }
     Error::Query {
         node: node.to_string(),
         message: e.to_string(),
+        errno: None,
     }
 }
 

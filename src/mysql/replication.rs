@@ -223,9 +223,11 @@ pub async fn group_replication_members(
     .await;
     let rows = match rows {
         Ok(rows) => rows,
-        // A server without the table (ERROR 1146, as `query_error` words it) has no group; any
+        // A server without the table (ERROR 1146) has no group; any
         // other failure (privileges, timeouts) must not pass for "not a group member".
-        Err(Error::Query { message, .. }) if message.starts_with("ERROR 1146:") => Vec::new(),
+        Err(Error::Query {
+            errno: Some(1146), ..
+        }) => Vec::new(),
         Err(e) => return Err(e),
     };
     Ok(rows

@@ -404,7 +404,7 @@ impl Sandbox {
         loop {
             match self.admin(n).await {
                 Ok(_) => return Ok(()),
-                Err(e) if e.to_string().contains("access denied") => return Err(e),
+                Err(e) if e.is_login_refused() => return Err(e),
                 Err(_) => {}
             }
             if started.elapsed() > READY_TIMEOUT {

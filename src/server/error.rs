@@ -77,7 +77,9 @@ pub fn status_of(e: &Error) -> StatusCode {
 /// Details that are safe in any response.
 fn safe_details(e: &Error) -> Value {
     match e {
-        Error::Connection { host, port, reason } => {
+        Error::Connection {
+            host, port, reason, ..
+        } => {
             json!({ "host": host, "port": port, "error": reason })
         }
         Error::Query { node, .. } => json!({ "node": node }),
