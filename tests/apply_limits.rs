@@ -264,6 +264,21 @@ async fn a_node_made_writable_during_a_lock_retry_backoff_gets_no_further_try() 
     );
 }
 
+/// The newest job of the local store, as `status --format json` (a JSON array) shows it.
+fn latest_job(work: &tempfile::TempDir) -> serde_json::Value {
+    let o = common::cli(work)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status: {e}: {out}"));
+    v.as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_else(|| panic!("no job in: {out}"))
+}
+
 async fn space_ids(c: &common::TestCluster, ep: &Endpoint) -> Vec<(String, i64)> {
     let mut conn = c.conn(ep).await;
     sqlx::query_as(
@@ -444,18 +459,7 @@ async fn a_killed_apply_shows_as_interrupted_not_running() {
     child.kill().unwrap();
     child.wait().unwrap();
     holder.execute("ROLLBACK").await.unwrap();
-    let o = common::cli(&work)
-        .args(["status", "--format", "json"])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let jobs = v
-        .as_array()
-        .or_else(|| v["jobs"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    let j = jobs.first().unwrap_or_else(|| panic!("no job: {out}"));
+    let j = latest_job(&work);
     assert_eq!(j["status"], "failed", "{j}");
     assert!(
         j["error"].as_str().unwrap_or("").starts_with("interrupted"),
@@ -509,15 +513,6 @@ async fn a_table_rebuilt_since_the_plan_is_skipped_and_the_apply_is_complete() {
             .contains("no longer qualifies"),
         "{t2}"
     );
-    let o = common::cli(&work)
-        .args(["status", "--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let jobs = v
-        .as_array()
-        .or_else(|| v["jobs"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(jobs[0]["status"], "completed", "{v}");
+    let j = latest_job(&work);
+    assert_eq!(j["status"], "completed", "{j}");
 }
