@@ -4,12 +4,17 @@
 //! the object involved (node address, schema and table, config path). Messages never contain a
 //! password: credentials travel as [`crate::secret::Secret`] and are never formatted.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The spec §6 error codes. Serialized as their number.
+/// The spec §6 error codes, plus [`ErrorCode::Internal`] for a fault the spec has no code for.
+/// Serialized as their number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
+    /// 1000 — not in the spec: a fault of the tool or of its job store that no request caused
+    /// (a store read failed, a stored row cannot be decoded, the listener cannot bind, a query
+    /// the server refused for a reason none of the other codes name). HTTP 500.
+    Internal,
     /// 1001 — bad parameter, bad config, bad plan file.
     InvalidArgument,
     /// 1002 — a database could not be reached or refused the login.
@@ -36,6 +41,7 @@ impl ErrorCode {
     /// The numeric code of spec §6.
     pub fn as_u16(self) -> u16 {
         match self {
+            Self::Internal => 1000,
             Self::InvalidArgument => 1001,
             Self::Connection => 1002,
             Self::Discovery => 1003,
@@ -48,6 +54,26 @@ impl ErrorCode {
             Self::Busy => 1010,
         }
     }
+
+    /// The code numbered `n`, if there is one.
+    pub fn from_u16(n: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_u16() == n)
+    }
+
+    /// Every code, in number order.
+    pub const ALL: [Self; 11] = [
+        Self::Internal,
+        Self::InvalidArgument,
+        Self::Connection,
+        Self::Discovery,
+        Self::Primary,
+        Self::JobCreate,
+        Self::JobNotFound,
+        Self::JobState,
+        Self::Permission,
+        Self::Timeout,
+        Self::Busy,
+    ];
 }
 
 impl ErrorCode {
@@ -55,6 +81,7 @@ impl ErrorCode {
     /// underlying error's text (it may quote SQL).
     pub fn meaning(self) -> &'static str {
         match self {
+            Self::Internal => "internal error",
             Self::InvalidArgument => "invalid argument",
             Self::Connection => "database connection failed",
             Self::Discovery => "topology discovery failed",
@@ -81,6 +108,23 @@ impl Serialize for ErrorCode {
     }
 }
 
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u16::deserialize(d)?;
+        Self::from_u16(n).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Unsigned(n.into()),
+                &"an error code from 1000 to 1010",
+            )
+        })
+    }
+}
+
+/// MariaDB's and MySQL's error numbers of a statement that ran past a server-side limit:
+/// `innodb_lock_wait_timeout` / `lock_wait_timeout` (1205), `max_statement_time` (1969),
+/// `MAX_EXECUTION_TIME` (3024).
+const TIMEOUT_ERRNOS: [u16; 3] = [1205, 1969, 3024];
+
 /// Why a connection failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectFailure {
@@ -93,9 +137,14 @@ pub enum ConnectFailure {
 /// Every failure the tool reports. Each variant maps to exactly one [`ErrorCode`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Bad user input: flags, config file, plan file. The message names the offending path.
-    #[error("{0}")]
-    InvalidArgument(String),
+    /// Bad user input: flags, config file, plan file, a request. `field` is the path of the
+    /// offending value when there is one (`settings.max_lag`, `plan.nodes[0].address`); the
+    /// message says what is wrong with it.
+    #[error("{}", field_message(field.as_deref(), message))]
+    InvalidArgument {
+        field: Option<String>,
+        message: String,
+    },
     /// A node could not be reached or refused the login.
     #[error("cannot connect to {host}:{port}: {reason}")]
     Connection {
@@ -105,7 +154,8 @@ pub enum Error {
         /// What kind of failure, for code that must tell them apart (never the message).
         kind: ConnectFailure,
     },
-    /// A query on a reachable node failed.
+    /// A query on a reachable node failed: with the server's `errno` when the server refused
+    /// it, without one when the connection failed under it.
     #[error("{node}: {message}")]
     Query {
         node: String,
@@ -129,9 +179,10 @@ pub enum Error {
     /// A deadline passed.
     #[error("timed out: {0}")]
     Timeout(String),
-    /// The live cluster no longer matches the plan (CLI exit 3, HTTP 409).
-    #[error("plan is stale: {0}")]
-    Stale(String),
+    /// The live cluster no longer matches the plan (CLI exit 3, HTTP 409): every difference
+    /// found, each naming its node. Nothing was executed.
+    #[error("plan is stale: {}; nothing was executed, make a new plan", changes.join("; "))]
+    Stale { changes: Vec<String> },
     /// Reading or writing a local file failed.
     #[error("{path}: {message}")]
     File { path: String, message: String },
@@ -153,16 +204,34 @@ pub enum Error {
     /// The API token is missing or wrong.
     #[error("{0}")]
     Unauthorized(String),
+    /// The job store failed (`creating`: while it recorded a new job or plan, error 1005).
+    #[error("job store: {message}")]
+    Store { message: String, creating: bool },
+    /// A fault of the tool itself: no request caused it (the runtime or the listener could not
+    /// start, a value could not be encoded).
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn field_message(field: Option<&str>, message: &str) -> String {
+    match field {
+        Some(f) => format!("{f}: {message}"),
+        None => message.to_string(),
+    }
 }
 
 impl Error {
     /// The spec §6 code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidArgument(_) | Self::File { .. } | Self::Stale(_) | Self::NotFound(_) => {
-                ErrorCode::InvalidArgument
-            }
-            Self::Connection { .. } | Self::Query { .. } => ErrorCode::Connection,
+            Self::InvalidArgument { .. }
+            | Self::File { .. }
+            | Self::Stale { .. }
+            | Self::NotFound(_) => ErrorCode::InvalidArgument,
+            Self::Connection { .. } => ErrorCode::Connection,
+            Self::Query { errno: None, .. } => ErrorCode::Connection,
+            Self::Query { errno: Some(n), .. } if TIMEOUT_ERRNOS.contains(n) => ErrorCode::Timeout,
+            Self::Query { .. } => ErrorCode::Internal,
             Self::Discovery(_) => ErrorCode::Discovery,
             Self::Primary(_) => ErrorCode::Primary,
             Self::Privilege { .. } => ErrorCode::Permission,
@@ -172,6 +241,8 @@ impl Error {
             Self::JobState(_) => ErrorCode::JobState,
             Self::Busy(_) => ErrorCode::Busy,
             Self::Unauthorized(_) => ErrorCode::Permission,
+            Self::Store { creating: true, .. } => ErrorCode::JobCreate,
+            Self::Store { .. } | Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -186,9 +257,25 @@ impl Error {
         )
     }
 
-    /// Shorthand for [`Error::InvalidArgument`].
+    /// Bad input that no single field carries (a whole file, a combination of flags).
     pub fn invalid(msg: impl Into<String>) -> Self {
-        Self::InvalidArgument(msg.into())
+        Self::InvalidArgument {
+            field: None,
+            message: msg.into(),
+        }
+    }
+
+    /// Bad input at `field` (a key path), with what is wrong with it.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The live cluster differs from the plan in each of `changes`.
+    pub fn stale(changes: Vec<String>) -> Self {
+        Self::Stale { changes }
     }
 
     /// A local file error naming the path.
@@ -222,5 +309,46 @@ mod tests {
         );
         assert_eq!(Error::invalid("x").code().as_u16(), 1001);
         assert_eq!(serde_json::to_string(&ErrorCode::Busy).unwrap(), "1010");
+        assert_eq!(
+            serde_json::from_str::<ErrorCode>("1009").unwrap(),
+            ErrorCode::Timeout
+        );
+        assert!(serde_json::from_str::<ErrorCode>("999").is_err());
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_u16(c.as_u16()), Some(c));
+        }
+    }
+
+    #[test]
+    fn a_query_is_coded_by_what_the_server_said() {
+        let q = |errno| Error::Query {
+            node: "h:1".into(),
+            message: "m".into(),
+            errno,
+        };
+        assert_eq!(q(None).code(), ErrorCode::Connection);
+        assert_eq!(q(Some(1205)).code(), ErrorCode::Timeout);
+        assert_eq!(q(Some(1969)).code(), ErrorCode::Timeout);
+        assert_eq!(q(Some(1064)).code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn fields_and_changes_are_data() {
+        let e = Error::field("settings.max_lag", "must be at least 1s");
+        assert_eq!(e.to_string(), "settings.max_lag: must be at least 1s");
+        assert!(
+            matches!(&e, Error::InvalidArgument { field: Some(f), .. } if f == "settings.max_lag")
+        );
+        let s = Error::stale(vec!["a moved".into(), "b left".into()]);
+        assert_eq!(
+            s.to_string(),
+            "plan is stale: a moved; b left; nothing was executed, make a new plan"
+        );
+        let store = |creating| Error::Store {
+            message: "disk I/O error".into(),
+            creating,
+        };
+        assert_eq!(store(true).code(), ErrorCode::JobCreate);
+        assert_eq!(store(false).code(), ErrorCode::Internal);
     }
 }

@@ -41,10 +41,10 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
         }
     }
     let Some(topo) = topology else {
-        return Err(Error::Stale(format!(
+        return Err(Error::stale(vec![format!(
             "no node of the plan answers (last error: {})",
             last_err.map(|e| e.to_string()).unwrap_or_default()
-        )));
+        )]));
     };
     let s = &plan.settings;
     let mut drift = Vec::new();
@@ -112,10 +112,7 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
         }
     }
     if !drift.is_empty() {
-        return Err(Error::Stale(format!(
-            "{}; nothing was executed, make a new plan",
-            drift.join("; ")
-        )));
+        return Err(Error::stale(drift));
     }
     Ok(Preflight { topology: topo })
 }

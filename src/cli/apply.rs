@@ -71,10 +71,10 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
     match plan.check_digest(a.expect_digest.as_deref()) {
         Ok(_) => {}
         Err(DigestProblem::Mismatch { actual, want }) => {
-            return Err(Error::Stale(format!(
-                "{} hashes to {actual}, not the expected {want}; nothing was executed",
+            return Err(Error::stale(vec![format!(
+                "{} hashes to {actual}, not the expected {want}",
                 a.plan.display()
-            )));
+            )]));
         }
         // An edited plan is another plan: it runs only when its new digest is pinned.
         Err(DigestProblem::Edited { actual }) => {
@@ -266,7 +266,7 @@ pub(super) async fn run_plan(
     let report = match run_apply(&mut job, a, &mut Bars::new()).await? {
         Applied::Ran(r) => r,
         // Drift, or the primary in the way: the live state refuses the plan (exit 3).
-        Applied::Refused(e @ (Error::Stale(_) | Error::Primary(_))) => {
+        Applied::Refused(e @ (Error::Stale { .. } | Error::Primary(_))) => {
             eprintln!("error[{}]: {e}", e.code());
             return Ok(3);
         }

@@ -208,7 +208,11 @@ pub fn run(cli: Cli) -> i32 {
         Err(e) => {
             eprintln!("error[{}]: {e}", e.code());
             // A plan that no longer matches the live cluster is refused with exit 3 (design §7).
-            if matches!(e, Error::Stale(_)) { 3 } else { 1 }
+            if matches!(e, Error::Stale { .. }) {
+                3
+            } else {
+                1
+            }
         }
     }
 }

@@ -26,30 +26,20 @@ pub struct ErrorBody {
     pub timestamp: DateTime<Utc>,
 }
 
-/// An error on its way to the client, with optional details (`field` of a bad body).
+/// An error on its way to the client; its details come from the error's data.
 #[derive(Debug)]
-pub struct ApiError {
-    pub error: Error,
-    pub details: Option<Value>,
-}
+pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        Self {
-            error,
-            details: None,
-        }
+        Self(error)
     }
 }
 
 impl ApiError {
-    /// A 400/1001 naming the `field` that is wrong.
+    /// A 400/1001 naming the `field` that is wrong (`details: {field, error}`).
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        let (field, reason) = (field.into(), reason.into());
-        Self {
-            error: Error::invalid(format!("{field}: {reason}")),
-            details: Some(json!({ "field": field, "error": reason })),
-        }
+        Self(Error::field(field, reason))
     }
 }
 
@@ -57,12 +47,13 @@ impl ApiError {
 /// missing or wrong API token (401, design §8).
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::Stale(_) => StatusCode::CONFLICT,
+        Error::Stale { .. } => StatusCode::CONFLICT,
         Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         other => match other.code() {
             ErrorCode::InvalidArgument | ErrorCode::JobState => StatusCode::BAD_REQUEST,
-            ErrorCode::Connection
+            ErrorCode::Internal
+            | ErrorCode::Connection
             | ErrorCode::Discovery
             | ErrorCode::Primary
             | ErrorCode::JobCreate => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,34 +79,34 @@ fn safe_details(e: &Error) -> Value {
         } => json!({ "node": node, "privilege": privilege }),
         // Built by this tool from addresses and states, never from SQL text.
         Error::Primary(m) | Error::Discovery(m) => json!({ "error": m }),
-        Error::Stale(m) => json!({
-            "error": "plan_stale",
-            "changes": m.trim_end_matches("; nothing was executed, make a new plan")
-                .split("; ")
-                .collect::<Vec<_>>(),
-        }),
+        Error::Stale { changes } => json!({ "error": "plan_stale", "changes": changes }),
+        Error::InvalidArgument {
+            field: Some(field),
+            message,
+        } => json!({ "field": field, "error": message }),
         _ => json!({}),
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = status_of(&self.error);
-        let code = self.error.code();
+        let error = self.0;
+        let status = status_of(&error);
+        let code = error.code();
         let message = if status.is_server_error() {
             code.meaning().to_string()
         } else {
-            self.error.to_string()
+            error.to_string()
         };
         if status.is_server_error() {
             // The full text goes to the log (statement logging is off, so it holds no
             // credentials); the client gets the code's meaning and safe details.
-            tracing::error!("request failed [{code}]: {}", self.error);
+            tracing::error!("request failed [{code}]: {error}");
         }
         let body = ErrorBody {
             code: code.as_u16(),
             message,
-            details: self.details.unwrap_or_else(|| safe_details(&self.error)),
+            details: safe_details(&error),
             timestamp: Utc::now(),
         };
         (status, Json(body)).into_response()
@@ -168,7 +159,7 @@ mod tests {
         assert_eq!(s(Error::JobState("j".into())), 400);
         assert_eq!(s(Error::Busy("b".into())), 503);
         assert_eq!(s(Error::Timeout("t".into())), 408);
-        assert_eq!(s(Error::Stale("s".into())), 409);
+        assert_eq!(s(Error::stale(vec!["s".into()])), 409);
         assert_eq!(s(Error::Unauthorized("u".into())), 401);
         assert_eq!(s(Error::Discovery("d".into())), 500);
     }

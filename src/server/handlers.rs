@@ -80,11 +80,10 @@ pub async fn create_job(
         match plan.check_digest(req.expect_digest.as_deref()) {
             Ok(_) => {}
             Err(DigestProblem::Mismatch { actual, want }) => {
-                return Err(Error::Stale(format!(
-                    "plan {} hashes to {actual}, not the expected {want}; nothing was executed, \
-                     make a new plan",
+                return Err(Error::stale(vec![format!(
+                    "plan {} hashes to {actual}, not the expected {want}",
                     plan.plan_id
-                ))
+                )])
                 .into());
             }
             // An edited plan is another plan: it runs only when its new digest is asked for.
