@@ -5,6 +5,7 @@
 //! full path instead of a silently ignored setting. Durations are written like `30s`, `1h`, `7d`.
 
 use crate::error::{Error, Result};
+use crate::input::{self, Problem, one_of};
 use crate::secret::Secret;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
@@ -36,16 +37,14 @@ impl FromStr for HumanDuration {
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         let t = s.trim();
         if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!(
-                "{s:?} has no unit; write a duration like {t}s, 5m, 1h or 7d"
-            ));
+            return Err("has no unit; write a duration like 30s, 5m, 1h or 7d".into());
         }
-        let d = humantime::parse_duration(t).map_err(|e| {
-            format!("invalid duration {s:?} ({e}); write it like 30s, 5m, 1h or 7d")
-        })?;
+        // humantime's message quotes the text; a value in the wrong place may be a password.
+        let d = humantime::parse_duration(t)
+            .map_err(|_| "is not a duration; write it like 30s, 5m, 1h or 7d".to_string())?;
         if d > MAX_DURATION {
             return Err(format!(
-                "{s:?} is longer than the longest duration taken ({})",
+                "is longer than the longest duration taken ({})",
                 HumanDuration(MAX_DURATION)
             ));
         }
@@ -95,15 +94,16 @@ impl<'de> Deserialize<'de> for HumanDuration {
             ) -> std::result::Result<Self::Value, E> {
                 v.parse().map_err(E::custom)
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-                Err(E::custom(format!(
-                    "{v} has no unit; write a duration like \"{v}s\", \"5m\", \"1h\" or \"7d\""
-                )))
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+                Err(E::custom(
+                    "has no unit; write a duration like \"30s\", \"5m\", \"1h\" or \"7d\"",
+                ))
             }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-                Err(E::custom(format!(
-                    "{v} is not a duration; write it like \"30s\", \"5m\", \"1h\" or \"7d\""
-                )))
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+                Err(E::custom(
+                    "a negative number is not a duration; write it like \"30s\", \"5m\", \"1h\" \
+                     or \"7d\"",
+                ))
             }
         }
         d.deserialize_any(V)
@@ -174,16 +174,18 @@ impl FromStr for LoadLimits {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| {
-                format!("{part:?} is not VAR=N (write it like Threads_running=25)")
+                "an entry is not VAR=N (write it like Threads_running=25)".to_string()
             })?;
             let name = name.trim();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("{name:?} is not a status variable name"));
+                return Err(
+                    "a name is not a status variable name (letters, digits and _)".to_string(),
+                );
             }
             let value = value
                 .trim()
                 .parse::<u64>()
-                .map_err(|_| format!("{part:?}: the limit must be a whole number"))?;
+                .map_err(|_| format!("{name}: the limit must be a whole number"))?;
             out.push((name.to_string(), value));
         }
         if out.is_empty() {
@@ -539,23 +541,15 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let de = serde_yaml::Deserializer::from_str(text);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.inner().to_string();
-            let msg = if inner.contains("unknown field") {
-                // serde_yaml: "<path>: unknown field `x`, expected one of … at line L column C"
-                let (body, at) = inner
-                    .rsplit_once(" at line ")
-                    .map(|(b, l)| (b, format!(" at line {l}")))
-                    .unwrap_or((inner.as_str(), String::new()));
-                let hint = body
-                    .split_once(", expected")
-                    .map(|(_, rest)| format!(" (expected{rest})"))
-                    .unwrap_or_default();
-                format!("unknown config key `{path}`{hint}{at}")
-            } else {
-                format!("config key `{path}`: {inner}")
+        let doc: serde_json::Value = serde_yaml::from_str(text)
+            .map_err(|e| Error::invalid(format!("{}: {e}", origin.display())))?;
+        let cfg: Config = input::from_value(doc).map_err(|e| {
+            let key = e.field();
+            let msg = match &e.problem {
+                Problem::UnknownField { expected, .. } => {
+                    format!("unknown config key `{key}` (expected {})", one_of(expected))
+                }
+                other => format!("config key `{key}`: {other}"),
             };
             Error::invalid(format!("{}: {msg}", origin.display()))
         })?;

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod input;
 pub mod inspect;
 pub mod jobs;
 pub mod logging;

@@ -518,7 +518,7 @@ async fn job_list_filters_and_pages_and_every_path_is_documented() {
         ),
         (
             json!({"plan": {"format_version": 1}, "credentials": creds()}),
-            "plan",
+            "plan.plan_id",
         ),
         (json!({"target": target(&r2), "timeout": "1h"}), "timeout"),
     ] {

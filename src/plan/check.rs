@@ -82,10 +82,9 @@ impl Policy {
     /// Reads a policy file (YAML); unknown keys and unknown finding names are errors.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
-        let de = serde_yaml::Deserializer::from_str(&text);
-        let p: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
-            Error::invalid(format!("{}: {}: {}", path.display(), e.path(), e.inner()))
-        })?;
+        let bad = |e: &dyn std::fmt::Display| Error::invalid(format!("{}: {e}", path.display()));
+        let doc: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| bad(&e))?;
+        let p: Policy = crate::input::from_value(doc).map_err(|e| bad(&e))?;
         if let Some(bad) = p.severity.keys().find(|k| !FINDINGS.contains(&k.as_str())) {
             return Err(Error::invalid(format!(
                 "{}: severity.{bad}: no such finding (known: {})",

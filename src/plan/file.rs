@@ -10,6 +10,7 @@
 use super::{FORMAT_VERSION, Plan, rebuild_statement};
 use crate::config::Mode;
 use crate::error::{Error, Result};
+use crate::input;
 use crate::mysql::Endpoint;
 use std::collections::HashSet;
 use std::path::Path;
@@ -40,6 +41,7 @@ fn format_of(path: &Path) -> Result<Format> {
 pub fn read_plan(path: &Path) -> Result<Plan> {
     let format = format_of(path)?;
     let bad = |msg: String| Error::invalid(format!("{}: {msg}", path.display()));
+    let bad_at = |(field, msg): Bad| bad(format!("{field}: {msg}"));
     let text = read_capped(path).map_err(|e| match e {
         Capped::Io(e) => Error::file(path, e),
         Capped::NotAFile => bad("is not a regular file (a device, a pipe or a directory)".into()),
@@ -53,17 +55,9 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
         Format::Yaml => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
         Format::Json => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
     };
-    check_version(&generic, "file").map_err(bad)?;
-    let plan: Plan = match format {
-        Format::Yaml => serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text))
-            .map_err(|e| bad(path_error(e.path().to_string(), e.inner().to_string())))?,
-        Format::Json => {
-            let mut de = serde_json::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize(&mut de)
-                .map_err(|e| bad(path_error(e.path().to_string(), e.inner().to_string())))?
-        }
-    };
-    validate(&plan).map_err(bad)?;
+    check_version(&generic, "file").map_err(bad_at)?;
+    let plan: Plan = input::from_value(generic).map_err(|e| bad(e.to_string()))?;
+    validate(&plan).map_err(bad_at)?;
     Ok(plan)
 }
 
@@ -101,14 +95,25 @@ fn read_capped(path: &Path) -> std::result::Result<String, Capped> {
     Ok(text)
 }
 
+/// What is wrong, and at which key path of the plan.
+type Bad = (String, String);
+
+/// A [`Bad`] from a key path and a message, both `format!` strings.
+macro_rules! bad {
+    ($field:literal, $($msg:tt)+) => {
+        (format!($field), format!($($msg)+))
+    };
+}
+
 /// The `format_version` of a plan `what` (file, document), checked before anything else so a
 /// future format is reported as such and not as unknown fields.
-fn check_version(v: &serde_json::Value, what: &str) -> std::result::Result<(), String> {
+fn check_version(v: &serde_json::Value, what: &str) -> std::result::Result<(), Bad> {
     match v.get("format_version") {
-        None => Err(format!("format_version: missing; is this a plan {what}?")),
+        None => Err(bad!("format_version", "missing; is this a plan {what}?")),
         Some(x) if x.as_u64() == Some(u64::from(FORMAT_VERSION)) => Ok(()),
-        Some(x) => Err(format!(
-            "format_version: {x} is not supported (this version reads format_version \
+        Some(x) => Err(bad!(
+            "format_version",
+            "{x} is not supported (this version reads format_version \
              {FORMAT_VERSION})"
         )),
     }
@@ -117,27 +122,14 @@ fn check_version(v: &serde_json::Value, what: &str) -> std::result::Result<(), S
 /// A plan document received as JSON (a REST body): the same version check, strict field check
 /// and validation as [`read_plan`]. `origin` prefixes the messages (`plan`).
 pub fn plan_from_value(v: &serde_json::Value, origin: &str) -> Result<Plan> {
-    let bad = |msg: String| Error::invalid(format!("{origin}.{msg}"));
+    let bad = |(field, message): Bad| Error::field(format!("{origin}.{field}"), message);
     check_version(v, "document").map_err(bad)?;
-    let plan: Plan = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { path };
-        Error::invalid(format!(
-            "{origin}{}{at}: {}",
-            if at.is_empty() { "" } else { "." },
-            e.inner()
-        ))
+    let plan: Plan = input::from_value(v.clone()).map_err(|e| match e.field().as_str() {
+        "" => Error::field(origin, e.problem.to_string()),
+        f => Error::field(format!("{origin}.{f}"), e.problem.to_string()),
     })?;
     validate(&plan).map_err(bad)?;
     Ok(plan)
-}
-
-fn path_error(path: String, inner: String) -> String {
-    if inner.contains("unknown field") {
-        format!("unknown field `{path}`: {inner}")
-    } else {
-        format!("{path}: {inner}")
-    }
 }
 
 fn is_plan_id(s: &str) -> bool {
@@ -154,85 +146,97 @@ fn is_plan_id(s: &str) -> bool {
 }
 
 /// The impossible values a well-formed document can still hold.
-fn validate(p: &Plan) -> std::result::Result<(), String> {
+fn validate(p: &Plan) -> std::result::Result<(), Bad> {
     if !is_plan_id(&p.plan_id) {
-        return Err(format!(
-            "plan_id: {:?} is not of the form plan-YYYYMMDD-NNN",
+        return Err(bad!(
+            "plan_id",
+            "{:?} is not of the form plan-YYYYMMDD-NNN",
             p.plan_id
         ));
     }
     let hex = p.digest.strip_prefix("sha256:").unwrap_or_default();
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "digest: {:?} is not sha256:<64 hex digits>",
+        return Err(bad!(
+            "digest",
+            "{:?} is not sha256:<64 hex digits>",
             p.digest
         ));
     }
-    Endpoint::parse(&p.cluster.seed).map_err(|e| format!("cluster.seed: {e}"))?;
+    Endpoint::parse(&p.cluster.seed).map_err(|e| bad!("cluster.seed", "{e}"))?;
     let s = &p.settings;
     s.validate()
-        .map_err(|b| format!("settings.{}: {}", b.name, b.reason))?;
+        .map_err(|b| (format!("settings.{}", b.name), b.reason.to_string()))?;
     let mut addresses = HashSet::new();
     for (i, n) in p.nodes.iter().enumerate() {
         let at = format!("nodes[{i}]");
-        Endpoint::parse(&n.address).map_err(|e| format!("{at}.address: {e}"))?;
+        Endpoint::parse(&n.address).map_err(|e| bad!("{at}.address", "{e}"))?;
         if !addresses.insert(n.address.as_str()) {
-            return Err(format!("{at}.address: {} appears twice", n.address));
+            return Err(bad!("{at}.address", "{} appears twice", n.address));
         }
         if let Some(src) = &n.source {
-            Endpoint::parse(src).map_err(|e| format!("{at}.source: {e}"))?;
+            Endpoint::parse(src).map_err(|e| bad!("{at}.source", "{e}"))?;
         }
         if s.mode == Mode::BinlogOff && !n.propagates_to.is_empty() {
-            return Err(format!(
-                "{at}.propagates_to: must be empty in binlog-off mode (nothing replicates)"
+            return Err(bad!(
+                "{at}.propagates_to",
+                "must be empty in binlog-off mode (nothing replicates)"
             ));
         }
         for (k, d) in n.propagates_to.iter().enumerate() {
-            Endpoint::parse(d).map_err(|e| format!("{at}.propagates_to[{k}]: {e}"))?;
+            Endpoint::parse(d).map_err(|e| bad!("{at}.propagates_to[{k}]", "{e}"))?;
         }
         let mut tables = HashSet::new();
         for (j, a) in n.actions.iter().enumerate() {
             let at = format!("{at}.actions[{j}]");
             if a.schema.is_empty() || a.table.is_empty() {
-                return Err(format!("{at}: schema and table must not be empty"));
+                return Err(bad!("{at}", "schema and table must not be empty"));
             }
             if !tables.insert((a.schema.as_str(), a.table.as_str())) {
-                return Err(format!(
-                    "{at}: {}.{} appears twice on {}; a table is never rebuilt twice on one node",
-                    a.schema, a.table, n.address
+                return Err(bad!(
+                    "{at}",
+                    "{}.{} appears twice on {}; a table is never rebuilt twice on one node",
+                    a.schema,
+                    a.table,
+                    n.address
                 ));
             }
             if !(0.0..=100.0).contains(&a.reclaim_percent) {
-                return Err(format!(
-                    "{at}.reclaim_percent: {} is not between 0 and 100",
+                return Err(bad!(
+                    "{at}.reclaim_percent",
+                    "{} is not between 0 and 100",
                     a.reclaim_percent
                 ));
             }
             if a.estimated_reclaim_bytes > a.file_size_bytes {
-                return Err(format!(
-                    "{at}.estimated_reclaim_bytes: {} is more than the file ({} bytes)",
-                    a.estimated_reclaim_bytes, a.file_size_bytes
+                return Err(bad!(
+                    "{at}.estimated_reclaim_bytes",
+                    "{} is more than the file ({} bytes)",
+                    a.estimated_reclaim_bytes,
+                    a.file_size_bytes
                 ));
             }
             if crate::inspect::catalog::SYSTEM_SCHEMAS
                 .iter()
                 .any(|sys| sys.eq_ignore_ascii_case(&a.schema))
             {
-                return Err(format!(
-                    "{at}.schema: {} is a system schema; its tables are never rebuilt",
+                return Err(bad!(
+                    "{at}.schema",
+                    "{} is a system schema; its tables are never rebuilt",
                     a.schema
                 ));
             }
             if !a.online && !s.allow_blocking {
-                return Err(format!(
-                    "{at}.online: a blocking rebuild (online: false) needs \
+                return Err(bad!(
+                    "{at}.online",
+                    "a blocking rebuild (online: false) needs \
                      settings.allow_blocking: true"
                 ));
             }
             let built = rebuild_statement(&a.schema, &a.table, a.online);
             if a.statement != built {
-                return Err(format!(
-                    "{at}.statement: differs from the statement apply builds for this table \
+                return Err(bad!(
+                    "{at}.statement",
+                    "differs from the statement apply builds for this table \
                      ({built}); SQL text from a plan file is never executed"
                 ));
             }
@@ -245,7 +249,7 @@ fn validate(p: &Plan) -> std::result::Result<(), String> {
 /// two servers (by server id and uuid, and by address once loopback spellings are normalized),
 /// and a node never has its own action on a table that a binlog-on rebuild of another node
 /// already brings it through replication.
-fn once_per_server(p: &Plan) -> std::result::Result<(), String> {
+fn once_per_server(p: &Plan) -> std::result::Result<(), Bad> {
     let norm = |a: &str| Endpoint::parse(a).map(|e| e.normalized());
     let working: Vec<(usize, &crate::plan::PlanNode)> = p
         .nodes
@@ -257,10 +261,13 @@ fn once_per_server(p: &Plan) -> std::result::Result<(), String> {
         for (j, b) in &working[k + 1..] {
             let same_id = a.server_id == b.server_id && a.server_uuid == b.server_uuid;
             if same_id || norm(&a.address).ok() == norm(&b.address).ok() {
-                return Err(format!(
-                    "nodes[{j}]: {} and nodes[{i}]: {} are one server (server_id {}); its \
+                return Err(bad!(
+                    "nodes[{j}]",
+                    "{} and nodes[{i}]: {} are one server (server_id {}); its \
                      tables would be rebuilt twice at once",
-                    b.address, a.address, b.server_id
+                    b.address,
+                    a.address,
+                    b.server_id
                 ));
             }
         }
@@ -285,10 +292,14 @@ fn once_per_server(p: &Plan) -> std::result::Result<(), String> {
                 .iter()
                 .find(|x| theirs.contains(&(x.schema.as_str(), x.table.as_str())))
             {
-                return Err(format!(
-                    "nodes[{j}]: {} would rebuild {}.{} twice: as its own action and through \
+                return Err(bad!(
+                    "nodes[{j}]",
+                    "{} would rebuild {}.{} twice: as its own action and through \
                      the binlog-on rebuild of nodes[{i}]: {} (propagates_to)",
-                    b.address, t.schema, t.table, a.address
+                    b.address,
+                    t.schema,
+                    t.table,
+                    a.address
                 ));
             }
         }
@@ -325,16 +336,18 @@ mod tests {
         let mut twin = alias.nodes[1].clone();
         twin.address = "localhost:23308".into();
         alias.nodes.push(twin);
-        let e = validate(&alias).unwrap_err();
+        let (field, e) = validate(&alias).unwrap_err();
+        assert_eq!(field, "nodes[2]");
         assert!(e.contains("are one server (server_id 3)"), "{e}");
         // Another id, but the same address once normalized.
         alias.nodes[2].server_id = 9;
-        assert!(validate(&alias).unwrap_err().contains("one server"));
+        assert!(validate(&alias).unwrap_err().1.contains("one server"));
         // binlog-on: a node that receives orders through replication has its own orders too.
         let mut twice = p.clone();
         twice.settings.mode = Mode::BinlogOn;
         twice.nodes[0].propagates_to = vec!["LOCALHOST:23308".into()];
-        let e = validate(&twice).unwrap_err();
+        let (field, e) = validate(&twice).unwrap_err();
+        assert_eq!(field, "nodes[1]");
         assert!(
             e.contains("127.0.0.1:23308 would rebuild shop.orders twice")
                 && e.contains("nodes[0]: 127.0.0.1:23307"),

@@ -4,9 +4,11 @@
 //! Passwords arrive as [`Secret`]s and go no further than the connection spec; what is stored
 //! as a job's `config` is [`JobRequest::stored_config`], which has none.
 
-use super::error::{ApiError, redact_values};
+use super::error::ApiError;
 use crate::config::{Config, HumanDuration, LoadLimits, Mode};
+use crate::input;
 use crate::inspect::{DEFAULT_SAMPLE_ROWS, TableFilter};
+use crate::jobs::JobStatus;
 use crate::mysql::address::{host_problem, port_problem, user_problem};
 use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::{PlanRequest, Scope, SettingsOverrides};
@@ -55,32 +57,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::field("body", "empty; a JSON object is expected"));
         }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.inner();
-            let reason = redact_values(&inner.to_string());
-            let reason = reason
-                .rsplit_once(" at line ")
-                .map_or(reason.as_str(), |(r, _)| r)
-                .to_string();
-            let field = if path == "." || path.is_empty() {
-                if inner.is_syntax()
-                    || inner.is_eof()
-                    || !(reason.starts_with("missing field") || reason.starts_with("unknown field"))
-                {
-                    "body".to_string()
-                } else {
-                    // "missing field `x`" at the top level names it.
-                    reason
-                        .split('`')
-                        .nth(1)
-                        .map_or_else(|| "body".to_string(), str::to_string)
-                }
-            } else {
-                path
-            };
-            ApiError::field(field, reason)
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::field("body", format!("is not JSON: {e}")))?;
+        let v: T = input::from_value(doc).map_err(|e| match e.field().as_str() {
+            "" => ApiError::field("body", e.problem.to_string()),
+            field => ApiError::field(field, e.problem.to_string()),
         })?;
         Ok(Self(v))
     }
@@ -105,7 +86,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
                 };
                 Err(ApiError::field(field, "is not valid UTF-8 text"))
             }
-            Err(e) => Err(ApiError::field("path", redact_values(&e.body_text()))),
+            Err(_) => Err(ApiError::field("path", "cannot be read")),
         }
     }
 }
@@ -318,16 +299,53 @@ pub struct Health {
 }
 
 /// `GET /api/v1/recycle/jobs` query.
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// pending, running, completed, failed or cancelled.
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     /// 1–1000 ([`MAX_LIMIT`]), default 20.
     pub limit: Option<u32>,
     /// Default 0.
     pub offset: Option<u32>,
+}
+
+impl ListParams {
+    /// Reads a query string (`status=running&limit=5`): an unknown, repeated or unreadable
+    /// parameter is 400/1001 naming it.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut p = Self::default();
+        let mut seen = std::collections::HashSet::new();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            if !seen.insert(key.clone()) {
+                return Err(ApiError::field(key, "is given twice"));
+            }
+            let number = |max: u32| {
+                value.parse::<u32>().map_err(|_| {
+                    ApiError::field(key.as_ref(), format!("is not a whole number up to {max}"))
+                })
+            };
+            match key.as_ref() {
+                "status" => {
+                    p.status = Some(JobStatus::parse(&value).ok_or_else(|| {
+                        ApiError::field(
+                            "status",
+                            "is not one of pending, running, completed, failed, cancelled",
+                        )
+                    })?)
+                }
+                "limit" => p.limit = Some(number(u32::MAX)?),
+                "offset" => p.offset = Some(number(u32::MAX)?),
+                _ => {
+                    return Err(ApiError::field(
+                        key.as_ref(),
+                        "unknown parameter, expected `status`, `limit` or `offset`",
+                    ));
+                }
+            }
+        }
+        Ok(p)
+    }
 }
 
 /// The largest page of `GET /api/v1/recycle/jobs`.

@@ -113,40 +113,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Takes the value out of a parser message (`invalid type: string "…"` → `invalid type:
-/// string`), so a value sent in the wrong place — a password — is never echoed back. What
-/// follows `expected` is the parser's own text — the type wanted, the allowed values of an enum
-/// (`unknown variant, expected `binlog-off` or `binlog-on``) — and is kept. Field names in
-/// "unknown field"/"missing field" messages are kept.
-pub fn redact_values(msg: &str) -> String {
-    if msg.starts_with("unknown field") || msg.starts_with("missing field") {
-        return msg.to_string();
-    }
-    let mut out = String::with_capacity(msg.len());
-    let mut quote: Option<char> = None;
-    let mut ours = "";
-    for (i, c) in msg.char_indices() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if msg[i..].starts_with("expected ") => {
-                ours = &msg[i..];
-                break;
-            }
-            None if c == '"' || c == '`' => {
-                quote = Some(c);
-                out.push('…');
-            }
-            None => out.push(c),
-        }
-    }
-    if quote.is_some() {
-        // An unclosed quote: everything after it was the value.
-        return out.replace(" …", "").replace('…', "");
-    }
-    out.replace(" …,", ",").replace(" …", "").replace('…', "") + ours
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,31 +128,5 @@ mod tests {
         assert_eq!(s(Error::stale(vec!["s".into()])), 409);
         assert_eq!(s(Error::Unauthorized("u".into())), 401);
         assert_eq!(s(Error::Discovery("d".into())), 500);
-    }
-
-    #[test]
-    fn values_are_not_echoed() {
-        assert_eq!(
-            redact_values("invalid type: string \"Pw-s3cr3t\", expected u16"),
-            "invalid type: string, expected u16"
-        );
-        assert_eq!(
-            redact_values("invalid type: integer `12345`, expected a string"),
-            "invalid type: integer, expected a string"
-        );
-        assert!(redact_values("unknown field `pasword`, expected one of `a`").contains("pasword"));
-        assert_eq!(
-            redact_values("unknown variant `Pw-s3cr3t`, expected `binlog-off` or `binlog-on`"),
-            "unknown variant, expected `binlog-off` or `binlog-on`"
-        );
-        assert_eq!(
-            redact_values("invalid value: integer `70000`, expected u16"),
-            "invalid value: integer, expected u16"
-        );
-        // A quote left open hides the rest, "expected" or not.
-        assert_eq!(
-            redact_values("invalid type: string \"Pw-s3cr3t expected x"),
-            "invalid type: string"
-        );
     }
 }

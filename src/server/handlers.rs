@@ -7,7 +7,7 @@ use super::api::{
     ApiJson, ApiPath, DiscoverRequest, Envelope, Health, JobCancelled, JobControl, JobCreated,
     JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT,
 };
-use super::error::{ApiError, ErrorBody, redact_values};
+use super::error::{ApiError, ErrorBody};
 use crate::apply::{TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
@@ -17,8 +17,7 @@ use crate::topology::{
     ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover,
 };
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 
@@ -153,11 +152,7 @@ async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
         .plan
         .as_ref()
         .ok_or_else(|| ApiError::field("plan", "is required"))?;
-    let plan = plan_from_value(v, "plan").map_err(|e| {
-        let msg = e.to_string();
-        let field = msg.split(':').next().unwrap_or("plan").to_string();
-        ApiError::field(field, msg.split_once(": ").map_or(msg.as_str(), |(_, r)| r))
-    })?;
+    let plan = plan_from_value(v, "plan")?;
     // Its id must be free or name this very plan; it is stored only once every check passed.
     store.check_new_plan(&plan).await?;
     Ok(plan)
@@ -289,32 +284,10 @@ pub async fn patch_job(
     ))]
 pub async fn list_jobs(
     State(st): State<AppState>,
-    q: Result<Query<ListParams>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<JobList> {
-    let Query(q) = q.map_err(|e| {
-        let text = e.body_text();
-        let rest = text
-            .strip_prefix("Failed to deserialize query string: ")
-            .unwrap_or(&text);
-        match rest.split_once(": ") {
-            Some((field, reason)) if !field.contains(' ') => {
-                ApiError::field(field, redact_values(reason))
-            }
-            _ => ApiError::field("query", redact_values(rest)),
-        }
-    })?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            JobStatus::parse(s).ok_or_else(|| {
-                ApiError::field(
-                    "status",
-                    "is not one of pending, running, completed, failed, cancelled",
-                )
-            })
-        })
-        .transpose()?;
+    let q = ListParams::parse(query.as_deref().unwrap_or(""))?;
+    let status = q.status;
     let limit = q.limit.unwrap_or(20);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field(
