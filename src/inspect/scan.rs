@@ -4,8 +4,8 @@
 //! A scan is set-based: seven catalog statements per node whatever the number of tables
 //! ([`catalog`](super::catalog)), split over three sessions, then a sample ([`sample`]) only for
 //! *candidate* tables — those whose upper-bound reclaim (all variable-length columns assumed
-//! empty) could pass the thresholds — that have variable-length columns. Nodes are scanned
-//! concurrently. `analyze` first refreshes persistent statistics with
+//! empty) the caller finds worth it (the planner: could pass the plan's thresholds) — that have
+//! variable-length columns. Nodes are scanned concurrently. `analyze` first refreshes persistent statistics with
 //! `ANALYZE NO_WRITE_TO_BINLOG TABLE`, which is never replicated.
 
 use super::catalog::{self, Placement, placements};
@@ -14,7 +14,7 @@ use super::estimate::{
     rebuilt_from_leaf_pages,
 };
 use super::sample::sample;
-use super::{NodeScan, Obstacle, TableFilter, TableStats, Thresholds};
+use super::{NodeScan, Obstacle, TableFilter, TableStats};
 use crate::error::Result;
 use crate::mysql::flavor::{Flavor, server_info};
 use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_table};
@@ -30,8 +30,6 @@ pub struct ScanOptions {
     pub filter: TableFilter,
     /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
     pub analyze: bool,
-    /// Tables that cannot pass these are not sampled.
-    pub thresholds: Thresholds,
     /// Rows read per sampled table (spread over up to four primary-key ranges).
     pub sample_rows: u64,
 }
@@ -131,13 +129,19 @@ impl TableMap {
     }
 }
 
-/// Scans `node`. Fails with 1008 naming the privilege when a catalog is not readable.
+/// Which tables a scan samples, asked of a table with variable-length columns and its
+/// upper-bound estimate (those columns assumed empty): the caller's rule, not the scan's.
+pub type WorthSampling<'a> = &'a (dyn Fn(&TableStats) -> bool + Sync);
+
+/// Scans `node`, sampling the tables `worth_sampling` picks. Fails with 1008 naming the
+/// privilege when a catalog is not readable.
 // Not `#[instrument]`ed: a span entered on every poll of a 100k-row fetch costs more than the
 // decoding. Log lines name the node instead.
 pub async fn scan_node(
     node: &Endpoint,
     spec: &ConnectSpec,
     opts: &ScanOptions,
+    worth_sampling: WorthSampling<'_>,
 ) -> Result<NodeScan> {
     let started = Instant::now();
     // Three sessions per node: the catalog statements are split between them and run at once
@@ -281,14 +285,12 @@ pub async fn scan_node(
                 indexes: &p.indexes,
                 page_size,
             };
+            // The upper bound: variable-length columns assumed empty.
             let needs_sample = !shape.variable_columns().is_empty()
-                && stats.estimate.is_some_and(|e| {
-                    // The upper bound: variable-length columns assumed empty.
-                    e.method == EstimateMethod::RecordSize
-                        && opts
-                            .thresholds
-                            .qualifies(e.reclaim_bytes, stats.file_size_bytes)
-                });
+                && stats
+                    .estimate
+                    .is_some_and(|e| e.method == EstimateMethod::RecordSize)
+                && worth_sampling(&stats);
             if needs_sample {
                 match sample(&mut c, node, &schema, &table, &shape, opts.sample_rows).await {
                     Ok(s) => {
@@ -321,11 +323,12 @@ pub async fn scan_nodes(
     nodes: &[Endpoint],
     spec: &ConnectSpec,
     opts: &ScanOptions,
+    worth_sampling: WorthSampling<'_>,
     parallel: usize,
 ) -> Vec<(Endpoint, Result<NodeScan>)> {
     futures::stream::iter(nodes.iter().cloned())
         .map(|n| async move {
-            let r = scan_node(&n, spec, opts).await;
+            let r = scan_node(&n, spec, opts, worth_sampling).await;
             (n, r)
         })
         .buffered(parallel.max(1))
