@@ -25,13 +25,35 @@ use crate::mysql::flavor::ServerInfo;
 use estimate::Estimate;
 use std::time::Duration;
 
-/// Why a table cannot be rebuilt to any gain, or only with writes blocked.
+/// Why no rebuild of a table can give space back: where its data lives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Obstacle {
-    /// In the system or a general tablespace: a rebuild never returns space to the OS.
-    SharedTablespace(String),
+    /// In the system tablespace (created with `innodb_file_per_table=OFF`): a rebuild never
+    /// returns space to the OS.
+    SystemTablespace,
+    /// In the general tablespace of this name: neither does a rebuild there.
+    GeneralTablespace(String),
     /// No tablespace row (discarded, or being rebuilt right now).
     NoTablespace,
+}
+
+/// An index that keeps a rebuild from running online: the rebuild needs `LOCK=SHARED`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Blocking {
+    /// A FULLTEXT index, by name.
+    FullText(String),
+    /// A SPATIAL index, by name.
+    Spatial(String),
+}
+
+impl std::fmt::Display for Blocking {
+    /// `FULLTEXT index ft` / `SPATIAL index g`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FullText(index) => write!(f, "FULLTEXT index {index}"),
+            Self::Spatial(index) => write!(f, "SPATIAL index {index}"),
+        }
+    }
 }
 
 /// Everything the planner needs about one table on one node.
@@ -45,8 +67,8 @@ pub struct TableStats {
     /// Sum over partitions; 0 when not file-per-table.
     pub file_size_bytes: u64,
     pub partitions: usize,
-    /// `FULLTEXT index …` / `SPATIAL index …`: the rebuild needs `LOCK=SHARED`.
-    pub blocking: Option<String>,
+    /// The first FULLTEXT or SPATIAL index: the rebuild needs `LOCK=SHARED`.
+    pub blocking: Option<Blocking>,
     pub obstacle: Option<Obstacle>,
     /// `None` when there is an obstacle.
     pub estimate: Option<Estimate>,

@@ -14,7 +14,7 @@ use super::estimate::{
     rebuilt_from_leaf_pages,
 };
 use super::sample::sample;
-use super::{NodeScan, Obstacle, TableFilter, TableStats};
+use super::{Blocking, NodeScan, Obstacle, TableFilter, TableStats};
 use crate::error::Result;
 use crate::mysql::flavor::{Flavor, server_info};
 use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_table};
@@ -353,14 +353,11 @@ async fn analyze<'a>(
 }
 
 fn assemble(schema: &str, table: &str, p: &Partial, page_size: u64) -> TableStats {
-    let blocking = p
-        .indexes
-        .iter()
-        .find(|i| i.kind != IndexKind::BTree)
-        .map(|i| match i.kind {
-            IndexKind::FullText => format!("FULLTEXT index {}", i.name),
-            _ => format!("SPATIAL index {}", i.name),
-        });
+    let blocking = p.indexes.iter().find_map(|i| match i.kind {
+        IndexKind::FullText => Some(Blocking::FullText(i.name.clone())),
+        IndexKind::Spatial => Some(Blocking::Spatial(i.name.clone())),
+        IndexKind::BTree => None,
+    });
     let mut stats = TableStats {
         schema: schema.to_string(),
         table: table.to_string(),
@@ -381,17 +378,9 @@ fn assemble(schema: &str, table: &str, p: &Partial, page_size: u64) -> TableStat
     for (_, pl) in &p.placements {
         match pl {
             Placement::FilePerTable { file_size, .. } => stats.file_size_bytes += file_size,
-            Placement::System => {
-                stats.obstacle = Some(Obstacle::SharedTablespace(
-                    "in the system tablespace (created with innodb_file_per_table=OFF): a \
-                     rebuild never returns space to the OS"
-                        .into(),
-                ));
-            }
+            Placement::System => stats.obstacle = Some(Obstacle::SystemTablespace),
             Placement::General(name) => {
-                stats.obstacle = Some(Obstacle::SharedTablespace(format!(
-                    "in the general tablespace {name}: a rebuild never returns space to the OS"
-                )));
+                stats.obstacle = Some(Obstacle::GeneralTablespace(name.clone()));
             }
         }
     }
