@@ -32,12 +32,11 @@ pub(super) async fn sample(
         .clustered()
         .and_then(|i| i.columns.first())
         .and_then(|(name, _)| {
-            shape.columns.iter().find(|c| &c.name == name).filter(|c| {
-                matches!(
-                    c.data_type.as_str(),
-                    "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
-                )
-            })
+            shape
+                .columns
+                .iter()
+                .find(|c| &c.name == name)
+                .filter(|c| c.is_integer())
         });
     let order = if key.is_empty() {
         String::new()

@@ -49,6 +49,17 @@ struct Partial {
     leaf_pages: BTreeMap<String, u64>,
 }
 
+impl Partial {
+    /// What the estimate model needs of the table.
+    fn shape(&self, page_size: u64) -> TableShape<'_> {
+        TableShape {
+            columns: &self.columns,
+            indexes: &self.indexes,
+            page_size,
+        }
+    }
+}
+
 type Key = (String, String);
 
 fn key_of(r: &Row, schema_col: &str, table_col: &str) -> Key {
@@ -280,11 +291,7 @@ pub async fn scan_node(
     for ((schema, table), p) in tables {
         let mut stats = assemble(&schema, &table, &p, page_size);
         if stats.obstacle.is_none() {
-            let shape = TableShape {
-                columns: &p.columns,
-                indexes: &p.indexes,
-                page_size,
-            };
+            let shape = p.shape(page_size);
             // The upper bound: variable-length columns assumed empty.
             let needs_sample = !shape.variable_columns().is_empty()
                 && stats
@@ -391,12 +398,12 @@ fn assemble(schema: &str, table: &str, p: &Partial, page_size: u64) -> TableStat
         stats.file_size_bytes = 0;
         return stats;
     }
-    let shape = TableShape {
-        columns: &p.columns,
-        indexes: &p.indexes,
-        page_size,
-    };
-    stats.estimate = Some(estimate_with(p, &shape, None, stats.file_size_bytes));
+    stats.estimate = Some(estimate_with(
+        p,
+        &p.shape(page_size),
+        None,
+        stats.file_size_bytes,
+    ));
     stats
 }
 
