@@ -4,7 +4,7 @@
 //! - [`catalog`]: the set-based catalog statements and the parsers of their rows;
 //! - `scan`: a node's scan ([`scan_node`], [`scan_nodes`]): the statements, their rows joined
 //!   per table, the estimate of each;
-//! - `sample`: the bounded primary-key-range sample of a candidate table's variable-length
+//! - `sample`: a bounded sample, in primary-key order, of a candidate table's variable-length
 //!   columns;
 //! - [`estimate`]: the model of a rebuilt file's size.
 //!
@@ -25,7 +25,8 @@ use crate::mysql::flavor::ServerInfo;
 use estimate::Estimate;
 use std::time::Duration;
 
-/// Why no rebuild of a table can give space back: where its data lives.
+/// Why a table is left out whatever its fragmentation: its data is in a shared tablespace,
+/// which no rebuild shrinks, or its tablespace is not found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Obstacle {
     /// In the system tablespace (created with `innodb_file_per_table=OFF`): a rebuild never

@@ -1,7 +1,7 @@
 //! The sampler: a bounded read of a candidate table's rows in primary-key order that measures
 //! its variable-length columns (in-record bytes, off-page bytes, NULLs) → [`Sample`]. One
-//! aggregate statement per table, over up to four primary-key ranges spread across the key when
-//! it starts with an integer column.
+//! aggregate statement per table, over up to four ranges spread across the key's span when the
+//! key starts with an integer column (read first with `MIN`/`MAX`), else over its first rows.
 
 use super::estimate::{self, Sample, TableShape};
 use crate::error::Result;

@@ -5,8 +5,8 @@
 //! ([`catalog`](super::catalog)), split over three sessions, then a sample ([`sample`]) only for
 //! *candidate* tables — those whose upper-bound reclaim (all variable-length columns assumed
 //! empty) the caller finds worth it (the planner: could pass the plan's thresholds) — that have
-//! variable-length columns. Nodes are scanned concurrently. `analyze` first refreshes persistent statistics with
-//! `ANALYZE NO_WRITE_TO_BINLOG TABLE`, which is never replicated.
+//! variable-length columns. Nodes are scanned concurrently. `analyze` first refreshes persistent
+//! statistics with `ANALYZE NO_WRITE_TO_BINLOG TABLE`, which is never replicated.
 
 use super::catalog::{self, Placement, placements};
 use super::estimate::{

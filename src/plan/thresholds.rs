@@ -160,8 +160,10 @@ mod tests {
             Verdict::Skip(why) => why.to_string(),
             v => panic!("not skipped: {v:?}"),
         };
-        assert!(
-            matches!(verdict(&table(1000, 200), &s), Verdict::Rebuild(e) if e.reclaim_bytes == 200 << 20)
+        let worth_it = table(1000, 200);
+        assert_eq!(
+            verdict(&worth_it, &s),
+            Verdict::Rebuild(worth_it.estimate.unwrap())
         );
         assert_eq!(verdict(&table(1000, 50), &s), Verdict::NotWorthIt);
         let mut no_estimate = table(1000, 200);
@@ -178,6 +180,10 @@ mod tests {
         let mut small_blocking = table(1000, 50);
         small_blocking.blocking = Some(Blocking::Spatial("g".into()));
         assert_eq!(verdict(&small_blocking, &s), Verdict::NotWorthIt);
+        assert_eq!(
+            small_blocking.blocking.unwrap().to_string(),
+            "SPATIAL index g"
+        );
         s.allow_blocking = true;
         assert!(matches!(verdict(&blocking, &s), Verdict::Rebuild(_)));
 
