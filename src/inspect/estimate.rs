@@ -85,6 +85,14 @@ fn fsp_bytes(fsp: u64) -> u64 {
 }
 
 impl Column {
+    /// Whether the column holds integers (`TINYINT` to `BIGINT`).
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+        )
+    }
+
     /// How the column is stored in COMPACT/DYNAMIC records. `None` for a type whose storage
     /// the model does not know.
     pub fn width(&self) -> Option<Width> {

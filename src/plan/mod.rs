@@ -10,6 +10,7 @@ mod file;
 pub(crate) mod planner;
 mod render;
 mod settings;
+mod thresholds;
 
 pub use check::{Finding, Policy, Severity, check};
 pub use diff::{PlanDiff, diff};
@@ -17,6 +18,7 @@ pub use file::{plan_from_value, read_plan, write_plan};
 pub use planner::{PlanRequest, build_plan, make_plan};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
 pub use settings::{BadSetting, SettingsOverrides};
+pub use thresholds::Thresholds;
 
 use crate::config::{HumanDuration, LoadLimits, Mode};
 use crate::inspect::estimate::EstimateMethod;
@@ -230,14 +232,6 @@ impl Settings {
     pub fn heartbeat(&self) -> Option<(&str, &str)> {
         self.heartbeat_table.as_deref().and_then(heartbeat_parts)
     }
-
-    /// The thresholds as the scan and the planner use them.
-    pub fn thresholds(&self) -> crate::inspect::Thresholds {
-        crate::inspect::Thresholds {
-            min_reclaim_bytes: self.threshold_mb.saturating_mul(1024 * 1024),
-            min_percent: self.threshold_percent,
-        }
-    }
 }
 
 /// `db.table` split in two, both parts non-empty.
@@ -389,7 +383,7 @@ pub(crate) fn example_plan() -> Plan {
         file_size_bytes: file,
         data_free_bytes: 6_291_456,
         estimated_reclaim_bytes: reclaim,
-        reclaim_percent: crate::inspect::Thresholds::percent(reclaim, file),
+        reclaim_percent: Thresholds::percent(reclaim, file),
         estimate_method: EstimateMethod::RecordSize,
         statement: rebuild_statement("shop", table, online),
         online,

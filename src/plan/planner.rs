@@ -11,12 +11,13 @@
 //!   through replication; the chain breaks at a node without a binary log or (intermediate)
 //!   without `log_slave_updates`, and the nodes below a break execute separately.
 
-use super::{Action, Plan, PlanCluster, PlanNode, Scope, Settings, Skipped, Summary};
+use super::thresholds::{Verdict, verdict};
+use super::{Action, Plan, PlanCluster, PlanNode, Scope, Settings, Skipped, Summary, Thresholds};
 use super::{FORMAT_VERSION, rebuild_statement};
 use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
-use crate::inspect::{NodeScan, Obstacle, ScanOptions, TableFilter, Thresholds, scan_nodes};
+use crate::inspect::{NodeScan, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -294,7 +295,6 @@ pub fn build_plan(
     plan_id: &str,
     now: DateTime<Utc>,
 ) -> Plan {
-    let thresholds: Thresholds = settings.thresholds();
     let mut nodes = Vec::new();
     let mut skipped: Vec<Skipped> = sel
         .protected
@@ -318,38 +318,19 @@ pub fn build_plan(
             settings.mode == Mode::BinlogOn && node.source.is_some() && scan.info.assigns_gtids();
         let mut actions = Vec::new();
         for t in &scan.tables {
-            let skip = |reason: String| Skipped {
-                address: address.clone(),
-                schema: Some(t.schema.clone()),
-                table: Some(t.table.clone()),
-                reason,
+            let est = match verdict(t, settings) {
+                Verdict::Rebuild(est) => est,
+                Verdict::NotWorthIt => continue,
+                Verdict::Skip(why) => {
+                    skipped.push(Skipped {
+                        address: address.clone(),
+                        schema: Some(t.schema.clone()),
+                        table: Some(t.table.clone()),
+                        reason: why.to_string(),
+                    });
+                    continue;
+                }
             };
-            match &t.obstacle {
-                Some(Obstacle::SharedTablespace(r)) => {
-                    skipped.push(skip(r.clone()));
-                    continue;
-                }
-                Some(Obstacle::NoTablespace) => {
-                    skipped.push(skip(
-                        "no tablespace file found (discarded, or being rebuilt right now)".into(),
-                    ));
-                    continue;
-                }
-                None => {}
-            }
-            let Some(est) = t.estimate else { continue };
-            if !thresholds.qualifies(est.reclaim_bytes, t.file_size_bytes) {
-                continue;
-            }
-            if let Some(b) = &t.blocking
-                && !settings.allow_blocking
-            {
-                skipped.push(skip(format!(
-                    "{b}: the rebuild needs LOCK=SHARED and blocks writes (plan with \
-                     --allow-blocking to include it)"
-                )));
-                continue;
-            }
             let online = t.blocking.is_none();
             let mut warnings = Vec::new();
             if let Some(b) = &t.blocking {
@@ -386,7 +367,7 @@ pub fn build_plan(
                 file_size_bytes: t.file_size_bytes,
                 data_free_bytes: t.data_free_bytes,
                 estimated_reclaim_bytes: est.reclaim_bytes,
-                reclaim_percent: t.reclaim_percent(),
+                reclaim_percent: Thresholds::percent(est.reclaim_bytes, t.file_size_bytes),
                 estimate_method: est.method,
                 statement: rebuild_statement(&t.schema, &t.table, online),
                 online,
@@ -446,11 +427,14 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
     let opts = ScanOptions {
         filter: req.filter.clone(),
         analyze: req.analyze,
-        thresholds: s.thresholds(),
         sample_rows: req.sample_rows,
     };
+    // Without a sample the reclaim is an upper bound: a table that fails the thresholds on it
+    // is not worth one.
+    let thresholds = s.thresholds();
+    let worth_sampling = |t: &TableStats| thresholds.admits(t);
     let mut scans = Vec::new();
-    for (_, r) in scan_nodes(&targets, spec, &opts, s.parallel).await {
+    for (_, r) in scan_nodes(&targets, spec, &opts, &worth_sampling, s.parallel).await {
         scans.push(r?);
     }
     let plan = build_plan(&topo, &req.seed, &sel, &scans, s, &req.plan_id, Utc::now());

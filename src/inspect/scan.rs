@@ -1,0 +1,507 @@
+//! The scan of a node: the catalog statements, their rows joined per table, and an estimate per
+//! table → [`NodeScan`].
+//!
+//! A scan is set-based: seven catalog statements per node whatever the number of tables
+//! ([`catalog`](super::catalog)), split over three sessions, then a sample ([`sample`]) only for
+//! *candidate* tables — those whose upper-bound reclaim (all variable-length columns assumed
+//! empty) the caller finds worth it (the planner: could pass the plan's thresholds) — that have
+//! variable-length columns. Nodes are scanned concurrently. `analyze` first refreshes persistent
+//! statistics with `ANALYZE NO_WRITE_TO_BINLOG TABLE`, which is never replicated.
+
+use super::catalog::{self, Placement, placements};
+use super::estimate::{
+    Column, Estimate, EstimateMethod, Index, IndexKind, Sample, TableShape, rebuilt_bytes,
+    rebuilt_from_leaf_pages,
+};
+use super::sample::sample;
+use super::{Blocking, NodeScan, Obstacle, TableFilter, TableStats};
+use crate::error::Result;
+use crate::mysql::flavor::{Flavor, server_info};
+use crate::mysql::{self, ConnectSpec, Endpoint, Row, query_rows, quote_table};
+use futures::StreamExt;
+use sqlx::Executor;
+use sqlx::mysql::MySqlConnection;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub filter: TableFilter,
+    /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
+    pub analyze: bool,
+    /// Rows read per sampled table (spread over up to four primary-key ranges).
+    pub sample_rows: u64,
+}
+
+#[derive(Default)]
+struct Partial {
+    row_format: String,
+    table_rows: u64,
+    data_free: u64,
+    partitioned: bool,
+    placements: Vec<(bool, Placement)>,
+    columns: Vec<Column>,
+    indexes: Vec<Index>,
+    /// (partition or table name) → n_rows.
+    n_rows: BTreeMap<String, u64>,
+    /// index name → leaf pages in use (summed over partitions).
+    leaf_pages: BTreeMap<String, u64>,
+}
+
+impl Partial {
+    /// What the estimate model needs of the table.
+    fn shape(&self, page_size: u64) -> TableShape<'_> {
+        TableShape {
+            columns: &self.columns,
+            indexes: &self.indexes,
+            page_size,
+        }
+    }
+}
+
+type Key = (String, String);
+
+fn key_of(r: &Row, schema_col: &str, table_col: &str) -> Key {
+    (r.text(&[schema_col]), r.text(&[table_col]))
+}
+
+/// The tables of a scan by `schema␟table`, looked up without allocating (a scan of 20k tables
+/// does several lookups per catalog row).
+#[derive(Default)]
+struct TableMap {
+    map: HashMap<String, Partial>,
+    buf: String,
+}
+
+impl TableMap {
+    fn key(buf: &mut String, schema: &str, table: &str) {
+        buf.clear();
+        buf.push_str(schema);
+        buf.push('\u{1f}');
+        buf.push_str(table);
+    }
+
+    fn insert(&mut self, schema: &str, table: &str, p: Partial) {
+        Self::key(&mut self.buf, schema, table);
+        self.map.insert(self.buf.clone(), p);
+    }
+
+    /// The table named by two columns of `r`.
+    fn of_row(&mut self, r: &Row, schema_col: &str, table_col: &str) -> Option<&mut Partial> {
+        Self::key(&mut self.buf, r.get(&[schema_col])?, r.get(&[table_col])?);
+        self.map.get_mut(self.buf.as_str())
+    }
+
+    /// The table of a `mysql.innodb_*_stats` row. Its names are decoded, and a partition's is
+    /// the table's and `#P#p0` (`#p#p0` on MySQL 8) — but a table's own name may hold `#P#`
+    /// too. So the row is a non-partitioned table's under its whole name, or else a partitioned
+    /// table's named by the longest part before a `#P#`.
+    fn of_stats_row(&mut self, r: &Row) -> Option<&mut Partial> {
+        let schema = r.get(&["database_name"])?;
+        let name = r.get(&["table_name"])?;
+        // ASCII lower-casing keeps byte offsets.
+        let lower = name.to_ascii_lowercase();
+        let candidates = std::iter::once((name, false)).chain(
+            lower
+                .rmatch_indices("#p#")
+                .map(|(at, _)| (&name[..at], true)),
+        );
+        for (table, partition) in candidates {
+            Self::key(&mut self.buf, schema, table);
+            if self
+                .map
+                .get(self.buf.as_str())
+                .is_some_and(|p| p.partitioned == partition)
+            {
+                return self.map.get_mut(self.buf.as_str());
+            }
+        }
+        None
+    }
+
+    fn get_mut(&mut self, schema: &str, table: &str) -> Option<&mut Partial> {
+        Self::key(&mut self.buf, schema, table);
+        self.map.get_mut(self.buf.as_str())
+    }
+
+    /// Every table, sorted by (schema, table).
+    fn into_sorted(self) -> Vec<(Key, Partial)> {
+        let mut v: Vec<(Key, Partial)> = self
+            .map
+            .into_iter()
+            .map(|(k, p)| {
+                let (s, t) = k.split_once('\u{1f}').unwrap_or((k.as_str(), ""));
+                ((s.to_string(), t.to_string()), p)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// Which tables a scan samples, asked of a table with variable-length columns and its
+/// upper-bound estimate (those columns assumed empty): the caller's rule, not the scan's.
+pub type WorthSampling<'a> = &'a (dyn Fn(&TableStats) -> bool + Sync);
+
+/// Scans `node`, sampling the tables `worth_sampling` picks. Fails with 1008 naming the
+/// privilege when a catalog is not readable.
+// Not `#[instrument]`ed: a span entered on every poll of a 100k-row fetch costs more than the
+// decoding. Log lines name the node instead.
+pub async fn scan_node(
+    node: &Endpoint,
+    spec: &ConnectSpec,
+    opts: &ScanOptions,
+    worth_sampling: WorthSampling<'_>,
+) -> Result<NodeScan> {
+    let started = Instant::now();
+    // Three sessions per node: the catalog statements are split between them and run at once
+    // (COLUMNS and STATISTICS, the heaviest, each on its own).
+    let (first, second, third) = tokio::join!(
+        mysql::connect(node, spec),
+        mysql::connect(node, spec),
+        mysql::connect(node, spec)
+    );
+    let (mut c, mut c2, mut c3) = (first?, second?, third?);
+    let info = server_info(&mut c, node).await?;
+    if matches!(info.flavor, Flavor::MySql80 | Flavor::MySql84) {
+        // MySQL 8 caches TABLES figures for a day by default.
+        for conn in [&mut c, &mut c2, &mut c3] {
+            conn.execute("SET SESSION information_schema_stats_expiry = 0")
+                .await
+                .map_err(|e| mysql::query_error(node, e))?;
+        }
+    }
+    let flavor = info.flavor;
+    let mut tables_rows = None;
+    let mut analyzed = 0;
+    if opts.analyze {
+        // Statistics must be fresh before they are read.
+        let rows = query_rows(&mut c, node, &catalog::tables_sql()).await?;
+        let keys: Vec<Key> = rows
+            .iter()
+            .map(|r| key_of(r, "TABLE_SCHEMA", "TABLE_NAME"))
+            .filter(|(s, t)| opts.filter.matches(s, t))
+            .collect();
+        if !keys.is_empty() {
+            analyzed = analyze(&mut c, node, keys.iter()).await?;
+        }
+        tables_rows = Some(rows);
+    }
+    let group_a = async {
+        let tables = match tables_rows {
+            Some(r) => r,
+            None => query_rows(&mut c, node, &catalog::tables_sql()).await?,
+        };
+        let innodb_tables = query_rows(&mut c, node, catalog::innodb_tables_sql(flavor)).await?;
+        let spaces = query_rows(&mut c, node, catalog::tablespaces_sql(flavor)).await?;
+        let table_stats = query_rows(&mut c, node, &catalog::table_stats_sql()).await?;
+        Ok::<_, crate::error::Error>((tables, innodb_tables, spaces, table_stats))
+    };
+    let group_b = async { query_rows(&mut c2, node, &catalog::columns_sql()).await };
+    let group_c = async {
+        let indexes = query_rows(&mut c3, node, &catalog::indexes_sql()).await?;
+        let index_stats = query_rows(&mut c3, node, &catalog::index_stats_sql()).await?;
+        Ok::<_, crate::error::Error>((indexes, index_stats))
+    };
+    let (ra, rb, rc) = tokio::join!(group_a, group_b, group_c);
+    let (
+        (tables_rows, innodb_tables, spaces, table_stats_rows),
+        columns_rows,
+        (indexes_rows, index_stats_rows),
+    ) = (ra?, rb?, rc?);
+    let mut tables = TableMap::default();
+    for r in &tables_rows {
+        let (s, t) = (r.text(&["TABLE_SCHEMA"]), r.text(&["TABLE_NAME"]));
+        if !opts.filter.matches(&s, &t) {
+            continue;
+        }
+        tables.insert(
+            &s,
+            &t,
+            Partial {
+                row_format: r.text(&["ROW_FORMAT"]),
+                table_rows: r.u64(&["TABLE_ROWS"]).unwrap_or(0),
+                data_free: r.u64(&["DATA_FREE"]).unwrap_or(0),
+                partitioned: r
+                    .text(&["CREATE_OPTIONS"])
+                    .to_ascii_lowercase()
+                    .contains("partitioned"),
+                ..Default::default()
+            },
+        );
+    }
+    for (s, t, part, placement) in placements(&innodb_tables, &spaces) {
+        if let Some(p) = tables.get_mut(&s, &t) {
+            p.placements.push((part, placement));
+        }
+    }
+    for r in &table_stats_rows {
+        if let Some(p) = tables.of_stats_row(r) {
+            p.n_rows
+                .insert(r.text(&["table_name"]), r.u64(&["n_rows"]).unwrap_or(0));
+        }
+    }
+    for r in &index_stats_rows {
+        if let Some(p) = tables.of_stats_row(r) {
+            *p.leaf_pages.entry(r.text(&["index_name"])).or_default() +=
+                r.u64(&["stat_value"]).unwrap_or(0);
+        }
+    }
+    for r in &columns_rows {
+        if let Some(p) = tables.of_row(r, "TABLE_SCHEMA", "TABLE_NAME") {
+            p.columns.push(Column {
+                name: r.text(&["COLUMN_NAME"]),
+                data_type: r.text(&["DATA_TYPE"]).to_ascii_lowercase(),
+                column_type: r.text(&["COLUMN_TYPE"]).to_ascii_lowercase(),
+                nullable: r.text(&["IS_NULLABLE"]) == "YES",
+                char_max_length: r.u64(&["CHARACTER_MAXIMUM_LENGTH"]),
+                octet_length: r.u64(&["CHARACTER_OCTET_LENGTH"]),
+                numeric_precision: r.u64(&["NUMERIC_PRECISION"]),
+                numeric_scale: r.u64(&["NUMERIC_SCALE"]),
+                datetime_precision: r.u64(&["DATETIME_PRECISION"]),
+            });
+        }
+    }
+    for r in &indexes_rows {
+        let Some(p) = tables.of_row(r, "TABLE_SCHEMA", "TABLE_NAME") else {
+            continue;
+        };
+        let name = r.text(&["INDEX_NAME"]);
+        let column = (r.text(&["COLUMN_NAME"]), r.u64(&["SUB_PART"]));
+        match p.indexes.iter_mut().find(|i| i.name == name) {
+            Some(i) => i.columns.push(column),
+            None => p.indexes.push(Index {
+                kind: match r.text(&["INDEX_TYPE"]).to_ascii_uppercase().as_str() {
+                    "FULLTEXT" => IndexKind::FullText,
+                    "SPATIAL" => IndexKind::Spatial,
+                    _ => IndexKind::BTree,
+                },
+                unique: r.text(&["NON_UNIQUE"]) == "0",
+                name,
+                columns: vec![column],
+            }),
+        }
+    }
+
+    let page_size = info.innodb_page_size;
+    let tables = tables.into_sorted();
+    let mut out = Vec::with_capacity(tables.len());
+    let mut sampled = 0;
+    for ((schema, table), p) in tables {
+        let mut stats = assemble(&schema, &table, &p, page_size);
+        if stats.obstacle.is_none() {
+            let shape = p.shape(page_size);
+            // The upper bound: variable-length columns assumed empty.
+            let needs_sample = !shape.variable_columns().is_empty()
+                && stats
+                    .estimate
+                    .is_some_and(|e| e.method == EstimateMethod::RecordSize)
+                && worth_sampling(&stats);
+            if needs_sample {
+                match sample(&mut c, node, &schema, &table, &shape, opts.sample_rows).await {
+                    Ok(s) => {
+                        sampled += 1;
+                        stats.estimate =
+                            Some(estimate_with(&p, &shape, Some(&s), stats.file_size_bytes));
+                        stats.sampled = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(table = %format!("{schema}.{table}"), error = %e, "sample failed; estimating from leaf pages");
+                        stats.estimate = Some(leaf_estimate(&p, page_size, stats.file_size_bytes));
+                    }
+                }
+            }
+        }
+        out.push(stats);
+    }
+    Ok(NodeScan {
+        node: node.clone(),
+        info,
+        tables: out,
+        analyzed,
+        sampled,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Scans every node of `nodes`, at most `parallel` at once, keeping the order.
+pub async fn scan_nodes(
+    nodes: &[Endpoint],
+    spec: &ConnectSpec,
+    opts: &ScanOptions,
+    worth_sampling: WorthSampling<'_>,
+    parallel: usize,
+) -> Vec<(Endpoint, Result<NodeScan>)> {
+    futures::stream::iter(nodes.iter().cloned())
+        .map(|n| async move {
+            let r = scan_node(&n, spec, opts, worth_sampling).await;
+            (n, r)
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await
+}
+
+/// `ANALYZE NO_WRITE_TO_BINLOG TABLE` in statements of up to 50 tables.
+async fn analyze<'a>(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    keys: impl Iterator<Item = &'a Key>,
+) -> Result<usize> {
+    let names: Vec<String> = keys.map(|(s, t)| quote_table(s, t)).collect();
+    for chunk in names.chunks(50) {
+        let sql = format!("ANALYZE NO_WRITE_TO_BINLOG TABLE {}", chunk.join(", "));
+        c.fetch_all(sql.as_str())
+            .await
+            .map_err(|e| mysql::query_error(node, e))?;
+    }
+    Ok(names.len())
+}
+
+fn assemble(schema: &str, table: &str, p: &Partial, page_size: u64) -> TableStats {
+    let blocking = p.indexes.iter().find_map(|i| match i.kind {
+        IndexKind::FullText => Some(Blocking::FullText(i.name.clone())),
+        IndexKind::Spatial => Some(Blocking::Spatial(i.name.clone())),
+        IndexKind::BTree => None,
+    });
+    let mut stats = TableStats {
+        schema: schema.to_string(),
+        table: table.to_string(),
+        row_format: p.row_format.clone(),
+        rows: p.table_rows,
+        data_free_bytes: p.data_free,
+        file_size_bytes: 0,
+        partitions: p.placements.iter().filter(|(part, _)| *part).count(),
+        blocking,
+        obstacle: None,
+        estimate: None,
+        sampled: false,
+    };
+    if p.placements.is_empty() {
+        stats.obstacle = Some(Obstacle::NoTablespace);
+        return stats;
+    }
+    for (_, pl) in &p.placements {
+        match pl {
+            Placement::FilePerTable { file_size, .. } => stats.file_size_bytes += file_size,
+            Placement::System => stats.obstacle = Some(Obstacle::SystemTablespace),
+            Placement::General(name) => {
+                stats.obstacle = Some(Obstacle::GeneralTablespace(name.clone()));
+            }
+        }
+    }
+    if p.partitioned && stats.partitions == 0 {
+        stats.partitions = p.placements.len();
+    }
+    if stats.obstacle.is_some() {
+        stats.file_size_bytes = 0;
+        return stats;
+    }
+    stats.estimate = Some(estimate_with(
+        p,
+        &p.shape(page_size),
+        None,
+        stats.file_size_bytes,
+    ));
+    stats
+}
+
+/// Rows per physical part (partitions or the table itself) from persistent statistics, else
+/// `TABLE_ROWS` spread evenly.
+fn rows_per_part(p: &Partial) -> Vec<f64> {
+    let parts = p.placements.len().max(1);
+    if p.n_rows.len() == parts {
+        return p.n_rows.values().map(|&n| n as f64).collect();
+    }
+    vec![p.table_rows as f64 / parts as f64; parts]
+}
+
+fn leaf_estimate(p: &Partial, page_size: u64, file_size: u64) -> Estimate {
+    let leaves: Vec<u64> = p.leaf_pages.values().copied().collect();
+    Estimate::new(
+        file_size,
+        rebuilt_from_leaf_pages(&leaves, page_size),
+        EstimateMethod::LeafPages,
+    )
+}
+
+/// The best estimate available: without persistent statistics only DATA_FREE; with them, record
+/// size (types + sample) when every column type is modelled, else leaf pages. Without a sample, variable-length columns count as empty (an upper bound of the reclaim).
+fn estimate_with(
+    p: &Partial,
+    shape: &TableShape,
+    sample: Option<&Sample>,
+    file_size: u64,
+) -> Estimate {
+    if p.leaf_pages.is_empty() {
+        // No persistent statistics: DATA_FREE is all there is.
+        return Estimate::new(
+            file_size,
+            file_size.saturating_sub(p.data_free.min(file_size)),
+            EstimateMethod::DataFree,
+        );
+    }
+    match shape.record_sizes(sample) {
+        Some(sizes) => {
+            let rebuilt = rows_per_part(p)
+                .into_iter()
+                .map(|rows| rebuilt_bytes(&sizes, rows, shape.page_size))
+                .sum();
+            Estimate::new(file_size, rebuilt, EstimateMethod::RecordSize)
+        }
+        None => leaf_estimate(p, shape.page_size, file_size),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_is_seven_statements_whatever_the_table_count() {
+        let s = catalog::scan_statements(Flavor::MariaDb);
+        assert_eq!(s.len(), 7);
+        assert!(
+            s.iter().all(|q| !q.contains('?')),
+            "no per-table parameters"
+        );
+    }
+
+    /// Statistics rows hold decoded names, a partition's as `t#P#p0`; a table literally named
+    /// `t#P#x` (MariaDB writes its row as `t#P#x`) keeps its own rows, and a partitioned table
+    /// whose name holds `#P#` gets its partitions' rows.
+    #[test]
+    fn statistics_rows_go_to_the_table_they_name() {
+        let mut m = TableMap::default();
+        // Each table is told by its row_format here.
+        for (name, partitioned) in [
+            ("t", true),
+            ("t#P#x", false),
+            ("u#P#y", true),
+            ("café", false),
+        ] {
+            let p = Partial {
+                row_format: name.into(),
+                partitioned,
+                ..Default::default()
+            };
+            m.insert("s", name, p);
+        }
+        let mut owner = |t: &str| {
+            let r = Row::from_pairs([("database_name", Some("s")), ("table_name", Some(t))]);
+            m.of_stats_row(&r).map(|p| p.row_format.clone())
+        };
+        assert_eq!(owner("t#P#p0").as_deref(), Some("t"));
+        assert_eq!(owner("t#p#p1#sp#s0").as_deref(), Some("t"));
+        assert_eq!(owner("t#P#x").as_deref(), Some("t#P#x"));
+        assert_eq!(owner("u#P#y#P#p0").as_deref(), Some("u#P#y"));
+        assert_eq!(owner("café").as_deref(), Some("café"));
+        assert_eq!(
+            owner("t"),
+            None,
+            "a partitioned table has rows per partition only"
+        );
+        assert_eq!(owner("gone#P#p0"), None);
+    }
+}
