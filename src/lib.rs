@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod jobs;
 pub mod logging;
 pub mod mysql;
+pub mod output;
 pub mod plan;
 pub mod sandbox;
 pub mod secret;

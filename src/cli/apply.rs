@@ -274,10 +274,7 @@ pub(super) async fn run_plan(
     };
     match run.output_format {
         ApplyFormat::Table => print!("{}", result_table(&report)),
-        ApplyFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?
-        ),
+        ApplyFormat::Json => println!("{}", crate::output::json_pretty(&report)?),
     }
     Ok(exit_code(&report))
 }

@@ -297,17 +297,14 @@ pub fn check_cmd(a: CheckArgs) -> Result<i32> {
         .filter(|f| f.severity == Severity::Error)
         .count();
     match a.output_format {
-        CheckFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&findings).map_err(|e| Error::invalid(e.to_string()))?
-        ),
+        CheckFormat::Json => println!("{}", crate::output::json_pretty(&findings)?),
         CheckFormat::Table => {
             let mut t =
                 crate::plan::new_table(&["severity", "finding", "node", "table", "message"]);
             for f in &findings {
                 t.add_row(vec![
                     format!("{:?}", f.severity).to_lowercase(),
-                    f.name.clone(),
+                    f.name.to_string(),
                     f.node.clone().unwrap_or_default(),
                     f.table.clone().unwrap_or_default(),
                     f.message.clone(),

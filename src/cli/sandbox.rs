@@ -136,10 +136,7 @@ pub async fn run(ctx: &Context, args: SandboxArgs) -> Result<i32> {
             let sb = Sandbox::open(&dir.dir)?;
             let st = sb.status().await;
             match output_format {
-                StatusFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&st).map_err(|e| Error::invalid(e.to_string()))?
-                ),
+                StatusFormat::Json => println!("{}", crate::output::json_pretty(&st)?),
                 StatusFormat::Table => println!("{}", status_table(&st)),
             }
             Ok(if st.iter().all(|s| s.running) { 0 } else { 1 })

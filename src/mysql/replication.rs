@@ -18,10 +18,8 @@ pub struct ReplicationSource {
     /// Channel (MySQL) or connection name (MariaDB); empty for the default one.
     pub channel: String,
     pub source: Endpoint,
-    /// `Yes`, `No` or `Connecting`.
-    pub io_running: String,
-    /// `Yes` or `No`.
-    pub sql_running: String,
+    pub io_running: ThreadState,
+    pub sql_running: ThreadState,
     /// `Seconds_Behind_Master` / `Seconds_Behind_Source`; `None` when replication is stopped.
     pub seconds_behind: Option<u64>,
     pub source_server_id: Option<u32>,
@@ -36,16 +34,73 @@ pub struct ReplicationSource {
     pub sql_delay: u64,
 }
 
-/// Both replication threads run, as `Slave_IO_Running`/`Slave_SQL_Running` (or their
-/// `Replica_` names) say it.
-pub fn threads_running(io: &str, sql: &str) -> bool {
-    io.eq_ignore_ascii_case("Yes") && sql.eq_ignore_ascii_case("Yes")
+/// What `Slave_IO_Running` / `Slave_SQL_Running` (or their `Replica_` names) say of a
+/// replication thread. Serialized as the server spells it; only `Yes` is running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ThreadState {
+    Yes,
+    No,
+    /// The I/O thread is (re)connecting to its source.
+    Connecting,
+    /// MariaDB's I/O thread before it connects.
+    Preparing,
+    /// Any other word a server may use: not running.
+    Other(String),
+}
+
+impl ThreadState {
+    /// The thread runs.
+    pub fn is_running(&self) -> bool {
+        *self == Self::Yes
+    }
+
+    /// The server's word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Yes => "Yes",
+            Self::No => "No",
+            Self::Connecting => "Connecting",
+            Self::Preparing => "Preparing",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for ThreadState {
+    fn from(s: String) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "yes" => Self::Yes,
+            "no" => Self::No,
+            "connecting" => Self::Connecting,
+            "preparing" => Self::Preparing,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<&str> for ThreadState {
+    fn from(s: &str) -> Self {
+        Self::from(s.to_string())
+    }
+}
+
+impl From<ThreadState> for String {
+    fn from(t: ThreadState) -> Self {
+        t.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ReplicationSource {
     /// Both replication threads run.
     pub fn running(&self) -> bool {
-        threads_running(&self.io_running, &self.sql_running)
+        self.io_running.is_running() && self.sql_running.is_running()
     }
 
     /// Parses one row of `SHOW SLAVE STATUS`, `SHOW REPLICA STATUS` or `SHOW ALL SLAVES STATUS`.
@@ -64,8 +119,8 @@ impl ReplicationSource {
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(3306),
             ),
-            io_running: r.text(&["Replica_IO_Running", "Slave_IO_Running"]),
-            sql_running: r.text(&["Replica_SQL_Running", "Slave_SQL_Running"]),
+            io_running: r.text(&["Replica_IO_Running", "Slave_IO_Running"]).into(),
+            sql_running: r.text(&["Replica_SQL_Running", "Slave_SQL_Running"]).into(),
             seconds_behind: r.u64(&["Seconds_Behind_Source", "Seconds_Behind_Master"]),
             source_server_id: r
                 .u64(&["Source_Server_Id", "Master_Server_Id"])
@@ -367,7 +422,7 @@ mod tests {
             ("Channel_Name", Some("")),
         ]);
         let s = ReplicationSource::from_row(&r).unwrap();
-        assert_eq!(s.io_running, "Connecting");
+        assert_eq!(s.io_running, ThreadState::Connecting);
         assert!(!s.running());
         assert_eq!(s.source_uuid, None);
     }

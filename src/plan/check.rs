@@ -31,7 +31,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     /// Stable name (`writable_node`, `large_table`, …) that policies refer to.
-    pub name: String,
+    pub name: FindingName,
     pub severity: Severity,
     pub node: Option<String>,
     pub table: Option<String>,
@@ -49,7 +49,8 @@ pub struct Policy {
     /// Any other mode is a `mode_not_allowed` error.
     pub require_mode: Option<Mode>,
     /// Severity overrides by finding name (`error`, `warning`, `info`, `off`).
-    pub severity: BTreeMap<String, Severity>,
+    #[serde(deserialize_with = "severity_overrides")]
+    pub severity: BTreeMap<FindingName, Severity>,
 }
 
 impl Default for Policy {
@@ -63,20 +64,67 @@ impl Default for Policy {
     }
 }
 
-/// Every finding name, for validating policies.
-pub const FINDINGS: [&str; 11] = [
-    "writable_node",
-    "blocking_rebuild",
-    "errant_gtid_risk",
-    "large_table",
-    "too_many_actions",
-    "mode_not_allowed",
-    "exclude_primary_off",
-    "digest_mismatch",
-    "summary_mismatch",
-    "estimate_from_data_free",
-    "empty_plan",
-];
+/// A finding's stable name, which policies refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingName {
+    WritableNode,
+    BlockingRebuild,
+    ErrantGtidRisk,
+    LargeTable,
+    TooManyActions,
+    ModeNotAllowed,
+    ExcludePrimaryOff,
+    DigestMismatch,
+    SummaryMismatch,
+    EstimateFromDataFree,
+    EmptyPlan,
+}
+
+impl FindingName {
+    /// Every finding.
+    pub const ALL: [Self; 11] = [
+        Self::WritableNode,
+        Self::BlockingRebuild,
+        Self::ErrantGtidRisk,
+        Self::LargeTable,
+        Self::TooManyActions,
+        Self::ModeNotAllowed,
+        Self::ExcludePrimaryOff,
+        Self::DigestMismatch,
+        Self::SummaryMismatch,
+        Self::EstimateFromDataFree,
+        Self::EmptyPlan,
+    ];
+
+    /// The name as policies and `--output-format json` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WritableNode => "writable_node",
+            Self::BlockingRebuild => "blocking_rebuild",
+            Self::ErrantGtidRisk => "errant_gtid_risk",
+            Self::LargeTable => "large_table",
+            Self::TooManyActions => "too_many_actions",
+            Self::ModeNotAllowed => "mode_not_allowed",
+            Self::ExcludePrimaryOff => "exclude_primary_off",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::SummaryMismatch => "summary_mismatch",
+            Self::EstimateFromDataFree => "estimate_from_data_free",
+            Self::EmptyPlan => "empty_plan",
+        }
+    }
+
+    /// The finding called `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for FindingName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl Policy {
     /// Reads a policy file (YAML); unknown keys and unknown finding names are errors.
@@ -85,36 +133,49 @@ impl Policy {
         let bad = |e: &dyn std::fmt::Display| Error::invalid(format!("{}: {e}", path.display()));
         let doc: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| bad(&e))?;
         let p: Policy = crate::input::from_value(doc).map_err(|e| bad(&e))?;
-        if let Some(bad) = p.severity.keys().find(|k| !FINDINGS.contains(&k.as_str())) {
-            return Err(Error::invalid(format!(
-                "{}: severity.{bad}: no such finding (known: {})",
-                path.display(),
-                FINDINGS.join(", ")
-            )));
-        }
         Ok(p)
     }
+}
+
+/// The `severity` map of a policy: a key that names no finding is an error naming the key and
+/// the known ones.
+fn severity_overrides<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<FindingName, Severity>, D::Error> {
+    let raw = BTreeMap::<String, Severity>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match FindingName::parse(&k) {
+            Some(f) => Ok((f, v)),
+            None => Err(serde::de::Error::custom(format!(
+                "{k}: no such finding (known: {})",
+                FindingName::ALL.map(FindingName::as_str).join(", ")
+            ))),
+        })
+        .collect()
 }
 
 /// Checks `p` against `policy`. Findings set to `off` are dropped.
 pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut add =
-        |name: &str, sev: Severity, node: Option<&str>, table: Option<String>, msg: String| {
-            let severity = policy.severity.get(name).copied().unwrap_or(sev);
-            if severity != Severity::Off {
-                out.push(Finding {
-                    name: name.into(),
-                    severity,
-                    node: node.map(str::to_string),
-                    table,
-                    message: msg,
-                });
-            }
-        };
+    let mut add = |name: FindingName,
+                   sev: Severity,
+                   node: Option<&str>,
+                   table: Option<String>,
+                   msg: String| {
+        let severity = policy.severity.get(&name).copied().unwrap_or(sev);
+        if severity != Severity::Off {
+            out.push(Finding {
+                name,
+                severity,
+                node: node.map(str::to_string),
+                table,
+                message: msg,
+            });
+        }
+    };
     if p.digest != p.computed_digest() {
         add(
-            "digest_mismatch",
+            FindingName::DigestMismatch,
             Severity::Warning,
             None,
             None,
@@ -126,7 +187,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
     }
     if p.summary != p.computed_summary() {
         add(
-            "summary_mismatch",
+            FindingName::SummaryMismatch,
             Severity::Warning,
             None,
             None,
@@ -135,7 +196,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
     }
     if !p.settings.exclude_primary {
         add(
-            "exclude_primary_off",
+            FindingName::ExcludePrimaryOff,
             Severity::Warning,
             None,
             None,
@@ -146,7 +207,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
         && p.settings.mode != m
     {
         add(
-            "mode_not_allowed",
+            FindingName::ModeNotAllowed,
             Severity::Error,
             None,
             None,
@@ -159,7 +220,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
     let total = p.actions().count();
     if total == 0 {
         add(
-            "empty_plan",
+            FindingName::EmptyPlan,
             Severity::Info,
             None,
             None,
@@ -170,7 +231,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
         && total > max
     {
         add(
-            "too_many_actions",
+            FindingName::TooManyActions,
             Severity::Error,
             None,
             None,
@@ -181,7 +242,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
         let addr = Some(n.address.as_str());
         if !n.actions.is_empty() && (!n.read_only || n.role == Role::Master) {
             add(
-                "writable_node",
+                FindingName::WritableNode,
                 Severity::Error,
                 addr,
                 None,
@@ -195,7 +256,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
         }
         if p.settings.mode == Mode::BinlogOn && n.source.is_some() && !n.actions.is_empty() {
             add(
-                "errant_gtid_risk",
+                FindingName::ErrantGtidRisk,
                 Severity::Warning,
                 addr,
                 None,
@@ -208,7 +269,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
             let table = Some(format!("{}.{}", a.schema, a.table));
             if !a.online {
                 add(
-                    "blocking_rebuild",
+                    FindingName::BlockingRebuild,
                     Severity::Warning,
                     addr,
                     table.clone(),
@@ -217,7 +278,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
             }
             if a.file_size_bytes > policy.large_table_bytes {
                 add(
-                    "large_table",
+                    FindingName::LargeTable,
                     Severity::Warning,
                     addr,
                     table.clone(),
@@ -230,7 +291,7 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
             }
             if a.estimate_method == EstimateMethod::DataFree {
                 add(
-                    "estimate_from_data_free",
+                    FindingName::EstimateFromDataFree,
                     Severity::Info,
                     addr,
                     table,
@@ -272,7 +333,7 @@ mod tests {
             large_table_bytes: 150 << 20,
             max_actions: Some(2),
             require_mode: Some(Mode::BinlogOn),
-            severity: [("blocking_rebuild".to_string(), Severity::Off)].into(),
+            severity: [(FindingName::BlockingRebuild, Severity::Off)].into(),
         };
         let f = check(&example_plan(), &policy);
         let n = names(&f);
@@ -286,12 +347,12 @@ mod tests {
     fn hand_edits_are_noticed() {
         let mut p = example_plan();
         p.nodes[0].actions.pop();
-        let n: Vec<String> = check(&p, &Policy::default())
+        let n: Vec<FindingName> = check(&p, &Policy::default())
             .into_iter()
             .map(|f| f.name)
             .collect();
-        assert!(n.contains(&"digest_mismatch".to_string()));
-        assert!(n.contains(&"summary_mismatch".to_string()));
+        assert!(n.contains(&FindingName::DigestMismatch));
+        assert!(n.contains(&FindingName::SummaryMismatch));
     }
 
     #[test]

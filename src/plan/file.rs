@@ -310,10 +310,8 @@ fn once_per_server(p: &Plan) -> std::result::Result<(), Bad> {
 /// Writes the plan as YAML or JSON (by extension), creating the directory, atomically.
 pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
     let text = match format_of(path)? {
-        Format::Yaml => serde_yaml::to_string(plan).map_err(|e| Error::invalid(e.to_string()))?,
-        Format::Json => {
-            serde_json::to_string_pretty(plan).map_err(|e| Error::invalid(e.to_string()))? + "\n"
-        }
+        Format::Yaml => crate::output::yaml(plan)?,
+        Format::Json => crate::output::json_pretty(plan)? + "\n",
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;

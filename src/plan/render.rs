@@ -1,7 +1,7 @@
 //! Rendering a plan: the summary table people review, or the document as JSON/YAML.
 
 use super::Plan;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use comfy_table::{ContentArrangement, Table};
 
 /// Output formats of `plan` and `show`.
@@ -163,10 +163,8 @@ pub fn summary_table(p: &Plan) -> String {
 pub fn render_plan(p: &Plan, format: PlanFormat) -> Result<String> {
     match format {
         PlanFormat::Table => Ok(summary_table(p)),
-        PlanFormat::Json => serde_json::to_string_pretty(p)
-            .map(|s| s + "\n")
-            .map_err(|e| Error::invalid(e.to_string())),
-        PlanFormat::Yaml => serde_yaml::to_string(p).map_err(|e| Error::invalid(e.to_string())),
+        PlanFormat::Json => crate::output::json_pretty(p).map(|s| s + "\n"),
+        PlanFormat::Yaml => crate::output::yaml(p),
     }
 }
 

@@ -274,8 +274,7 @@ impl Sandbox {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::file(&self.dir, e))?;
         std::fs::write(
             self.dir.join(STATE_FILE),
-            serde_json::to_string_pretty(&self.layout)
-                .map_err(|e| Error::invalid(e.to_string()))?,
+            crate::output::json_pretty(&self.layout)?,
         )
         .map_err(|e| Error::file(self.dir.join(STATE_FILE), e))?;
 

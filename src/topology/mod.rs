@@ -9,7 +9,7 @@ pub use render::{OutputFormat, render};
 
 use crate::mysql::Endpoint;
 use crate::mysql::flavor::{Flavor, ServerInfo};
-use crate::mysql::replication::ReplicationSource;
+use crate::mysql::replication::{ReplicationSource, ThreadState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,12 @@ impl std::fmt::Display for Role {
 pub struct ReplicationState {
     /// Channel / connection name; empty for the default one.
     pub channel: String,
-    pub io_running: String,
-    pub sql_running: String,
+    /// `Yes`, `No`, `Connecting` (or another word of the server's).
+    #[schema(value_type = String)]
+    pub io_running: ThreadState,
+    /// `Yes` or `No`.
+    #[schema(value_type = String)]
+    pub sql_running: ThreadState,
     /// `Slave_Pos`/`Current_Pos`/`No` (MariaDB) or `auto_position=…` (MySQL).
     pub gtid: Option<String>,
     pub last_error: Option<String>,
@@ -126,9 +130,9 @@ impl DatabaseNode {
 
     /// Both replication threads run.
     pub fn replicating(&self) -> bool {
-        self.replication.as_ref().is_some_and(|r| {
-            crate::mysql::replication::threads_running(&r.io_running, &r.sql_running)
-        })
+        self.replication
+            .as_ref()
+            .is_some_and(|r| r.io_running.is_running() && r.sql_running.is_running())
     }
 
     /// This node and every node below it, depth first, each with its parent.

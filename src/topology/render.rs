@@ -1,7 +1,7 @@
 //! Rendering a topology as JSON, YAML or a tree in the style of `pt-slave-find`.
 
 use super::{ClusterTopology, DatabaseNode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Output formats of `topology`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -15,10 +15,8 @@ pub enum OutputFormat {
 /// Renders `t` in `format`. JSON is pretty-printed and ends with a newline.
 pub fn render(t: &ClusterTopology, format: OutputFormat) -> Result<String> {
     match format {
-        OutputFormat::Json => serde_json::to_string_pretty(t)
-            .map(|s| s + "\n")
-            .map_err(|e| Error::invalid(e.to_string())),
-        OutputFormat::Yaml => serde_yaml::to_string(t).map_err(|e| Error::invalid(e.to_string())),
+        OutputFormat::Json => crate::output::json_pretty(t).map(|s| s + "\n"),
+        OutputFormat::Yaml => crate::output::yaml(t),
         OutputFormat::Table => Ok(tree(t)),
     }
 }
