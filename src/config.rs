@@ -7,214 +7,13 @@
 use crate::error::{Error, Result};
 use crate::input::{self, Problem, one_of};
 use crate::secret::Secret;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use crate::settings::{HumanDuration, RecyclingDefaults};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The path read when neither `--config` nor `RECYCLER_CONFIG_FILE` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "./config.yaml";
-
-/// A duration written the human way (`30s`, `1h`, `1h30m`, `7d`) in files, flags and JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct HumanDuration(pub Duration);
-
-impl HumanDuration {
-    /// Whole seconds.
-    pub const fn secs(s: u64) -> Self {
-        Self(Duration::from_secs(s))
-    }
-}
-
-/// The longest duration any setting takes (a year and a day): past it, a deadline computed from
-/// now would overflow, and no apply, timeout or interval means that.
-pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
-
-impl FromStr for HumanDuration {
-    type Err = String;
-    /// A number with a unit (`30s`, `5m`, `1h30m`, `7d`, `500ms`). A bare number is refused: it
-    /// could mean seconds or milliseconds.
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let t = s.trim();
-        if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
-            return Err("has no unit; write a duration like 30s, 5m, 1h or 7d".into());
-        }
-        // humantime's message quotes the text; a value in the wrong place may be a password.
-        let d = humantime::parse_duration(t)
-            .map_err(|_| "is not a duration; write it like 30s, 5m, 1h or 7d".to_string())?;
-        if d > MAX_DURATION {
-            return Err(format!(
-                "is longer than the longest duration taken ({})",
-                HumanDuration(MAX_DURATION)
-            ));
-        }
-        Ok(Self(d))
-    }
-}
-
-impl std::fmt::Display for HumanDuration {
-    /// Compact Go-style rendering: `1h`, `1h30m`, `45s`, `1500ms`, `7d`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = self.0;
-        if d.subsec_nanos() != 0 {
-            return write!(f, "{}ms", d.as_millis());
-        }
-        let mut s = d.as_secs();
-        if s == 0 {
-            return f.write_str("0s");
-        }
-        for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-            if s >= len {
-                write!(f, "{}{unit}", s / len)?;
-                s %= len;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    /// Only a string with a unit: a bare number (`timeout: 30`) is an error naming the key.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = HumanDuration;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a duration with a unit, like \"30s\", \"5m\", \"1h\" or \"7d\"")
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                v: &str,
-            ) -> std::result::Result<Self::Value, E> {
-                v.parse().map_err(E::custom)
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
-                Err(E::custom(
-                    "has no unit; write a duration like \"30s\", \"5m\", \"1h\" or \"7d\"",
-                ))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
-                Err(E::custom(
-                    "a negative number is not a duration; write it like \"30s\", \"5m\", \"1h\" \
-                     or \"7d\"",
-                ))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The work mode of spec §5.2: whether a rebuild is written to the binary log.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    Default,
-    clap::ValueEnum,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Each node rebuilds its own tables with `sql_log_bin=0`; nothing replicates.
-    #[default]
-    BinlogOff,
-    /// The executing node rebuilds with the binary log on; the rebuild replicates downstream.
-    BinlogOn,
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::BinlogOff => "binlog-off",
-            Self::BinlogOn => "binlog-on",
-        })
-    }
-}
-
-/// Status-variable limits of the load gates, written like pt-online-schema-change's
-/// `--max-load`: `Threads_running=25,Threads_connected=400`. Names are status variables
-/// (letters, digits, `_`); values are whole numbers. Order is kept as written.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LoadLimits(pub Vec<(String, u64)>);
-
-impl LoadLimits {
-    /// One variable's limit.
-    pub fn one(name: &str, limit: u64) -> Self {
-        Self(vec![(name.to_string(), limit)])
-    }
-
-    /// The variables whose value in `now` is above their limit, as `(name, value, limit)`.
-    /// A variable missing from `now` is not judged here (the gate reports it as unknown).
-    pub fn exceeded<'a>(&'a self, now: &[(String, u64)]) -> Vec<(&'a str, u64, u64)> {
-        self.0
-            .iter()
-            .filter_map(|(name, limit)| {
-                now.iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .filter(|(_, v)| v > limit)
-                    .map(|(_, v)| (name.as_str(), *v, *limit))
-            })
-            .collect()
-    }
-}
-
-impl FromStr for LoadLimits {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let mut out = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').ok_or_else(|| {
-                "an entry is not VAR=N (write it like Threads_running=25)".to_string()
-            })?;
-            let name = name.trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(
-                    "a name is not a status variable name (letters, digits and _)".to_string(),
-                );
-            }
-            let value = value
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| format!("{name}: the limit must be a whole number"))?;
-            out.push((name.to_string(), value));
-        }
-        if out.is_empty() {
-            return Err("no VAR=N given (write it like Threads_running=25)".into());
-        }
-        Ok(Self(out))
-    }
-}
-
-impl std::fmt::Display for LoadLimits {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        f.write_str(&parts.join(","))
-    }
-}
-
-impl Serialize for LoadLimits {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for LoadLimits {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -359,63 +158,6 @@ fn default_mysql_port() -> u16 {
 pub struct RecyclingConfig {
     pub defaults: RecyclingDefaults,
     pub concurrency: ConcurrencyConfig,
-}
-
-/// `recycling.defaults:` — defaults of the plan settings; flags override them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RecyclingDefaults {
-    /// Minimum estimated reclaim per table, MiB.
-    pub threshold_mb: u64,
-    /// Minimum estimated reclaim per table, percent of its file.
-    pub threshold_percent: f64,
-    /// Tables per batch on one node (groups the log; checkpoints run before every table).
-    pub batch_size: usize,
-    /// Deadline of a whole apply.
-    pub timeout: HumanDuration,
-    pub mode: Mode,
-    /// Never touch the primary or any writable node.
-    pub exclude_primary: bool,
-    /// Session `lock_wait_timeout` of every rebuild: how long it may wait for its metadata lock.
-    pub lock_wait_timeout: HumanDuration,
-    /// The most lag before the next rebuild (binlog-on: of the replicas it reaches; binlog-off:
-    /// of the target).
-    pub max_lag: HumanDuration,
-    /// Tries of a rebuild that hits `lock_wait_timeout` before the table is skipped.
-    pub lock_retries: u32,
-    /// Wait before the second try (doubled for each further try).
-    pub retry_backoff: HumanDuration,
-    /// How often every gate (lag, load, pause, metadata-lock holders) is checked while it
-    /// holds, and how often the critical load is read during a rebuild.
-    pub check_interval: HumanDuration,
-    /// No new rebuild starts while any of these status variables is above its limit.
-    pub max_load: LoadLimits,
-    /// Watched during a rebuild too: above it, the statement is killed and the node stops.
-    pub critical_load: LoadLimits,
-    /// `db.table` written by pt-heartbeat (`--utc`): lag is read from it instead of
-    /// `Seconds_Behind_Master`.
-    pub heartbeat_table: Option<String>,
-}
-
-impl Default for RecyclingDefaults {
-    fn default() -> Self {
-        Self {
-            threshold_mb: 100,
-            threshold_percent: 10.0,
-            batch_size: 5,
-            timeout: HumanDuration::secs(3600),
-            mode: Mode::BinlogOff,
-            exclude_primary: true,
-            lock_wait_timeout: HumanDuration::secs(5),
-            max_lag: HumanDuration::secs(10),
-            lock_retries: 3,
-            retry_backoff: HumanDuration::secs(1),
-            check_interval: HumanDuration::secs(1),
-            max_load: LoadLimits::one("Threads_running", 25),
-            critical_load: LoadLimits::one("Threads_running", 50),
-            heartbeat_table: None,
-        }
-    }
 }
 
 /// `recycling.concurrency:` — server job limits.
@@ -715,7 +457,7 @@ impl Config {
         }
         let d = &self.recycling.defaults;
         // The defaults are checked as the settings they become, by the plan's own check.
-        if let Err(b) = crate::plan::SettingsOverrides::default().resolve(
+        if let Err(b) = crate::settings::SettingsOverrides::default().resolve(
             d,
             1,
             self.recycling.concurrency.worker_timeout,

@@ -22,4 +22,5 @@ pub mod plan;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod settings;
 pub mod topology;

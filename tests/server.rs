@@ -13,6 +13,7 @@ use mysql_tablespace_recycling::jobs::Store;
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use mysql_tablespace_recycling::server::{AppState, serve};
+use mysql_tablespace_recycling::settings::{MAX_BATCH_SIZE, MAX_PARALLEL, MAX_THRESHOLD_MB};
 use serde_json::{Value, json};
 use sqlx::Executor;
 use std::time::{Duration, Instant};
@@ -1298,7 +1299,6 @@ fn property<'a>(doc: &'a Value, schema: &str, prop: &str) -> &'a Value {
 /// without an upgrade and of DELETE of a finished job are documented, and are error bodies.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openapi_document_is_the_truth() {
-    use mysql_tablespace_recycling::plan::{MAX_BATCH_SIZE, MAX_PARALLEL, MAX_THRESHOLD_MB};
     let r2 = cluster().replica(2);
     let app = App::start(|cfg| {
         cfg.server.auth_token = Some(mysql_tablespace_recycling::secret::Secret::new("tok-123"));

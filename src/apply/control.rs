@@ -5,8 +5,7 @@
 //! (`max_lag`, `max_load`, `batch_size`). The CLI drives it from `--pause-file`/`--panic-file`
 //! ([`watch_files`]), the server from REST calls; the executor reads it at every checkpoint.
 
-use crate::config::{HumanDuration, LoadLimits};
-use crate::plan::{BadSetting, Settings};
+use crate::settings::{BadSetting, HumanDuration, LoadLimits, Settings};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -174,11 +173,11 @@ impl ApplyHandle {
     /// Changes settings while the apply runs; checked like the plan's own.
     pub fn set(&self, p: &TunablesPatch) -> Result<Tunables, BadSetting> {
         if let Some(b) = p.batch_size
-            && !(1..=crate::plan::MAX_BATCH_SIZE).contains(&b)
+            && !(1..=crate::settings::MAX_BATCH_SIZE).contains(&b)
         {
             return Err(BadSetting {
                 name: "batch_size",
-                reason: format!("must be 1 to {}", crate::plan::MAX_BATCH_SIZE),
+                reason: format!("must be 1 to {}", crate::settings::MAX_BATCH_SIZE),
             });
         }
         if p.max_load.as_ref().is_some_and(|l| l.0.is_empty()) {

@@ -16,10 +16,10 @@ use super::preflight::Preflight;
 use super::session::{Control, DdlSession, TableNow};
 use super::statement::{ControlLoad, Limit, Ran, critical_watch, kill, until_stopped};
 use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger};
-use crate::config::{LoadLimits, Mode};
 use crate::error::ErrorCode;
 use crate::mysql::{self, ConnectSpec, Endpoint};
-use crate::plan::{Action, Plan, PlanNode, Settings, human_bytes, rebuild_statement};
+use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement};
+use crate::settings::{LoadLimits, Mode, Settings};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -737,7 +737,7 @@ impl Eyes for NodeEyes<'_> {
 
 /// Whether `a` is still worth it with the file at `before` bytes now: the plan's estimate of
 /// the rebuilt size against the file as it is.
-fn no_longer_qualifies(a: &Action, before: u64, s: &crate::plan::Settings) -> Option<String> {
+fn no_longer_qualifies(a: &Action, before: u64, s: &crate::settings::Settings) -> Option<String> {
     let rebuilt = a.file_size_bytes.saturating_sub(a.estimated_reclaim_bytes);
     let reclaim_now = before.saturating_sub(rebuilt);
     (!s.thresholds().qualifies(reclaim_now, before)).then(|| {

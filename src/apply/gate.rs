@@ -7,7 +7,7 @@
 //! they are tested without a server.
 
 use super::control::Tunables;
-use crate::config::LoadLimits;
+use crate::settings::LoadLimits;
 use std::time::Duration;
 
 /// What is known of one replica's lag at a checkpoint.

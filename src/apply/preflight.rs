@@ -87,7 +87,7 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
                 .iter()
                 .map(|d| d.message().to_string()),
         );
-        if s.mode == crate::config::Mode::BinlogOn {
+        if s.mode == crate::settings::Mode::BinlogOn {
             let prot = |x: &crate::topology::DatabaseNode| {
                 protection(x, std::ptr::eq(x, root), s.exclude_primary)
             };

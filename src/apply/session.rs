@@ -2,13 +2,13 @@
 //! sessions carry `sql_log_bin` and friends from one user to the next) and a control connection
 //! for checks between statements and for `KILL QUERY` while a statement runs.
 
-use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::inspect::catalog;
 use crate::mysql::flavor::{ServerInfo, server_info};
 use crate::mysql::gates::{self, Position};
 use crate::mysql::replication::replication_sources;
 use crate::mysql::{self, ConnectSpec, Endpoint};
+use crate::settings::Mode;
 use crate::topology::{DatabaseNode, Role};
 use sqlx::Executor;
 use sqlx::mysql::MySqlConnection;

@@ -9,8 +9,8 @@
 use super::checkpoint::Bounds;
 use super::gate::during_rebuild;
 use super::session::Control;
-use crate::config::LoadLimits;
 use crate::mysql::ConnectSpec;
+use crate::settings::LoadLimits;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;

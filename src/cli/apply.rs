@@ -123,7 +123,7 @@ fn dry_run(plan: &Plan) -> String {
             "SET SESSION lock_wait_timeout = {};\n",
             s.lock_wait_timeout.0.as_secs()
         ));
-        if s.mode == crate::config::Mode::BinlogOff {
+        if s.mode == crate::settings::Mode::BinlogOff {
             out.push_str("SET SESSION sql_log_bin = 0;\n");
         }
         for a in &n.actions {

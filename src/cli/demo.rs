@@ -5,14 +5,14 @@
 
 use super::apply::{ApplyFormat, RunArgs, run_plan};
 use super::{Context, DEFAULT_PARALLEL};
-use crate::config::{HumanDuration, Mode};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
 use crate::mysql::{ConnectSpec, Credentials, query_rows};
-use crate::plan::{PlanRequest, Scope, Settings, make_plan, summary_table, write_plan};
+use crate::plan::{PlanRequest, make_plan, summary_table, write_plan};
 use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, Sandbox};
 use crate::secret::Secret;
+use crate::settings::{HumanDuration, Mode, Scope, Settings};
 use crate::topology::{DiscoverOptions, OutputFormat, discover, render};
 use clap::Args;
 use std::path::PathBuf;

@@ -241,7 +241,7 @@ fn try_run(cli: Cli) -> Result<i32> {
         parallel: cli.parallel.map(usize::from),
     };
     let rt = tokio::runtime::Runtime::new()
-        .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     let result = rt.block_on(async {
         match cli.command {
             Command::Topology(a) => topology::run(&ctx, a).await,

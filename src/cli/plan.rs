@@ -1,13 +1,14 @@
 //! `plan`: discover, scan and write a reviewable plan; `show`, `diff`, `check` review it.
 
 use super::{Context, TargetArgs, emit};
-use crate::config::{Config, HumanDuration, LoadLimits, Mode};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
 use crate::plan::{
-    PlanFormat, PlanRequest, Policy, Scope, Settings, SettingsOverrides, Severity, check, diff,
-    make_plan, read_plan, render_plan, write_plan,
+    PlanFormat, PlanRequest, Policy, Severity, check, diff, make_plan, read_plan, render_plan,
+    write_plan,
 };
+use crate::settings::{HumanDuration, LoadLimits, Mode, Scope, Settings, SettingsOverrides};
 use clap::Args;
 use std::path::PathBuf;
 

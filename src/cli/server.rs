@@ -61,10 +61,10 @@ pub async fn run(ctx: &Context, a: ServerArgs) -> Result<i32> {
     let store = open_store(ctx).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
-        .map_err(|e| Error::invalid(format!("cannot listen on {host}:{port}: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot listen on {host}:{port}: {e}")))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Error::invalid(format!("cannot listen on {host}:{port}: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot listen on {host}:{port}: {e}")))?;
     // The port really bound (with --port 0), for links such as alerts' generatorURL.
     config.server.port = addr.port();
     let state = AppState::new(config, store).await?;
@@ -77,6 +77,6 @@ pub async fn run(ctx: &Context, a: ServerArgs) -> Result<i32> {
     );
     serve(listener, state, signalled())
         .await
-        .map_err(|e| Error::invalid(format!("server: {e}")))?;
+        .map_err(|e| Error::Internal(format!("server: {e}")))?;
     Ok(0)
 }

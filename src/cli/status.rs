@@ -5,12 +5,12 @@
 use super::Context;
 use super::apply::open_store;
 use crate::apply::RunState;
-use crate::config::HumanDuration;
 use crate::error::{Error, Result};
 use crate::jobs::view::{JobSummary, JobView, hms};
 use crate::jobs::{JobStatus, Store};
 use crate::plan::{human_bytes, new_table};
 use crate::secret::Secret;
+use crate::settings::HumanDuration;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;

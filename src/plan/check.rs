@@ -8,9 +8,9 @@
 //! longer match). A policy file can set limits and change any finding's severity.
 
 use super::{Plan, render::human_bytes};
-use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
+use crate::settings::Mode;
 use crate::topology::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -8,10 +8,10 @@
 //! `show` and `check`; `apply` runs it only with `--expect-digest` set to its new digest.
 
 use super::{FORMAT_VERSION, Plan, rebuild_statement};
-use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::input;
 use crate::mysql::Endpoint;
+use crate::settings::Mode;
 use std::collections::HashSet;
 use std::path::Path;
 

@@ -9,7 +9,6 @@ mod diff;
 mod file;
 pub(crate) mod planner;
 mod render;
-mod settings;
 mod thresholds;
 
 pub use check::{Finding, Policy, Severity, check};
@@ -17,57 +16,18 @@ pub use diff::{PlanDiff, diff};
 pub use file::{plan_from_value, read_plan, write_plan};
 pub use planner::{PlanRequest, build_plan, make_plan};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
-pub use settings::{BadSetting, SettingsOverrides};
 pub use thresholds::Thresholds;
 
-use crate::config::{HumanDuration, LoadLimits, Mode};
 use crate::inspect::estimate::EstimateMethod;
 use crate::mysql::quote_table;
+use crate::settings::Settings;
 use crate::topology::Role;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The largest `threshold_mb`: 64 TiB, InnoDB's largest tablespace.
-pub const MAX_THRESHOLD_MB: u64 = 64 * 1024 * 1024;
-/// The largest `batch_size`.
-pub const MAX_BATCH_SIZE: usize = 100_000;
-/// The most nodes worked on at once (the `--parallel` flag's bound too).
-pub const MAX_PARALLEL: usize = 256;
-
 /// The only plan format this version reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Which nodes a plan targets.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    Default,
-    clap::ValueEnum,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Only the node given with `--host`.
-    #[default]
-    Node,
-    /// Every eligible node of its topology.
-    Cluster,
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Node => "node",
-            Self::Cluster => "cluster",
-        })
-    }
-}
 
 /// A plan file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -94,150 +54,6 @@ pub struct PlanCluster {
     pub cluster_id: String,
     /// The address discovery started from.
     pub seed: String,
-}
-
-/// The settings the plan was made with; apply runs under them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub mode: Mode,
-    pub scope: Scope,
-    pub threshold_mb: u64,
-    pub threshold_percent: f64,
-    pub exclude_primary: bool,
-    pub batch_size: usize,
-    /// Deadline of the whole apply.
-    #[schema(value_type = String, example = "1h")]
-    pub timeout: HumanDuration,
-    /// Nodes worked on at once.
-    pub parallel: usize,
-    /// Session `lock_wait_timeout` of every rebuild.
-    #[schema(value_type = String, example = "5s")]
-    pub lock_wait_timeout: HumanDuration,
-    /// The most lag before the next rebuild: binlog-on, of every replica the rebuild reaches
-    /// (along its path, after it executed the previous rebuild); binlog-off, of the target.
-    #[schema(value_type = String, example = "10s")]
-    pub max_lag: HumanDuration,
-    /// Whether blocking rebuilds (`LOCK=SHARED`, FULLTEXT/SPATIAL) may be planned.
-    pub allow_blocking: bool,
-    // The gates' settings (round 2). Plans made before them lack these keys and keep their
-    // digest: an absent key takes the built-in default (`worker_timeout`, `heartbeat_table`:
-    // off). Plans made now always carry the first three.
-    /// How often a holding gate is checked again (and the critical load read during a rebuild).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "1s")]
-    pub check_interval: Option<HumanDuration>,
-    /// No rebuild starts while a status variable is above its limit (`Threads_running=25`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "Threads_running=25")]
-    pub max_load: Option<LoadLimits>,
-    /// Above it during a rebuild, the statement is killed and the node stops.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "Threads_running=50")]
-    pub critical_load: Option<LoadLimits>,
-    /// Longest one rebuild may run before `KILL QUERY`; absent: no limit but `timeout`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "2h")]
-    pub worker_timeout: Option<HumanDuration>,
-    /// `db.table` of pt-heartbeat (`--utc`): lag read from it instead of `Seconds_Behind_Master`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat_table: Option<String>,
-}
-
-impl Settings {
-    /// Checks the ranges (the one check for flags, REST bodies and plan files); names the
-    /// setting that is out of range.
-    pub fn validate(&self) -> Result<(), settings::BadSetting> {
-        let bad = |name, reason: &str| {
-            Err(settings::BadSetting {
-                name,
-                reason: reason.to_string(),
-            })
-        };
-        if !(0.0..=100.0).contains(&self.threshold_percent) {
-            return bad(
-                "threshold_percent",
-                &format!("{} is not between 0 and 100", self.threshold_percent),
-            );
-        }
-        // Bounds at parse time: a size or count past them means nothing and could overflow
-        // where it is multiplied (MiB to bytes).
-        if self.threshold_mb > MAX_THRESHOLD_MB {
-            return bad(
-                "threshold_mb",
-                &format!(
-                    "{} is more than {MAX_THRESHOLD_MB} (64 TiB, InnoDB's largest tablespace)",
-                    self.threshold_mb
-                ),
-            );
-        }
-        for (name, v, max) in [
-            ("batch_size", self.batch_size, MAX_BATCH_SIZE),
-            ("parallel", self.parallel, MAX_PARALLEL),
-        ] {
-            if v == 0 {
-                return bad(name, "must be at least 1");
-            }
-            if v > max {
-                return bad(name, &format!("{v} is more than {max}"));
-            }
-        }
-        for (name, d) in [
-            ("timeout", Some(self.timeout)),
-            ("lock_wait_timeout", Some(self.lock_wait_timeout)),
-            ("worker_timeout", self.worker_timeout),
-        ] {
-            if d.is_some_and(|d| d.0.as_secs() == 0) {
-                return bad(name, "must be at least 1s");
-            }
-        }
-        if self
-            .check_interval
-            .is_some_and(|d| d.0 < std::time::Duration::from_millis(100))
-        {
-            return bad("check_interval", "must be at least 100ms");
-        }
-        if let Some(t) = &self.heartbeat_table
-            && heartbeat_parts(t).is_none()
-        {
-            return bad(
-                "heartbeat_table",
-                &format!("{t:?} is not db.table (pt-heartbeat's table)"),
-            );
-        }
-        Ok(())
-    }
-
-    /// `check_interval`, or its default (1s) for plans made without it.
-    pub fn check_interval(&self) -> std::time::Duration {
-        self.check_interval
-            .map_or(std::time::Duration::from_secs(1), |d| d.0)
-    }
-
-    /// `max_load`, or its default for plans made without it.
-    pub fn max_load(&self) -> LoadLimits {
-        self.max_load
-            .clone()
-            .unwrap_or_else(|| crate::config::RecyclingDefaults::default().max_load)
-    }
-
-    /// `critical_load`, or its default for plans made without it.
-    pub fn critical_load(&self) -> LoadLimits {
-        self.critical_load
-            .clone()
-            .unwrap_or_else(|| crate::config::RecyclingDefaults::default().critical_load)
-    }
-
-    /// The heartbeat table as (schema, table).
-    pub fn heartbeat(&self) -> Option<(&str, &str)> {
-        self.heartbeat_table.as_deref().and_then(heartbeat_parts)
-    }
-}
-
-/// `db.table` split in two, both parts non-empty.
-fn heartbeat_parts(t: &str) -> Option<(&str, &str)> {
-    t.split_once('.')
-        .filter(|(d, t)| !d.is_empty() && !t.is_empty() && !t.contains('.'))
 }
 
 /// Why [`Plan::check_digest`] refuses a plan.
@@ -377,6 +193,7 @@ impl Plan {
 /// A small plan with every kind of entry, for the unit tests of rendering, diff and check.
 #[cfg(test)]
 pub(crate) fn example_plan() -> Plan {
+    use crate::settings::{HumanDuration, LoadLimits, Mode, Scope};
     let action = |table: &str, file: u64, reclaim: u64, online: bool| Action {
         schema: "shop".into(),
         table: table.into(),

@@ -12,13 +12,13 @@
 //!   without `log_slave_updates`, and the nodes below a break execute separately.
 
 use super::thresholds::{Verdict, verdict};
-use super::{Action, Plan, PlanCluster, PlanNode, Scope, Settings, Skipped, Summary, Thresholds};
+use super::{Action, Plan, PlanCluster, PlanNode, Skipped, Summary, Thresholds};
 use super::{FORMAT_VERSION, rebuild_statement};
-use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
 use crate::inspect::{NodeScan, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
+use crate::settings::{Mode, Scope, Settings};
 use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -444,7 +444,7 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HumanDuration;
+    use crate::settings::HumanDuration;
     use crate::topology::{ReplicationState, Role, TopologyTree};
 
     fn node(port: u16, role: Role, ro: bool, slaves: Vec<DatabaseNode>) -> DatabaseNode {

@@ -64,7 +64,7 @@ pub fn summary_table(p: &Plan) -> String {
         st.max_lag,
         st.max_load(),
         st.critical_load(),
-        crate::config::HumanDuration(st.check_interval()),
+        crate::settings::HumanDuration(st.check_interval()),
         st.worker_timeout
             .map(|w| w.to_string())
             .unwrap_or_else(|| "off".into()),

@@ -4,9 +4,9 @@
 //! to the scan's tables (and tells the scan which tables are worth a sample); apply checks the
 //! thresholds again against the file as it is before each rebuild.
 
-use super::Settings;
 use crate::inspect::estimate::Estimate;
 use crate::inspect::{Blocking, Obstacle, TableStats};
+use crate::settings::Settings;
 
 /// The two thresholds of design §5: both must hold for a table to qualify.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,14 +5,15 @@
 //! as a job's `config` is [`JobRequest::stored_config`], which has none.
 
 use super::error::ApiError;
-use crate::config::{Config, HumanDuration, LoadLimits, Mode};
+use crate::config::Config;
 use crate::input;
 use crate::inspect::{DEFAULT_SAMPLE_ROWS, TableFilter};
 use crate::jobs::JobStatus;
 use crate::mysql::address::{host_problem, port_problem, user_problem};
 use crate::mysql::{ConnectSpec, Credentials, Endpoint};
-use crate::plan::{PlanRequest, Scope, SettingsOverrides};
+use crate::plan::PlanRequest;
 use crate::secret::Secret;
+use crate::settings::{HumanDuration, LoadLimits, Mode, Scope, SettingsOverrides};
 use crate::topology::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;

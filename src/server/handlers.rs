@@ -12,7 +12,8 @@ use crate::apply::{TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
 use crate::jobs::{JobStatus, Submission, Work};
-use crate::plan::{DigestProblem, MAX_BATCH_SIZE, Plan, make_plan, plan_from_value};
+use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
+use crate::settings::MAX_BATCH_SIZE;
 use crate::topology::{
     ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover,
 };

@@ -11,7 +11,7 @@ use super::api::{
 };
 use super::error::ErrorBody;
 use crate::jobs::view::{JobProgress, JobStatistics, JobSummary, JobUpdate, JobView, TableResult};
-use crate::plan::{MAX_BATCH_SIZE, MAX_PARALLEL, MAX_THRESHOLD_MB};
+use crate::settings::{MAX_BATCH_SIZE, MAX_PARALLEL, MAX_THRESHOLD_MB};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};

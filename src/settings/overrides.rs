@@ -1,8 +1,66 @@
 //! Plan settings from partial overrides: what the `plan`/`recycle` flags and a REST job body
-//! give, over `recycling.defaults`. One validation for both, naming the setting that is wrong.
+//! give, over `recycling.defaults` ([`RecyclingDefaults`], the config section). One validation for
+//! both, naming the setting that is wrong.
 
-use super::{Scope, Settings};
-use crate::config::{HumanDuration, LoadLimits, Mode, RecyclingDefaults};
+use super::{HumanDuration, LoadLimits, Mode, Scope, Settings};
+use serde::{Deserialize, Serialize};
+
+/// `recycling.defaults:` — defaults of the plan settings; flags override them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecyclingDefaults {
+    /// Minimum estimated reclaim per table, MiB.
+    pub threshold_mb: u64,
+    /// Minimum estimated reclaim per table, percent of its file.
+    pub threshold_percent: f64,
+    /// Tables per batch on one node (groups the log; checkpoints run before every table).
+    pub batch_size: usize,
+    /// Deadline of a whole apply.
+    pub timeout: HumanDuration,
+    pub mode: Mode,
+    /// Never touch the primary or any writable node.
+    pub exclude_primary: bool,
+    /// Session `lock_wait_timeout` of every rebuild: how long it may wait for its metadata lock.
+    pub lock_wait_timeout: HumanDuration,
+    /// The most lag before the next rebuild (binlog-on: of the replicas it reaches; binlog-off:
+    /// of the target).
+    pub max_lag: HumanDuration,
+    /// Tries of a rebuild that hits `lock_wait_timeout` before the table is skipped.
+    pub lock_retries: u32,
+    /// Wait before the second try (doubled for each further try).
+    pub retry_backoff: HumanDuration,
+    /// How often every gate (lag, load, pause, metadata-lock holders) is checked while it
+    /// holds, and how often the critical load is read during a rebuild.
+    pub check_interval: HumanDuration,
+    /// No new rebuild starts while any of these status variables is above its limit.
+    pub max_load: LoadLimits,
+    /// Watched during a rebuild too: above it, the statement is killed and the node stops.
+    pub critical_load: LoadLimits,
+    /// `db.table` written by pt-heartbeat (`--utc`): lag is read from it instead of
+    /// `Seconds_Behind_Master`.
+    pub heartbeat_table: Option<String>,
+}
+
+impl Default for RecyclingDefaults {
+    fn default() -> Self {
+        Self {
+            threshold_mb: 100,
+            threshold_percent: 10.0,
+            batch_size: 5,
+            timeout: HumanDuration::secs(3600),
+            mode: Mode::BinlogOff,
+            exclude_primary: true,
+            lock_wait_timeout: HumanDuration::secs(5),
+            max_lag: HumanDuration::secs(10),
+            lock_retries: 3,
+            retry_backoff: HumanDuration::secs(1),
+            check_interval: HumanDuration::secs(1),
+            max_load: LoadLimits::one("Threads_running", 25),
+            critical_load: LoadLimits::one("Threads_running", 50),
+            heartbeat_table: None,
+        }
+    }
+}
 
 /// Settings a caller chose; `None` takes the configured default.
 #[derive(Debug, Clone, Default, PartialEq)]
