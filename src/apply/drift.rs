@@ -8,7 +8,7 @@
 //! run again (fail closed) instead of ending the node at once.
 
 use crate::plan::PlanNode;
-use crate::plan::planner::protection;
+use crate::topology::eligibility::protection;
 use crate::topology::{DatabaseNode, Role};
 
 /// How a live node differs from what the plan says of it.

@@ -6,7 +6,7 @@ use super::drift::node_drift;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
-use crate::plan::planner::{loop_reaches_primary, protection, reach};
+use crate::topology::eligibility::{loop_reaches_primary, protection, reach};
 use crate::topology::{ClusterTopology, DiscoverOptions, discover};
 use std::collections::BTreeSet;
 

@@ -1,44 +1,19 @@
 //! `apply PLAN`: run exactly a reviewed plan; `recycle`: plan in memory, then apply.
 
-use super::plan::PlanInputs;
+use super::opts::{ApplyFormat, CredentialArgs, PlanInputs, RunArgs, TargetArgs};
 use super::progress::{Bars, result_table};
-use super::{Context, CredentialArgs, DEFAULT_PARALLEL, TargetArgs};
+use super::{Context, DEFAULT_PARALLEL};
 use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
-use crate::jobs::{JobRecord, JobStatus, Store};
+use crate::jobs::{JobRecord, JobStatus};
 use crate::mysql::ConnectSpec;
 use crate::plan::{DigestProblem, Plan, PlanFormat, read_plan, render_plan};
 use chrono::Utc;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
-pub enum ApplyFormat {
-    #[default]
-    Table,
-    Json,
-}
-
-/// Flags of every command that executes a plan.
-#[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(long)]
-    pub yes: bool,
-    /// While this file exists no new rebuild starts (a running one goes on); remove it to go on
-    #[arg(long)]
-    pub pause_file: Option<PathBuf>,
-    /// When this file appears, running statements are killed (KILL QUERY), everything stops,
-    /// exit 5
-    #[arg(long)]
-    pub panic_file: Option<PathBuf>,
-    /// Format of the final report on stdout
-    #[arg(long, value_enum, default_value_t = ApplyFormat::Table)]
-    pub output_format: ApplyFormat,
-}
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -101,16 +76,6 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
         return Ok(0);
     }
     run_plan(ctx, plan, target.spec, &a.run, false, "recycle").await
-}
-
-/// The job store of `persistence.job_state` (in memory when it is disabled).
-pub(super) async fn open_store(ctx: &Context) -> Result<Store> {
-    let js = &ctx.config.persistence.job_state;
-    if js.enabled {
-        Store::open(&js.file).await
-    } else {
-        Store::in_memory().await
-    }
 }
 
 /// Every statement per node, with its session setup; nothing connects.
@@ -208,7 +173,7 @@ pub(super) async fn run_plan(
         return Ok(0);
     }
     confirm(&plan, run.yes)?;
-    let store = open_store(ctx).await?;
+    let store = ctx.open_store().await?;
     let recovered = store.recover_interrupted().await?;
     if !recovered.is_empty() {
         eprintln!(

@@ -3,7 +3,8 @@
 //! proof that nothing ran on the primary. Safe to run again: the sandbox is reused and the demo
 //! tables are recreated.
 
-use super::apply::{ApplyFormat, RunArgs, run_plan};
+use super::apply::run_plan;
+use super::opts::{ApplyFormat, RunArgs};
 use super::{Context, DEFAULT_PARALLEL};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;

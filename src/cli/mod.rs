@@ -1,4 +1,5 @@
-//! The command line: clap definitions, shared option groups and the dispatcher.
+//! The command line: clap definitions and the dispatcher; the option groups several commands
+//! share are in `opts`.
 //!
 //! Each command lives in its own file and returns an exit code (design §7); errors are printed
 //! once, here, as `error[CODE]: message` with the spec §6 code. The doc comments on the clap
@@ -6,6 +7,7 @@
 
 mod apply;
 mod demo;
+mod opts;
 mod plan;
 mod progress;
 mod sandbox;
@@ -15,9 +17,7 @@ mod topology;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH, FlagOverrides};
 use crate::error::{Error, Result};
-use crate::mysql::{ConnectSpec, Credentials, Endpoint};
-use crate::secret::Secret;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Gives disk space back from fragmented InnoDB tables across MySQL/MariaDB replication
@@ -83,99 +83,20 @@ pub struct Context {
     pub parallel: Option<usize>,
 }
 
+impl Context {
+    /// The job store of `persistence.job_state` (in memory when it is disabled).
+    pub async fn open_store(&self) -> Result<crate::jobs::Store> {
+        let js = &self.config.persistence.job_state;
+        if js.enabled {
+            crate::jobs::Store::open(&js.file).await
+        } else {
+            crate::jobs::Store::in_memory().await
+        }
+    }
+}
+
 /// Nodes at once when neither flag nor plan says.
 pub use crate::topology::DEFAULT_PARALLEL;
-
-/// Credential flags: every node found uses the same login.
-#[derive(Debug, Clone, Args)]
-pub struct CredentialArgs {
-    /// MySQL user
-    #[arg(long)]
-    pub user: Option<String>,
-    /// MySQL password [env: RECYCLER_DB_PASSWORD]
-    #[arg(
-        long,
-        env = "RECYCLER_DB_PASSWORD",
-        hide_env = true,
-        hide_env_values = true
-    )]
-    pub password: Option<Secret>,
-    /// A cluster from database.clusters in the config: its primary's address and credentials
-    #[arg(long)]
-    pub cluster: Option<String>,
-}
-
-impl CredentialArgs {
-    /// Design §10: flags win over `--cluster`'s config entry; password precedence is
-    /// flag > `RECYCLER_DB_PASSWORD` > config.
-    pub fn resolve(&self, cfg: &Config) -> Result<ConnectSpec> {
-        let cluster = self
-            .cluster
-            .as_deref()
-            .map(|n| cfg.cluster(n))
-            .transpose()?;
-        let user = self
-            .user
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.username.clone()))
-            .ok_or_else(|| Error::invalid("--user is required (or --cluster NAME)"))?;
-        let password = self
-            .password
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.password.clone()))
-            .unwrap_or_default();
-        Ok(ConnectSpec::new(
-            Credentials { user, password },
-            cfg.database.default.timeout.0,
-        ))
-    }
-}
-
-/// Connection flags shared by every command that talks to a cluster.
-#[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
-    /// MySQL host (or use --cluster)
-    #[arg(long)]
-    pub host: Option<String>,
-    /// MySQL port [default: 3306]
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
-    #[command(flatten)]
-    pub credentials: CredentialArgs,
-}
-
-/// A resolved target: the seed address, how to connect, and the cluster's name if named.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub endpoint: Endpoint,
-    pub spec: ConnectSpec,
-    pub cluster_name: Option<String>,
-}
-
-impl TargetArgs {
-    /// The seed address from the flags or `--cluster`, and the credentials.
-    pub fn resolve(&self, cfg: &Config) -> Result<Target> {
-        let name = self.credentials.cluster.as_deref();
-        let cluster = name.map(|n| cfg.cluster(n)).transpose()?;
-        let host = self
-            .host
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.host.clone()))
-            .ok_or_else(|| Error::invalid("--host is required (or --cluster NAME)"))?;
-        let port = self
-            .port
-            .or_else(|| cluster.map(|c| c.primary.port))
-            .unwrap_or(3306);
-        if let Some(r) = crate::mysql::address::host_problem(&host) {
-            return Err(Error::invalid(format!("--host: the host {r}")));
-        }
-        Ok(Target {
-            endpoint: Endpoint::new(host, port),
-            spec: self.credentials.resolve(cfg)?,
-            cluster_name: name.map(str::to_string),
-        })
-    }
-}
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {

@@ -1,7 +1,6 @@
 //! `server`: the REST API (spec §3) on `server.host:server.port`, until SIGINT or SIGTERM.
 
 use super::Context;
-use super::apply::open_store;
 use crate::error::{Error, Result};
 use crate::server::{AppState, is_loopback, serve};
 use clap::Args;
@@ -58,7 +57,7 @@ pub async fn run(ctx: &Context, a: ServerArgs) -> Result<i32> {
         tracing::warn!("{msg}");
         eprintln!("WARNING: {msg}");
     }
-    let store = open_store(ctx).await?;
+    let store = ctx.open_store().await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| Error::Internal(format!("cannot listen on {host}:{port}: {e}")))?;

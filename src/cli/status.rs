@@ -3,7 +3,6 @@
 //! so an `apply` running in one terminal can be watched from another.
 
 use super::Context;
-use super::apply::open_store;
 use crate::apply::RunState;
 use crate::error::{Error, Result};
 use crate::jobs::view::{JobSummary, JobView, hms};
@@ -111,7 +110,7 @@ impl Source {
                 .or_else(|| ctx.config.client.server_url.clone())
         };
         match url {
-            None => Ok(Self::Local(open_store(ctx).await?)),
+            None => Ok(Self::Local(ctx.open_store().await?)),
             Some(u) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     return Err(Error::invalid(format!(

@@ -1,6 +1,7 @@
 //! `topology`: discover the replication tree from any node and print it.
 
-use super::{Context, TargetArgs, emit};
+use super::opts::TargetArgs;
+use super::{Context, emit};
 use crate::error::Result;
 use crate::topology::{DiscoverOptions, OutputFormat, discover, render};
 use clap::Args;

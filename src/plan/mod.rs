@@ -7,7 +7,7 @@
 mod check;
 mod diff;
 mod file;
-pub(crate) mod planner;
+mod planner;
 mod render;
 mod thresholds;
 

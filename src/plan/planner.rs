@@ -3,9 +3,8 @@
 //! Target selection is pure and separate from scanning: [`select_targets`] decides from the
 //! topology alone which nodes execute and which are protected, the scan then reads only those
 //! nodes, and [`build_plan`] turns the scans into actions. Rules:
-//! - a node is eligible only when reachable and (unless it is the root) replicating with both
-//!   threads running; with `exclude_primary` it must also be read-only, and the root and any
-//!   writable node are protected;
+//! - which node is eligible, and what a binlogged rebuild reaches, is
+//!   [`crate::topology::eligibility`] (apply re-checks with the same functions);
 //! - binlog-off: every target rebuilds its own tables with `sql_log_bin=0`;
 //! - binlog-on: the executing nodes are the fewest that reach every eligible node exactly once
 //!   through replication; the chain breaks at a node without a binary log or (intermediate)
@@ -19,6 +18,7 @@ use crate::inspect::estimate::EstimateMethod;
 use crate::inspect::{NodeScan, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Scope, Settings};
+use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach};
 use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -52,63 +52,6 @@ pub struct Selection {
     pub executing: Vec<ExecNode>,
     /// (address, reason) of nodes left out for safety.
     pub protected: Vec<(String, String)>,
-}
-
-/// Why `n` may not execute a rebuild, if it may not.
-pub fn protection(n: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Option<String> {
-    if let Some(e) = &n.error {
-        return Some(format!("unreachable: {e}"));
-    }
-    if exclude_primary && is_root {
-        return Some(format!(
-            "primary (read_only={}, {})",
-            if n.read_only { "ON" } else { "OFF" },
-            if n.source.is_some() {
-                "the writable end of a replication loop"
-            } else {
-                "no source"
-            }
-        ));
-    }
-    if exclude_primary && !n.read_only {
-        return Some(
-            "writable replica (read_only=OFF): a rebuild here could race with writes \
-                     and a writable node may be a failover target"
-                .into(),
-        );
-    }
-    if !is_root && !n.replicating() {
-        let (io, sql) = n
-            .replication
-            .as_ref()
-            .map(|r| (r.io_running.as_str(), r.sql_running.as_str()))
-            .unwrap_or(("?", "?"));
-        return Some(format!(
-            "replication not running (io={io}, sql={sql}): lag is unknown"
-        ));
-    }
-    None
-}
-
-/// binlog-on with the primary protected is refused in a co-master loop: the primary replicates
-/// from a node of its own tree, so a binlogged rebuild anywhere in the loop would run on it.
-pub fn loop_reaches_primary(topo: &ClusterTopology, s: &Settings) -> Option<Error> {
-    let root = topo.root();
-    (s.mode == Mode::BinlogOn && s.exclude_primary)
-        .then_some(root.source.as_ref())
-        .flatten()
-        .map(|src| {
-            Error::Primary(format!(
-                "the primary {} replicates from {src} (a co-master loop): a binlog-on rebuild \
-                 anywhere in the loop would reach the primary; use --mode binlog-off",
-                root.endpoint()
-            ))
-        })
-}
-
-/// Whether events applied on `n` are written to its binlog for its replicas.
-fn passes_on(n: &DatabaseNode, executing: bool) -> bool {
-    n.reachable() && n.log_bin && (executing || n.log_slave_updates)
 }
 
 /// Decides executing and protected nodes (no database access).
@@ -165,7 +108,7 @@ pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> 
         Scope::Cluster => {
             for (n, _) in &all {
                 if let Some(r) = prot(n) {
-                    sel.protected.push((display_addr(n), r));
+                    sel.protected.push((n.display_address(), r));
                 }
             }
             match s.mode {
@@ -198,14 +141,6 @@ pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> 
     Ok(sel)
 }
 
-fn display_addr(n: &DatabaseNode) -> String {
-    if n.port == 0 {
-        format!("{}:?", n.host)
-    } else {
-        n.endpoint().to_string()
-    }
-}
-
 /// binlog-on, cluster scope: walk from the root; a node not reached by an executing ancestor
 /// executes itself when eligible.
 fn cover(
@@ -227,62 +162,6 @@ fn cover(
     for c in &n.slaves {
         cover(c, passes && c.reachable(), prot, sel);
     }
-}
-
-/// The nodes a binlogged rebuild on `n` reaches, and notes on where the chain breaks.
-pub(crate) fn reach(
-    n: &DatabaseNode,
-    prot: &dyn Fn(&DatabaseNode) -> Option<String>,
-) -> (Vec<String>, Vec<String>) {
-    let mut reached = Vec::new();
-    let mut notes = Vec::new();
-    if !n.log_bin && !n.slaves.is_empty() {
-        notes.push(format!(
-            "{} has no binary log (log_bin=OFF): the rebuild does not replicate; its replicas \
-             are planned separately",
-            n.endpoint()
-        ));
-        return (reached, notes);
-    }
-    fn walk(
-        n: &DatabaseNode,
-        reached: &mut Vec<String>,
-        notes: &mut Vec<String>,
-        prot: &dyn Fn(&DatabaseNode) -> Option<String>,
-    ) {
-        for c in &n.slaves {
-            if !c.reachable() {
-                notes.push(format!(
-                    "{} is below and unreachable: it receives the rebuild when it reconnects",
-                    display_addr(c)
-                ));
-                continue;
-            }
-            reached.push(c.endpoint().to_string());
-            if let Some(r) = prot(c) {
-                notes.push(format!(
-                    "{} receives the rebuild but is protected: {r}",
-                    c.endpoint()
-                ));
-            }
-            if c.slaves.is_empty() {
-                continue;
-            }
-            if c.log_bin && c.log_slave_updates {
-                walk(c, reached, notes, prot);
-            } else {
-                notes.push(format!(
-                    "replication chain breaks at {} (log_bin={}, log_slave_updates={}): nodes \
-                     below it are planned separately",
-                    c.endpoint(),
-                    if c.log_bin { "ON" } else { "OFF" },
-                    if c.log_slave_updates { "ON" } else { "OFF" }
-                ));
-            }
-        }
-    }
-    walk(n, &mut reached, &mut notes, prot);
-    (reached, notes)
 }
 
 /// Builds the plan from a selection and the scans of its executing nodes.

@@ -2,6 +2,7 @@
 //! from any node ([`discover`]) and rendering as JSON, YAML or a `pt-slave-find`-like tree.
 
 mod discover;
+pub mod eligibility;
 mod render;
 
 pub use discover::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover};
@@ -121,6 +122,16 @@ impl DatabaseNode {
     /// The node's address.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint::new(self.host.clone(), self.port)
+    }
+
+    /// The node's address, `host:?` when its port is not known (a replica announced without
+    /// one).
+    pub fn display_address(&self) -> String {
+        if self.port == 0 {
+            format!("{}:?", self.host)
+        } else {
+            self.endpoint().to_string()
+        }
     }
 
     /// Whether the node was reached.

@@ -1,0 +1,302 @@
+//! The option groups several commands share: the target and its credentials, the plan inputs
+//! (settings and table filters) of `plan` and `recycle`, and the run flags of every command
+//! that executes a plan.
+
+use super::Context;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::inspect::TableFilter;
+use crate::mysql::{ConnectSpec, Credentials, Endpoint};
+use crate::plan::PlanRequest;
+use crate::secret::Secret;
+use crate::settings::{HumanDuration, LoadLimits, Mode, Scope, Settings, SettingsOverrides};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Credential flags: every node found uses the same login.
+#[derive(Debug, Clone, Args)]
+pub struct CredentialArgs {
+    /// MySQL user
+    #[arg(long)]
+    pub user: Option<String>,
+    /// MySQL password [env: RECYCLER_DB_PASSWORD]
+    #[arg(
+        long,
+        env = "RECYCLER_DB_PASSWORD",
+        hide_env = true,
+        hide_env_values = true
+    )]
+    pub password: Option<Secret>,
+    /// A cluster from database.clusters in the config: its primary's address and credentials
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+impl CredentialArgs {
+    /// Design §10: flags win over `--cluster`'s config entry; password precedence is
+    /// flag > `RECYCLER_DB_PASSWORD` > config.
+    pub fn resolve(&self, cfg: &Config) -> Result<ConnectSpec> {
+        let cluster = self
+            .cluster
+            .as_deref()
+            .map(|n| cfg.cluster(n))
+            .transpose()?;
+        let user = self
+            .user
+            .clone()
+            .or_else(|| cluster.map(|c| c.primary.username.clone()))
+            .ok_or_else(|| Error::invalid("--user is required (or --cluster NAME)"))?;
+        let password = self
+            .password
+            .clone()
+            .or_else(|| cluster.map(|c| c.primary.password.clone()))
+            .unwrap_or_default();
+        Ok(ConnectSpec::new(
+            Credentials { user, password },
+            cfg.database.default.timeout.0,
+        ))
+    }
+}
+
+/// Connection flags shared by every command that talks to a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// MySQL host (or use --cluster)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// MySQL port [default: 3306]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+}
+
+/// A resolved target: the seed address, how to connect, and the cluster's name if named.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub spec: ConnectSpec,
+    pub cluster_name: Option<String>,
+}
+
+impl TargetArgs {
+    /// The seed address from the flags or `--cluster`, and the credentials.
+    pub fn resolve(&self, cfg: &Config) -> Result<Target> {
+        let name = self.credentials.cluster.as_deref();
+        let cluster = name.map(|n| cfg.cluster(n)).transpose()?;
+        let host = self
+            .host
+            .clone()
+            .or_else(|| cluster.map(|c| c.primary.host.clone()))
+            .ok_or_else(|| Error::invalid("--host is required (or --cluster NAME)"))?;
+        let port = self
+            .port
+            .or_else(|| cluster.map(|c| c.primary.port))
+            .unwrap_or(3306);
+        if let Some(r) = crate::mysql::address::host_problem(&host) {
+            return Err(Error::invalid(format!("--host: the host {r}")));
+        }
+        Ok(Target {
+            endpoint: Endpoint::new(host, port),
+            spec: self.credentials.resolve(cfg)?,
+            cluster_name: name.map(str::to_string),
+        })
+    }
+}
+
+/// Plan settings flags, shared by `plan` and `recycle`; unset flags take `recycling.defaults`.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Minimum estimated reclaim per table, MiB [config: recycling.defaults.threshold_mb]
+    #[arg(long)]
+    pub threshold_mb: Option<u64>,
+    /// Minimum estimated reclaim per table, percent of its file (both thresholds must hold)
+    #[arg(long)]
+    pub threshold_percent: Option<f64>,
+    /// binlog-off: each node rebuilds locally; binlog-on: the rebuild replicates downstream
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Never touch the primary or writable nodes (`--exclude-primary=false` to allow)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub exclude_primary: Option<bool>,
+    /// Tables per batch on a node (groups the log; every gate runs before every table)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+    /// Deadline of the whole apply (e.g. 30m, 1h)
+    #[arg(long)]
+    pub timeout: Option<HumanDuration>,
+    /// Session lock_wait_timeout of each rebuild (e.g. 5s)
+    #[arg(long)]
+    pub lock_wait_timeout: Option<HumanDuration>,
+    /// Most lag before the next rebuild (e.g. 10s): binlog-on, of every replica the rebuild
+    /// reaches, after it replayed the previous one; binlog-off, of the target itself
+    #[arg(long)]
+    pub max_lag: Option<HumanDuration>,
+    /// Also plan rebuilds that block writes (FULLTEXT/SPATIAL tables, LOCK=SHARED)
+    #[arg(long)]
+    pub allow_blocking: bool,
+    /// node: only --host; cluster: every eligible node of its topology
+    #[arg(long, value_enum, default_value_t = Scope::Node)]
+    pub scope: Scope,
+    /// No rebuild starts while a status variable is above its limit, e.g.
+    /// Threads_running=25,Threads_connected=400 [default: Threads_running=25]
+    #[arg(long)]
+    pub max_load: Option<LoadLimits>,
+    /// Watched during a rebuild too: above it the statement is killed (KILL QUERY) and that
+    /// node stops [default: Threads_running=50]
+    #[arg(long)]
+    pub critical_load: Option<LoadLimits>,
+    /// How often a holding gate (lag, load, pause, lock holders) is checked again [default: 1s]
+    #[arg(long)]
+    pub check_interval: Option<HumanDuration>,
+    /// Longest one rebuild may run before KILL QUERY [default: no limit but --timeout;
+    /// config: recycling.concurrency.worker_timeout]
+    #[arg(long)]
+    pub worker_timeout: Option<HumanDuration>,
+    /// pt-heartbeat's table (db.table, written with --utc): lag is read from it instead of
+    /// Seconds_Behind_Master
+    #[arg(long)]
+    pub heartbeat_table: Option<String>,
+}
+
+impl SettingsArgs {
+    /// Flags over `recycling.defaults`.
+    pub fn resolve(&self, cfg: &Config, parallel: usize) -> Result<Settings> {
+        SettingsOverrides {
+            mode: self.mode,
+            scope: Some(self.scope),
+            threshold_mb: self.threshold_mb,
+            threshold_percent: self.threshold_percent,
+            exclude_primary: self.exclude_primary,
+            batch_size: self.batch_size.map(|b| b as usize),
+            timeout: self.timeout,
+            lock_wait_timeout: self.lock_wait_timeout,
+            max_lag: self.max_lag,
+            allow_blocking: Some(self.allow_blocking),
+            check_interval: self.check_interval,
+            max_load: self.max_load.clone(),
+            critical_load: self.critical_load.clone(),
+            worker_timeout: self.worker_timeout,
+            heartbeat_table: self.heartbeat_table.clone(),
+        }
+        .resolve(
+            &cfg.recycling.defaults,
+            parallel,
+            cfg.recycling.concurrency.worker_timeout,
+        )
+        .map_err(|b| Error::invalid(format!("--{}: {}", b.name.replace('_', "-"), b.reason)))
+    }
+}
+
+/// Table filters (repeatable, `*` and `?` globs).
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Only these databases (repeatable, globs)
+    #[arg(long = "database")]
+    pub databases: Vec<String>,
+    /// Only these tables (repeatable, globs)
+    #[arg(long = "table")]
+    pub tables: Vec<String>,
+    /// Never these databases (repeatable, globs)
+    #[arg(long = "exclude-database")]
+    pub exclude_databases: Vec<String>,
+    /// Never these tables (repeatable, globs)
+    #[arg(long = "exclude-table")]
+    pub exclude_tables: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> TableFilter {
+        TableFilter {
+            databases: self.databases.clone(),
+            tables: self.tables.clone(),
+            exclude_databases: self.exclude_databases.clone(),
+            exclude_tables: self.exclude_tables.clone(),
+        }
+    }
+}
+
+/// Everything that decides a plan's content; shared by `plan` and `recycle`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanInputs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Refresh statistics first (ANALYZE NO_WRITE_TO_BINLOG TABLE; never replicated)
+    #[arg(long)]
+    pub analyze: bool,
+    /// Levels of topology discovery
+    #[arg(long, default_value_t = crate::topology::DEFAULT_MAX_DEPTH)]
+    pub max_depth: usize,
+    /// Rows sampled per candidate table with variable-length columns
+    #[arg(long, default_value_t = crate::inspect::DEFAULT_SAMPLE_ROWS, hide = true)]
+    pub sample_rows: u64,
+}
+
+impl PlanInputs {
+    /// The plan request for `target`; its `plan_id` is left to [`new_plan_id`].
+    pub fn request(&self, ctx: &Context, target: &Target) -> Result<PlanRequest> {
+        Ok(PlanRequest {
+            seed: target.endpoint.clone(),
+            settings: self
+                .settings
+                .resolve(&ctx.config, ctx.parallel.unwrap_or(super::DEFAULT_PARALLEL))?,
+            filter: self.filters.filter(),
+            analyze: self.analyze,
+            max_depth: self.max_depth,
+            cluster_name: target.cluster_name.clone(),
+            plan_id: String::new(),
+            sample_rows: self.sample_rows,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum ApplyFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Flags of every command that executes a plan.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// While this file exists no new rebuild starts (a running one goes on); remove it to go on
+    #[arg(long)]
+    pub pause_file: Option<PathBuf>,
+    /// When this file appears, running statements are killed (KILL QUERY), everything stops,
+    /// exit 5
+    #[arg(long)]
+    pub panic_file: Option<PathBuf>,
+    /// Format of the final report on stdout
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Table)]
+    pub output_format: ApplyFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_primary_takes_an_explicit_false() {
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            s: SettingsArgs,
+        }
+        use clap::Parser;
+        let t = T::try_parse_from(["t", "--exclude-primary=false"]).unwrap();
+        assert_eq!(t.s.exclude_primary, Some(false));
+        let t = T::try_parse_from(["t", "--exclude-primary"]).unwrap();
+        assert_eq!(t.s.exclude_primary, Some(true));
+        let t = T::try_parse_from(["t"]).unwrap();
+        assert_eq!(t.s.exclude_primary, None);
+        let s = t.s.resolve(&Config::default(), 10).unwrap();
+        assert!(s.exclude_primary);
+        assert_eq!(s.lock_wait_timeout, HumanDuration::secs(5));
+    }
+}
