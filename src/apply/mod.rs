@@ -32,6 +32,7 @@ mod statement;
 pub use control::{ApplyHandle, Tunables, TunablesPatch, watch_files};
 pub use executor::execute;
 pub use preflight::{Preflight, preflight};
+pub use session::SessionSetup;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -21,9 +21,53 @@ pub struct DdlSession {
     pub id: u64,
 }
 
+/// One statement that prepares a DDL session, before any rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSetup {
+    /// How long each rebuild may wait for its metadata lock, in seconds (at least 1).
+    LockWaitTimeout(u64),
+    /// binlog-off: nothing this session runs is written to the binary log.
+    NoBinlog,
+}
+
+impl SessionSetup {
+    /// The statements a session of `mode` runs first, in order: the one list the executor runs
+    /// and `apply --dry-run` prints.
+    pub fn of(mode: Mode, lock_wait_timeout_secs: u64) -> Vec<Self> {
+        let mut v = vec![Self::LockWaitTimeout(lock_wait_timeout_secs.max(1))];
+        if mode == Mode::BinlogOff {
+            v.push(Self::NoBinlog);
+        }
+        v
+    }
+
+    /// The statement as a person reads it (the timeout is a bound parameter when it runs).
+    pub fn sql(self) -> String {
+        match self {
+            Self::LockWaitTimeout(s) => format!("SET SESSION lock_wait_timeout = {s}"),
+            Self::NoBinlog => "SET SESSION sql_log_bin = 0".into(),
+        }
+    }
+
+    async fn run(self, conn: &mut MySqlConnection) -> std::result::Result<(), sqlx::Error> {
+        match self {
+            Self::LockWaitTimeout(s) => sqlx::query("SET SESSION lock_wait_timeout = ?")
+                .bind(s)
+                .execute(conn)
+                .await
+                .map(|_| ()),
+            Self::NoBinlog => conn
+                .execute("SET SESSION sql_log_bin = 0")
+                .await
+                .map(|_| ()),
+        }
+    }
+}
+
 impl DdlSession {
-    /// Connects and prepares the session: `lock_wait_timeout`, and in binlog-off `sql_log_bin=0`
-    /// verified to be in force. A missing privilege is error 1008 before any DDL.
+    /// Connects and prepares the session ([`SessionSetup::of`]): `lock_wait_timeout`, and in
+    /// binlog-off `sql_log_bin=0` verified to be in force. A missing privilege is error 1008
+    /// before any DDL.
     pub async fn open(
         node: &Endpoint,
         spec: &ConnectSpec,
@@ -31,13 +75,8 @@ impl DdlSession {
         lock_wait_timeout_secs: u64,
     ) -> Result<Self> {
         let mut conn = mysql::connect(node, spec).await?;
-        sqlx::query("SET SESSION lock_wait_timeout = ?")
-            .bind(lock_wait_timeout_secs.max(1))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| mysql::query_error(node, e))?;
-        if mode == Mode::BinlogOff {
-            conn.execute("SET SESSION sql_log_bin = 0")
+        for step in SessionSetup::of(mode, lock_wait_timeout_secs) {
+            step.run(&mut conn)
                 .await
                 .map_err(|e| mysql::query_error(node, e))?;
         }

@@ -3,7 +3,7 @@
 use super::opts::{ApplyFormat, CredentialArgs, PlanInputs, RunArgs, TargetArgs};
 use super::progress::{Bars, result_table};
 use super::{Context, DEFAULT_PARALLEL};
-use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, watch_files};
+use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, SessionSetup, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
 use crate::jobs::{JobRecord, JobStatus};
@@ -84,12 +84,8 @@ fn dry_run(plan: &Plan) -> String {
     let s = &plan.settings;
     for n in plan.nodes.iter().filter(|n| !n.actions.is_empty()) {
         out.push_str(&format!("-- {} ({} mode)\n", n.address, s.mode));
-        out.push_str(&format!(
-            "SET SESSION lock_wait_timeout = {};\n",
-            s.lock_wait_timeout.0.as_secs()
-        ));
-        if s.mode == crate::settings::Mode::BinlogOff {
-            out.push_str("SET SESSION sql_log_bin = 0;\n");
+        for step in SessionSetup::of(s.mode, s.lock_wait_timeout.0.as_secs()) {
+            out.push_str(&format!("{};\n", step.sql()));
         }
         for a in &n.actions {
             out.push_str(&crate::plan::rebuild_statement(
