@@ -185,6 +185,7 @@ fn watch_interrupts(stop: Stop) {
         }
         if next().await {
             eprintln!("exiting now");
+            crate::logging::flush();
             std::process::exit(130);
         }
     });
