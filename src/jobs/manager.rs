@@ -161,10 +161,7 @@ impl JobManager {
         let mut active = self.inner.active.lock().await;
         self.room(active.len())?;
         let store = &self.inner.store;
-        let id = store
-            .next_id("job", Utc::now().date_naive())
-            .await
-            .map_err(|e| Error::JobCreate(e.to_string()))?;
+        let id = store.next_id("job", Utc::now().date_naive()).await?;
         let kind = match &sub.work {
             Work::Recycle { dry_run: true, .. } => "plan",
             Work::Recycle { .. } => "recycle",
@@ -342,7 +339,8 @@ impl JobManager {
         let inner = &self.inner;
         // Pending until a worker is free.
         let _permit = tokio::select! {
-            p = inner.slots.acquire() => p.map_err(|e| Error::JobCreate(e.to_string()))?,
+            // The semaphore is never closed.
+            p = inner.slots.acquire() => p.map_err(|e| Error::Internal(format!("worker slots: {e}")))?,
             _ = stop.token().cancelled() => {
                 stop.stopped(job, "before the job started; nothing was executed");
                 self.save(job).await;

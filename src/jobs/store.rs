@@ -9,7 +9,8 @@ use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashSet;
@@ -145,13 +146,110 @@ fn run_state_text(j: &JobRecord) -> Option<String> {
         .and_then(|s| serde_json::to_string(s).ok())
 }
 
+/// A statement of the store failed (1000).
 fn db_err(e: sqlx::Error) -> Error {
-    Error::invalid(format!("job store: {e}"))
+    Error::Store {
+        message: e.to_string(),
+        creating: false,
+    }
 }
 
-fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|d| d.with_timezone(&Utc))
+/// A statement of the store failed while it recorded a new job or plan (1005).
+fn create_err(e: sqlx::Error) -> Error {
+    Error::Store {
+        message: e.to_string(),
+        creating: true,
+    }
+}
+
+fn job_status(s: &str) -> Result<JobStatus, String> {
+    JobStatus::parse(s).ok_or_else(|| format!("{s:?} is not a job status"))
+}
+
+fn action_status(s: &str) -> Result<ActionStatus, String> {
+    ActionStatus::parse(s).ok_or_else(|| format!("{s:?} is not an action status"))
+}
+
+/// A value stored as JSON.
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> serde_json::Result<T> {
+    serde_json::from_str(s)
+}
+
+/// A stored timestamp (RFC 3339).
+fn time(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc))
+}
+
+/// The columns of one stored row, each read as the type it must have: a value of another type
+/// or that does not parse is an error of the store naming the row and the column, never a
+/// panic or a default.
+struct Cols<'r> {
+    row: &'r SqliteRow,
+    /// The row, for messages: `job job-…`.
+    what: String,
+}
+
+impl<'r> Cols<'r> {
+    /// The row `what` names after its column `id`, itself read as text.
+    fn named(row: &'r SqliteRow, what: &str, id: &str) -> Result<Self> {
+        let anon = Cols {
+            row,
+            what: format!("a {what} row"),
+        };
+        let name: String = anon.get(id)?;
+        Ok(Cols {
+            row,
+            what: format!("{what} {name}"),
+        })
+    }
+
+    fn bad(&self, col: &str, why: impl std::fmt::Display) -> Error {
+        Error::Store {
+            message: format!("{}: column {col}: {why}", self.what),
+            creating: false,
+        }
+    }
+
+    fn get<T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(&self, col: &str) -> Result<T> {
+        self.row.try_get(col).map_err(|e| match e {
+            sqlx::Error::ColumnDecode { source, .. } => self.bad(col, source),
+            e => self.bad(col, e),
+        })
+    }
+
+    /// A text column read by `parse`.
+    fn parse<T, E: std::fmt::Display>(
+        &self,
+        col: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T> {
+        let text: String = self.get(col)?;
+        parse(&text).map_err(|e| self.bad(col, e))
+    }
+
+    /// A text column that may be `NULL`, read by `parse`.
+    fn parse_opt<T, E: std::fmt::Display>(
+        &self,
+        col: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>> {
+        let text: Option<String> = self.get(col)?;
+        text.map(|t| parse(&t).map_err(|e| self.bad(col, e)))
+            .transpose()
+    }
+
+    /// An integer column that may be `NULL`, as the unsigned type it counts in.
+    fn count_opt<T: TryFrom<i64>>(&self, col: &str) -> Result<Option<T>> {
+        let n: Option<i64> = self.get(col)?;
+        n.map(|n| T::try_from(n).map_err(|_| self.bad(col, format!("{n} is out of range"))))
+            .transpose()
+    }
+
+    /// An integer column, as the unsigned type it counts in.
+    fn count<T: TryFrom<i64>>(&self, col: &str) -> Result<T> {
+        self.count_opt(col)?
+            .ok_or_else(|| self.bad(col, "NULL where a number is stored"))
+    }
 }
 
 impl Store {
@@ -168,36 +266,44 @@ impl Store {
             // without an fsync per ledger row.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        Self::with(opts).await.map_err(|e| Error::file(path, e))
+        let pool = Self::connect(opts)
+            .await
+            .map_err(|e| Error::file(path, e))?;
+        Self::set_up(pool).await.map_err(|e| Error::Store {
+            message: format!("{}: {e}", path.display()),
+            creating: false,
+        })
     }
 
     /// A store that lives in memory (when `persistence.job_state.enabled` is false).
     pub async fn in_memory() -> Result<Self> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:").map_err(db_err)?;
-        Self::with(opts).await
+        let pool = Self::connect(opts).await.map_err(db_err)?;
+        Self::set_up(pool).await.map_err(db_err)
     }
 
-    async fn with(opts: SqliteConnectOptions) -> Result<Self> {
-        let pool = SqlitePoolOptions::new()
+    async fn connect(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+        SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(db_err)?;
+    }
+
+    /// Brings the store's tables up to date.
+    async fn set_up(pool: SqlitePool) -> Result<Self, sqlx::Error> {
         for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&pool).await.map_err(db_err)?;
+            sqlx::query(stmt).execute(&pool).await?;
         }
         for (table, column, def) in ADDED_COLUMNS {
             let have: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
                 .bind(table)
                 .fetch_all(&pool)
-                .await
-                .map_err(db_err)?;
+                .await?;
             if !have.iter().any(|c| c == column) {
                 // Names from the constant above, never from input.
                 sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
                     .execute(&pool)
-                    .await
-                    .map_err(db_err)?;
+                    .await?;
             }
         }
         Ok(Self { pool })
@@ -206,7 +312,7 @@ impl Store {
     /// The next `<kind>-YYYYMMDD-NNN` id for `day`.
     pub async fn next_id(&self, kind: &str, day: NaiveDate) -> Result<String> {
         let d = day.format("%Y%m%d").to_string();
-        let mut tx: Transaction<'_, Sqlite> = self.pool.begin().await.map_err(db_err)?;
+        let mut tx: Transaction<'_, Sqlite> = self.pool.begin().await.map_err(create_err)?;
         sqlx::query(
             "INSERT INTO counters (kind, day, n) VALUES (?, ?, 1) \
              ON CONFLICT (kind, day) DO UPDATE SET n = n + 1",
@@ -215,14 +321,14 @@ impl Store {
         .bind(&d)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(create_err)?;
         let n: i64 = sqlx::query_scalar("SELECT n FROM counters WHERE kind = ? AND day = ?")
             .bind(kind)
             .bind(&d)
             .fetch_one(&mut *tx)
             .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+            .map_err(create_err)?;
+        tx.commit().await.map_err(create_err)?;
         Ok(format!("{kind}-{d}-{n:03}"))
     }
 
@@ -254,7 +360,7 @@ impl Store {
         .bind(run_state_text(j))
         .execute(&self.pool)
         .await
-        .map_err(|e| Error::JobCreate(format!("job store: {e}")))?;
+        .map_err(create_err)?;
         Ok(())
     }
 
@@ -286,33 +392,28 @@ impl Store {
         Ok(())
     }
 
-    fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> JobRecord {
-        let status: String = r.get("status");
-        let config: String = r.get("config");
-        JobRecord {
-            job_id: r.get("job_id"),
-            kind: r.get("kind"),
-            status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
-            phase: r.get("phase"),
-            plan_id: r.get("plan_id"),
-            plan_digest: r.get("plan_digest"),
-            config: serde_json::from_str(&config).unwrap_or_default(),
-            created_at: ts(r.get("created_at")).unwrap_or_default(),
-            started_at: ts(r.get("started_at")),
-            completed_at: ts(r.get("completed_at")),
-            error: r.get("error"),
-            total_tables: r.get::<i64, _>("total_tables") as u64,
-            processed_tables: r.get::<i64, _>("processed_tables") as u64,
-            failed_tables: r.get::<i64, _>("failed_tables") as u64,
-            bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
-            current_table: r.get("current_table"),
-            owner_pid: r
-                .get::<Option<i64>, _>("owner_pid")
-                .and_then(|p| u32::try_from(p).ok()),
-            run_state: r
-                .get::<Option<String>, _>("run_state")
-                .and_then(|t| serde_json::from_str(&t).ok()),
-        }
+    fn job_from_row(r: &SqliteRow) -> Result<JobRecord> {
+        let c = Cols::named(r, "job", "job_id")?;
+        Ok(JobRecord {
+            job_id: c.get("job_id")?,
+            kind: c.get("kind")?,
+            status: c.parse("status", job_status)?,
+            phase: c.get("phase")?,
+            plan_id: c.get("plan_id")?,
+            plan_digest: c.get("plan_digest")?,
+            config: c.parse("config", json)?,
+            created_at: c.parse("created_at", time)?,
+            started_at: c.parse_opt("started_at", time)?,
+            completed_at: c.parse_opt("completed_at", time)?,
+            error: c.get("error")?,
+            total_tables: c.count("total_tables")?,
+            processed_tables: c.count("processed_tables")?,
+            failed_tables: c.count("failed_tables")?,
+            bytes_freed: c.count("bytes_freed")?,
+            current_table: c.get("current_table")?,
+            owner_pid: c.count_opt("owner_pid")?,
+            run_state: c.parse_opt("run_state", json)?,
+        })
     }
 
     /// One job.
@@ -323,7 +424,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(r.as_ref().map(Self::job_from_row))
+        r.as_ref().map(Self::job_from_row).transpose()
     }
 
     /// Jobs, newest first, optionally of one status; and the total count matching. Each branch
@@ -370,7 +471,8 @@ impl Store {
                 (rows, total)
             }
         };
-        Ok((rows.iter().map(Self::job_from_row).collect(), total as u64))
+        let jobs = rows.iter().map(Self::job_from_row).collect::<Result<_>>()?;
+        Ok((jobs, total as u64))
     }
 
     /// Jobs of any of `statuses`, newest first (for `monitor`).
@@ -392,7 +494,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(rows.iter().map(Self::job_from_row).collect())
+        rows.iter().map(Self::job_from_row).collect()
     }
 
     /// Marks the jobs left `pending` or `running` by a process that is gone (a crash, a kill,
@@ -424,7 +526,7 @@ impl Store {
             .map_err(db_err)?;
         let mut ids = Vec::new();
         for r in &rows {
-            let mut j = Self::job_from_row(r);
+            let mut j = Self::job_from_row(r)?;
             if alive(j.owner_pid) {
                 continue;
             }
@@ -488,23 +590,31 @@ impl Store {
             q = q.bind(*b);
         }
         let row = q.fetch_one(&self.pool).await.map_err(db_err)?;
-        let num = |i: usize| -> f64 { row.try_get::<f64, _>(i).unwrap_or(0.0) };
+        let num = |i: usize| row.try_get::<f64, _>(i).map_err(db_err);
+        let bad = |col: &str, why: String| Error::Store {
+            message: format!("totals: {col}: {why}"),
+            creating: false,
+        };
         Ok(StoreTotals {
             jobs: jobs
                 .into_iter()
-                .filter_map(|(s, n)| JobStatus::parse(&s).map(|s| (s, n as u64)))
-                .collect(),
-            bytes_freed: bytes.unwrap_or(0) as u64,
+                .map(|(s, n)| Ok((job_status(&s).map_err(|e| bad("jobs.status", e))?, n as u64)))
+                .collect::<Result<_>>()?,
+            bytes_freed: u64::try_from(bytes.unwrap_or(0))
+                .map_err(|_| bad("jobs.bytes_freed", "a negative sum".into()))?,
             tables: tables.into_iter().map(|(s, n)| (s, n as u64)).collect(),
-            duration_count: num(0) as u64,
-            duration_sum: num(1),
-            duration_buckets: (0..bounds.len()).map(|i| num(2 + i) as u64).collect(),
+            duration_count: num(0)? as u64,
+            duration_sum: num(1)?,
+            duration_buckets: (0..bounds.len())
+                .map(|i| Ok(num(2 + i)? as u64))
+                .collect::<Result<_>>()?,
         })
     }
 
     /// Saves (or replaces) a plan document.
     pub async fn save_plan(&self, p: &Plan) -> Result<()> {
-        let body = serde_json::to_string(p).map_err(|e| Error::invalid(e.to_string()))?;
+        let body = serde_json::to_string(p)
+            .map_err(|e| Error::Internal(format!("plan {} cannot be encoded: {e}", p.plan_id)))?;
         sqlx::query(
             "INSERT INTO plans (plan_id, digest, created_at, body) VALUES (?, ?, ?, ?) \
              ON CONFLICT (plan_id) DO UPDATE SET digest = excluded.digest, body = excluded.body",
@@ -515,7 +625,7 @@ impl Store {
         .bind(body)
         .execute(&self.pool)
         .await
-        .map_err(db_err)?;
+        .map_err(create_err)?;
         Ok(())
     }
 
@@ -529,7 +639,7 @@ impl Store {
             .bind(&p.plan_id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(db_err)?;
+            .map_err(create_err)?;
         match have {
             Some(d) if d == digest => Ok(true),
             Some(d) => Err(Error::invalid(format!(
@@ -551,16 +661,13 @@ impl Store {
 
     /// A saved plan.
     pub async fn plan(&self, plan_id: &str) -> Result<Option<Plan>> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM plans WHERE plan_id = ?")
+        let r = sqlx::query("SELECT plan_id, body FROM plans WHERE plan_id = ?")
             .bind(plan_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        body.map(|b| {
-            serde_json::from_str(&b)
-                .map_err(|e| Error::invalid(format!("stored plan {plan_id}: {e}")))
-        })
-        .transpose()
+        r.map(|r| Cols::named(&r, "plan", "plan_id")?.parse("body", json))
+            .transpose()
     }
 
     /// The ledger of one job, in the order it was written.
@@ -570,26 +677,25 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let status: String = r.get("status");
-                ActionOutcome {
-                    node: r.get("node"),
-                    schema: r.get("schema_name"),
-                    table: r.get("table_name"),
-                    status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Failed),
-                    started_at: ts(r.get("started_at")),
-                    finished_at: ts(r.get("finished_at")).unwrap_or_default(),
-                    size_before: r.get::<Option<i64>, _>("size_before").map(|v| v as u64),
-                    size_after: r.get::<Option<i64>, _>("size_after").map(|v| v as u64),
-                    bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
-                    error: r.get("error"),
-                    code: r.get::<Option<i64>, _>("code").map(|v| v as u16),
-                    unneeded: r.get::<i64, _>("unneeded") != 0,
-                }
+                let c = Cols::named(r, "ledger of job", "job_id")?;
+                Ok(ActionOutcome {
+                    node: c.get("node")?,
+                    schema: c.get("schema_name")?,
+                    table: c.get("table_name")?,
+                    status: c.parse("status", action_status)?,
+                    started_at: c.parse_opt("started_at", time)?,
+                    finished_at: c.parse("finished_at", time)?,
+                    size_before: c.count_opt("size_before")?,
+                    size_after: c.count_opt("size_after")?,
+                    bytes_freed: c.count("bytes_freed")?,
+                    error: c.get("error")?,
+                    code: c.count_opt("code")?,
+                    unneeded: c.get("unneeded")?,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -622,7 +728,7 @@ impl Ledger for Store {
     }
 
     async fn done(&self, digest: &str) -> Result<HashSet<(String, String, String)>> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT DISTINCT node, schema_name, table_name FROM ledger \
              WHERE plan_digest = ? AND status = 'done'",
         )
@@ -630,10 +736,7 @@ impl Ledger for Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("node"), r.get("schema_name"), r.get("table_name")))
-            .collect())
+        Ok(rows.into_iter().collect())
     }
 }
 
@@ -747,6 +850,155 @@ mod tests {
             JobStatus::Running,
             "this process's job is alive"
         );
+    }
+
+    fn outcome() -> ActionOutcome {
+        ActionOutcome {
+            node: "127.0.0.1:23307".into(),
+            schema: "shop".into(),
+            table: "orders".into(),
+            status: ActionStatus::Done,
+            started_at: Some(Utc::now()),
+            finished_at: Utc::now(),
+            size_before: Some(100),
+            size_after: Some(10),
+            bytes_freed: 90,
+            error: None,
+            code: None,
+            unneeded: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_is_an_internal_error_or_a_failed_creation_never_a_bad_argument() {
+        let s = Store::in_memory().await.unwrap();
+        let j = job("job-20261126-001", JobStatus::Running);
+        s.insert_job(&j).await.unwrap();
+        // The store fails under the tool, as a full disk or a damaged file would make it.
+        for t in ["jobs", "counters", "plans", "ledger"] {
+            sqlx::query(&format!("DROP TABLE {t}"))
+                .execute(&s.pool)
+                .await
+                .unwrap();
+        }
+        fn code<T: std::fmt::Debug>(r: Result<T>) -> crate::error::ErrorCode {
+            r.unwrap_err().code()
+        }
+        use crate::error::ErrorCode::{Internal, JobCreate};
+        let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let p = crate::plan::example_plan();
+        // Creating a job or a plan: 1005.
+        assert_eq!(code(s.next_id("job", d).await), JobCreate);
+        assert_eq!(code(s.insert_job(&j).await), JobCreate);
+        assert_eq!(code(s.save_plan(&p).await), JobCreate);
+        assert_eq!(code(s.check_new_plan(&p).await), JobCreate);
+        // Anything else: 1000.
+        assert_eq!(code(s.update_job(&j).await), Internal);
+        assert_eq!(code(s.job(&j.job_id).await), Internal);
+        assert_eq!(code(s.jobs(None, 10, 0).await), Internal);
+        assert_eq!(code(s.recover_interrupted().await), Internal);
+        assert_eq!(code(s.totals(&[1.0]).await), Internal);
+        assert_eq!(code(s.plan(&p.plan_id).await), Internal);
+        assert_eq!(code(s.outcomes(&j.job_id).await), Internal);
+        assert_eq!(
+            code(s.record(&j.job_id, "sha256:ab", &outcome()).await),
+            Internal
+        );
+        assert_eq!(code(s.done("sha256:ab").await), Internal);
+    }
+
+    /// Writes `value` (SQL) into `column` of every row of `table`.
+    async fn damage(s: &Store, table: &str, column: &str, value: &str) {
+        sqlx::query(&format!("UPDATE {table} SET {column} = {value}"))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_row_that_cannot_be_read_is_an_error_naming_the_job_and_the_column() {
+        for (column, value) in [
+            ("total_tables", "'many'"),
+            ("bytes_freed", "-1"),
+            ("status", "'exploded'"),
+            ("created_at", "'yesterday'"),
+            ("started_at", "'noon'"),
+            ("config", "'{'"),
+            ("run_state", "'[1'"),
+            ("owner_pid", "-1"),
+            ("plan_id", "x'00ff'"),
+        ] {
+            let s = Store::in_memory().await.unwrap();
+            s.insert_job(&job("job-20261126-001", JobStatus::Completed))
+                .await
+                .unwrap();
+            damage(&s, "jobs", column, value).await;
+            for e in [
+                s.job("job-20261126-001").await.unwrap_err(),
+                s.jobs(None, 10, 0).await.unwrap_err(),
+            ] {
+                let msg = e.to_string();
+                assert!(
+                    matches!(
+                        e,
+                        Error::Store {
+                            creating: false,
+                            ..
+                        }
+                    ),
+                    "{column}: {e:?}"
+                );
+                assert!(
+                    msg.contains("job-20261126-001") && msg.contains(column),
+                    "{column}: {msg}"
+                );
+            }
+        }
+        for (column, value) in [
+            ("status", "'meh'"),
+            ("code", "'x'"),
+            ("size_after", "-3"),
+            ("finished_at", "42"),
+            ("unneeded", "'perhaps'"),
+        ] {
+            let s = Store::in_memory().await.unwrap();
+            s.record("job-20261126-001", "sha256:ab", &outcome())
+                .await
+                .unwrap();
+            damage(&s, "ledger", column, value).await;
+            let e = s.outcomes("job-20261126-001").await.unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                matches!(
+                    e,
+                    Error::Store {
+                        creating: false,
+                        ..
+                    }
+                ),
+                "{column}: {e:?}"
+            );
+            assert!(
+                msg.contains("job-20261126-001") && msg.contains(column),
+                "{column}: {msg}"
+            );
+        }
+        let s = Store::in_memory().await.unwrap();
+        let p = crate::plan::example_plan();
+        s.save_plan(&p).await.unwrap();
+        damage(&s, "plans", "body", "'{\"plan_id\": 7}'").await;
+        let e = s.plan(&p.plan_id).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Store {
+                    creating: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&p.plan_id), "{e}");
     }
 
     #[tokio::test]
