@@ -1,6 +1,8 @@
 //! The SQLite job store (`persistence.job_state.file`, WAL): jobs, plans and the per-table
 //! ledger. Written as events happen; never holds a password (job configs are stored as given
-//! minus credentials, which callers strip).
+//! minus credentials, which callers strip). Its layout is the migrations in `migrations/`,
+//! applied when it is opened (a store made before them is adopted first: `adopt`); every row
+//! is read back strictly — a value that does not decode is an error naming the row and column.
 
 use super::JobStatus;
 use crate::apply::{ActionOutcome, ActionStatus, Ledger, RunState};
@@ -8,45 +10,22 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
-     PRIMARY KEY (kind, day))",
-    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
-     phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
-     started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
-     processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
-     bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT, owner_pid INTEGER)",
-    // The job list pages newest first, all jobs or those of one status.
-    "DROP INDEX IF EXISTS jobs_status",
-    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id)",
-    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id)",
-    "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
-     created_at TEXT NOT NULL, body TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
-     node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
-     started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
-     bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
-     PRIMARY KEY (job_id, node, schema_name, table_name))",
-    "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
-];
+/// The store's layout: `migrations/`, applied in order when the store is opened.
+static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// Columns added after the first release of the store, with their definitions: added to an
-/// older store when it is opened.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("jobs", "owner_pid", "INTEGER"),
-    ("jobs", "run_state", "TEXT"),
-    ("ledger", "unneeded", "INTEGER NOT NULL DEFAULT 0"),
-];
+/// The migration whose layout a store made before migrations is brought to first.
+const BASELINE: i64 = 1;
 
 /// One job row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,6 +123,71 @@ fn run_state_text(j: &JobRecord) -> Option<String> {
     j.run_state
         .as_ref()
         .and_then(|s| serde_json::to_string(s).ok())
+}
+
+/// Brings a store made before migrations (it has a `jobs` table and no `_sqlx_migrations`) to
+/// the layout of the [`BASELINE`] migration, which is written to run safely on it then: each of
+/// its tables gets the columns of that migration it lacks (added over time: `jobs.owner_pid`,
+/// `jobs.run_state`, `ledger.unneeded`), defined as the migration defines them. Tables it lacks
+/// altogether, and indexes, the migration creates.
+async fn adopt(tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let tables = |c| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(c)
+    };
+    let have = tables(&mut *tx).await?;
+    if !have.iter().any(|t| t == "jobs") || have.iter().any(|t| t == "_sqlx_migrations") {
+        return Ok(());
+    }
+    let baseline = MIGRATOR
+        .iter()
+        .find(|m| m.version == BASELINE)
+        .ok_or_else(|| {
+            sqlx::Error::Configuration("this build lacks the baseline migration".into())
+        })?;
+    // The baseline's layout, read from a scratch database it is run on.
+    let mut scratch = SqliteConnectOptions::from_str("sqlite::memory:")?
+        .connect()
+        .await?;
+    sqlx::raw_sql(&baseline.sql).execute(&mut scratch).await?;
+    type Column = (String, String, bool, Option<String>);
+    let columns = |t: String| {
+        sqlx::query_as::<_, Column>(
+            "SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?)",
+        )
+        .bind(t)
+    };
+    for table in tables(&mut scratch).await? {
+        if !have.contains(&table) {
+            continue;
+        }
+        let present = columns(table.clone()).fetch_all(&mut *tx).await?;
+        for (name, ty, not_null, default) in columns(table.clone()).fetch_all(&mut scratch).await? {
+            if present.iter().any(|c| c.0 == name) {
+                continue;
+            }
+            let mut def = format!(
+                "ALTER TABLE {} ADD COLUMN {} {ty}",
+                quote(&table),
+                quote(&name)
+            );
+            if not_null {
+                def.push_str(" NOT NULL");
+            }
+            if let Some(d) = default {
+                def.push_str(&format!(" DEFAULT {d}"));
+            }
+            sqlx::query(&def).execute(&mut *tx).await?;
+        }
+    }
+    scratch.close().await
+}
+
+/// `name` as an SQLite identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A statement of the store failed (1000).
@@ -279,7 +323,10 @@ impl Store {
     pub async fn in_memory() -> Result<Self> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:").map_err(db_err)?;
         let pool = Self::connect(opts).await.map_err(db_err)?;
-        Self::set_up(pool).await.map_err(db_err)
+        Self::set_up(pool).await.map_err(|message| Error::Store {
+            message,
+            creating: false,
+        })
     }
 
     async fn connect(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
@@ -289,23 +336,22 @@ impl Store {
             .await
     }
 
-    /// Brings the store's tables up to date.
-    async fn set_up(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&pool).await?;
-        }
-        for (table, column, def) in ADDED_COLUMNS {
-            let have: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
-                .bind(table)
-                .fetch_all(&pool)
-                .await?;
-            if !have.iter().any(|c| c == column) {
-                // Names from the constant above, never from input.
-                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
-                    .execute(&pool)
-                    .await?;
-            }
-        }
+    /// Brings the store's tables up to date: every migration it lacks, in one write
+    /// transaction, so two processes opening a store at once take turns.
+    async fn set_up(pool: SqlitePool) -> Result<Self, String> {
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| e.to_string())?;
+        adopt(&mut tx).await.map_err(|e| e.to_string())?;
+        MIGRATOR.run(&mut *tx).await.map_err(|e| match e {
+            MigrateError::VersionMissing(v) => format!(
+                "it was written by a newer version of this tool (migration {v} is unknown \
+                 here); use that version"
+            ),
+            e => e.to_string(),
+        })?;
+        tx.commit().await.map_err(|e| e.to_string())?;
         Ok(Self { pool })
     }
 
@@ -999,6 +1045,187 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains(&p.plan_id), "{e}");
+    }
+
+    /// The store's statements in its first release (f674d73), before `owner_pid`, `run_state`
+    /// and `ledger.unneeded`, with the index the job list no longer uses.
+    const FIRST_RELEASE: &[&str] = &[
+        "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
+         PRIMARY KEY (kind, day))",
+        "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
+         phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
+         started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
+         processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
+         bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT)",
+        "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
+        "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
+         created_at TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
+         node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
+         started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
+         bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
+         PRIMARY KEY (job_id, node, schema_name, table_name))",
+        "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
+    ];
+
+    /// What the last version before migrations (1b4e3db) ran on a new store: its `SCHEMA`, then
+    /// the `ADDED_COLUMNS` that `CREATE TABLE` did not have.
+    const LAST_HAND_ROLLED: &[&str] = &[
+        "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
+         PRIMARY KEY (kind, day))",
+        "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
+         phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
+         started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
+         processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
+         bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT, owner_pid INTEGER)",
+        "DROP INDEX IF EXISTS jobs_status",
+        "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id)",
+        "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id)",
+        "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
+         created_at TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
+         node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
+         started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
+         bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
+         PRIMARY KEY (job_id, node, schema_name, table_name))",
+        "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
+        "ALTER TABLE jobs ADD COLUMN run_state TEXT",
+        "ALTER TABLE ledger ADD COLUMN unneeded INTEGER NOT NULL DEFAULT 0",
+    ];
+
+    /// A store file made by `statements`, holding one finished job with a ledger row, a plan and
+    /// the day's job counter at 1, written with the columns every version had.
+    async fn old_store(path: &Path, statements: &[&str]) {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        let p = crate::plan::example_plan();
+        let rows = [
+            "INSERT INTO counters (kind, day, n) VALUES ('job', '20261126', 1)".to_string(),
+            "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, \
+             created_at, started_at, completed_at, error, total_tables, processed_tables, \
+             failed_tables, bytes_freed, current_table) VALUES ('job-20261126-001', 'apply', \
+             'completed', 'applying', 'plan-20261126-001', 'sha256:ab', '{\"mode\":\"binlog-off\"}', \
+             '2026-11-26T10:00:00+00:00', '2026-11-26T10:00:01+00:00', \
+             '2026-11-26T10:00:09+00:00', NULL, 1, 1, 0, 90, NULL)"
+                .to_string(),
+            "INSERT INTO ledger (job_id, plan_digest, node, schema_name, table_name, status, \
+             started_at, finished_at, size_before, size_after, bytes_freed, error, code) VALUES \
+             ('job-20261126-001', 'sha256:ab', '127.0.0.1:23307', 'shop', 'orders', 'done', \
+             '2026-11-26T10:00:02+00:00', '2026-11-26T10:00:08+00:00', 100, 10, 90, NULL, NULL)"
+                .to_string(),
+            format!(
+                "INSERT INTO plans (plan_id, digest, created_at, body) VALUES ('{}', '{}', '{}', '{}')",
+                p.plan_id,
+                p.computed_digest(),
+                p.created_at.to_rfc3339(),
+                serde_json::to_string(&p).unwrap().replace('\'', "''")
+            ),
+        ];
+        for stmt in statements
+            .iter()
+            .copied()
+            .chain(rows.iter().map(String::as_str))
+        {
+            sqlx::query(stmt).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_migrations_opens_and_keeps_its_jobs() {
+        for (name, statements) in [
+            ("first release", FIRST_RELEASE),
+            ("last hand-rolled", LAST_HAND_ROLLED),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("jobs.db");
+            old_store(&path, statements).await;
+            // Twice: the second open finds the migrations applied.
+            for _ in 0..2 {
+                let s = Store::open(&path).await.unwrap();
+                let j = s.job("job-20261126-001").await.unwrap().expect(name);
+                assert_eq!(
+                    (j.status, j.bytes_freed, j.owner_pid, &j.run_state),
+                    (JobStatus::Completed, 90, None, &None),
+                    "{name}"
+                );
+                assert_eq!(
+                    j.config,
+                    serde_json::json!({"mode": "binlog-off"}),
+                    "{name}"
+                );
+                let o = s.outcomes("job-20261126-001").await.unwrap();
+                assert_eq!((o.len(), o[0].bytes_freed, o[0].unneeded), (1, 90, false));
+                let p = crate::plan::example_plan();
+                assert_eq!(s.plan(&p.plan_id).await.unwrap(), Some(p), "{name}");
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&s.pool)
+                        .await
+                        .unwrap();
+                assert_eq!(applied, [BASELINE], "{name}");
+                let indexes: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+                     ORDER BY name",
+                )
+                .fetch_all(&s.pool)
+                .await
+                .unwrap();
+                assert_eq!(
+                    indexes,
+                    ["jobs_created", "jobs_status_created", "ledger_digest"],
+                    "{name}"
+                );
+                s.pool.close().await;
+            }
+            // And it takes new jobs with what was added since.
+            let s = Store::open(&path).await.unwrap();
+            let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+            let id = s.next_id("job", d).await.unwrap();
+            assert_eq!(id, "job-20261126-002", "{name}");
+            let mut j = job(&id, JobStatus::Running);
+            j.owner_pid = Some(std::process::id());
+            s.insert_job(&j).await.unwrap();
+            assert_eq!(s.job(&id).await.unwrap(), Some(j), "{name}");
+            let unneeded = ActionOutcome {
+                status: ActionStatus::Skipped,
+                unneeded: true,
+                ..outcome()
+            };
+            s.record(&id, "sha256:ab", &unneeded).await.unwrap();
+            assert_eq!(s.outcomes(&id).await.unwrap(), vec![unneeded], "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn processes_opening_a_new_store_at_once_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let opens = (0..8).map(|_| Store::open(&path));
+        for s in futures::future::join_all(opens).await {
+            s.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_of_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let s = Store::open(&path).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (999, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        s.pool.close().await;
+        let e = Store::open(&path).await.unwrap_err();
+        assert_eq!(e.code(), crate::error::ErrorCode::Internal, "{e}");
+        assert!(e.to_string().contains("newer version"), "{e}");
     }
 
     #[tokio::test]
