@@ -33,13 +33,14 @@ pub use control::{ApplyHandle, Tunables, TunablesPatch, watch_files};
 pub use executor::execute;
 pub use preflight::{Preflight, preflight};
 
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::Duration;
 
 /// Outcome of one action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionStatus {
     /// Rebuilt; sizes measured.
@@ -52,6 +53,9 @@ pub enum ActionStatus {
 }
 
 impl ActionStatus {
+    /// Every outcome.
+    pub const ALL: [ActionStatus; 3] = [Self::Done, Self::Failed, Self::Skipped];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Done => "done",
@@ -61,12 +65,7 @@ impl ActionStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "done" => Some(Self::Done),
-            "failed" => Some(Self::Failed),
-            "skipped" => Some(Self::Skipped),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -85,7 +84,7 @@ pub struct ActionOutcome {
     /// Why it failed or was skipped.
     pub error: Option<String>,
     /// Spec error code, when one applies (1009 timeout, 1008 privilege, …).
-    pub code: Option<u16>,
+    pub code: Option<ErrorCode>,
     /// A skip because the table needs no rebuild any more (gone, no longer in its own
     /// tablespace, or no longer qualifying — e.g. rebuilt by a run that died before recording
     /// it): nothing is left undone, so it does not make the apply partial.

@@ -6,7 +6,7 @@ use super::{Context, CredentialArgs, DEFAULT_PARALLEL, TargetArgs};
 use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
-use crate::jobs::{JobRecord, JobStatus, Store};
+use crate::jobs::{JobKind, JobPhase, JobRecord, JobStatus, Store};
 use crate::mysql::ConnectSpec;
 use crate::plan::{DigestProblem, Plan, PlanFormat, read_plan, render_plan};
 use chrono::Utc;
@@ -88,7 +88,7 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
         }
     }
     let spec = a.credentials.resolve(&ctx.config)?;
-    run_plan(ctx, plan, spec, &a.run, a.resume, "apply").await
+    run_plan(ctx, plan, spec, &a.run, a.resume, JobKind::Apply).await
 }
 
 pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
@@ -100,7 +100,7 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
         eprintln!("dry run: nothing was executed");
         return Ok(0);
     }
-    run_plan(ctx, plan, target.spec, &a.run, false, "recycle").await
+    run_plan(ctx, plan, target.spec, &a.run, false, JobKind::Recycle).await
 }
 
 /// The job store of `persistence.job_state` (in memory when it is disabled).
@@ -197,7 +197,7 @@ pub(super) async fn run_plan(
     spec: ConnectSpec,
     run: &RunArgs,
     resume: bool,
-    kind: &str,
+    kind: JobKind,
 ) -> Result<i32> {
     if ctx.dry_run {
         print!("{}", dry_run(&plan));
@@ -222,7 +222,7 @@ pub(super) async fn run_plan(
     let config = serde_json::to_value(&plan.settings).unwrap_or_default();
     let mut job = JobRecord::new(id, kind, JobStatus::Running, config);
     job.started_at = Some(job.created_at);
-    job.phase = Some("applying".into());
+    job.phase = Some(JobPhase::Applying);
     job.plan_id = Some(plan.plan_id.clone());
     job.plan_digest = Some(plan.computed_digest());
     job.total_tables = plan.actions().count() as u64;

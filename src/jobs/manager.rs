@@ -10,7 +10,7 @@
 
 use super::alerts::AlertSink;
 use super::runner::{self, Applied, ApplyJob, Observer, Stop};
-use super::{JobRecord, JobStatus, Store};
+use super::{JobKind, JobPhase, JobRecord, JobStatus, Store};
 use crate::apply::{ApplyHandle, ApplyOptions, Event};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -163,9 +163,9 @@ impl JobManager {
         let store = &self.inner.store;
         let id = store.next_id("job", Utc::now().date_naive()).await?;
         let kind = match &sub.work {
-            Work::Recycle { dry_run: true, .. } => "plan",
-            Work::Recycle { .. } => "recycle",
-            Work::Apply { .. } => "apply",
+            Work::Recycle { dry_run: true, .. } => JobKind::Plan,
+            Work::Recycle { .. } => JobKind::Recycle,
+            Work::Apply { .. } => JobKind::Apply,
         };
         let mut job = JobRecord::new(id.clone(), kind, JobStatus::Pending, sub.config.clone());
         if let Work::Apply { plan } = &sub.work {
@@ -187,7 +187,7 @@ impl JobManager {
         );
         drop(active);
         let _ = self.inner.updates.send(Arc::new(job.clone()));
-        tracing::info!(job = %id, kind, "job queued");
+        tracing::info!(job = %id, kind = kind.as_str(), "job queued");
         let me = self.clone();
         let first = job.clone();
         self.inner.tasks.spawn(async move {
@@ -352,7 +352,7 @@ impl JobManager {
         let plan = match sub.work {
             Work::Apply { plan } => *plan,
             Work::Recycle { request, dry_run } => {
-                job.phase = Some("planning".into());
+                job.phase = Some(JobPhase::Planning);
                 self.save(job).await;
                 let made = tokio::select! {
                     r = self.plan(&request, &sub.spec) => r,
@@ -388,7 +388,7 @@ impl JobManager {
         let _nodes = match inner.nodes.try_acquire(&job.job_id, &nodes) {
             Ok(g) => g,
             Err(holders) => {
-                job.phase = Some("waiting".into());
+                job.phase = Some(JobPhase::Waiting);
                 job.current_table = None;
                 tracing::info!(job = %job.job_id, "waiting for nodes held by {holders}");
                 self.save(job).await;

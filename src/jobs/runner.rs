@@ -4,7 +4,7 @@
 //! happens (so `status`/`monitor` in another process see it) and handed to an [`Observer`]
 //! (progress bars, the WebSocket) → `completed` | `failed` | `cancelled`.
 
-use super::{JobRecord, JobStatus, Store};
+use super::{JobPhase, JobRecord, JobStatus, Store};
 use crate::apply::{
     ActionStatus, ApplyHandle, ApplyOptions, ApplyReport, Event, RunState, execute, preflight,
 };
@@ -180,7 +180,7 @@ pub async fn run_apply(
         .get_or_insert(tokio::time::Instant::now() + a.plan.settings.timeout.0);
     let digest = a.plan.computed_digest();
     job.status = JobStatus::Running;
-    job.phase = Some("applying".into());
+    job.phase = Some(JobPhase::Applying);
     job.plan_id = Some(a.plan.plan_id.clone());
     job.plan_digest = Some(digest.clone());
     job.started_at.get_or_insert_with(Utc::now);
@@ -315,12 +315,13 @@ fn finish(job: &mut JobRecord, r: &ApplyReport, stop: &Stop) {
 mod tests {
     use super::*;
     use crate::apply::ActionOutcome;
+    use crate::jobs::JobKind;
 
     #[test]
     fn events_drive_the_counters() {
         let mut j = JobRecord::new(
             "job-1".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Running,
             Default::default(),
         );
@@ -383,7 +384,7 @@ mod tests {
     fn a_resume_whose_tables_need_nothing_more_completes() {
         let mut j = JobRecord::new(
             "job-2".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Running,
             Default::default(),
         );

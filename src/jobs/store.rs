@@ -4,9 +4,9 @@
 //! applied when it is opened (a store made before them is adopted first: `adopt`); every row
 //! is read back strictly — a value that does not decode is an error naming the row and column.
 
-use super::JobStatus;
+use super::{JobKind, JobPhase, JobStatus};
 use crate::apply::{ActionOutcome, ActionStatus, Ledger, RunState};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -31,11 +31,9 @@ const BASELINE: i64 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobRecord {
     pub job_id: String,
-    /// `apply` (a saved plan, CLI or server), `recycle` (plan, then apply) or `plan` (dry run).
-    pub kind: String,
+    pub kind: JobKind,
     pub status: JobStatus,
-    /// `planning`, `waiting` (for another job to release a node) or `applying`.
-    pub phase: Option<String>,
+    pub phase: Option<JobPhase>,
     pub plan_id: Option<String>,
     pub plan_digest: Option<String>,
     /// The job's settings as given, without credentials.
@@ -58,10 +56,15 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// A new job of `kind` owned by this process, created now.
-    pub fn new(job_id: String, kind: &str, status: JobStatus, config: serde_json::Value) -> Self {
+    pub fn new(
+        job_id: String,
+        kind: JobKind,
+        status: JobStatus,
+        config: serde_json::Value,
+    ) -> Self {
         Self {
             job_id,
-            kind: kind.into(),
+            kind,
             status,
             phase: None,
             plan_id: None,
@@ -89,8 +92,8 @@ pub struct StoreTotals {
     pub jobs: Vec<(JobStatus, u64)>,
     /// Bytes freed by every job (measured).
     pub bytes_freed: u64,
-    /// Ledger outcomes per action status (`done`, `failed`, `skipped`).
-    pub tables: Vec<(String, u64)>,
+    /// Ledger outcomes per action status.
+    pub tables: Vec<(ActionStatus, u64)>,
     /// Finished jobs that started, with at most each of the asked bucket bounds in seconds
     /// from start to end (cumulative, as Prometheus histograms count).
     pub duration_buckets: Vec<u64>,
@@ -206,12 +209,17 @@ fn create_err(e: sqlx::Error) -> Error {
     }
 }
 
+/// The state `s` names, read by `parse`; else an error saying it is not `what`.
+fn named<T>(s: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<T, String> {
+    parse(s).ok_or_else(|| format!("{s:?} is not {what}"))
+}
+
 fn job_status(s: &str) -> Result<JobStatus, String> {
-    JobStatus::parse(s).ok_or_else(|| format!("{s:?} is not a job status"))
+    named(s, JobStatus::parse, "a job status")
 }
 
 fn action_status(s: &str) -> Result<ActionStatus, String> {
-    ActionStatus::parse(s).ok_or_else(|| format!("{s:?} is not an action status"))
+    named(s, ActionStatus::parse, "an action status")
 }
 
 /// A value stored as JSON.
@@ -387,9 +395,9 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&j.job_id)
-        .bind(&j.kind)
+        .bind(j.kind.as_str())
         .bind(j.status.as_str())
-        .bind(&j.phase)
+        .bind(j.phase.map(JobPhase::as_str))
         .bind(&j.plan_id)
         .bind(&j.plan_digest)
         .bind(j.config.to_string())
@@ -418,7 +426,7 @@ impl Store {
              bytes_freed = ?, current_table = ?, owner_pid = ?, run_state = ? WHERE job_id = ?",
         )
         .bind(j.status.as_str())
-        .bind(&j.phase)
+        .bind(j.phase.map(JobPhase::as_str))
         .bind(&j.plan_id)
         .bind(&j.plan_digest)
         .bind(j.started_at.map(|t| t.to_rfc3339()))
@@ -442,9 +450,9 @@ impl Store {
         let c = Cols::named(r, "job", "job_id")?;
         Ok(JobRecord {
             job_id: c.get("job_id")?,
-            kind: c.get("kind")?,
+            kind: c.parse("kind", |s| named(s, JobKind::parse, "a job kind"))?,
             status: c.parse("status", job_status)?,
-            phase: c.get("phase")?,
+            phase: c.parse_opt("phase", |s| named(s, JobPhase::parse, "a job phase"))?,
             plan_id: c.get("plan_id")?,
             plan_digest: c.get("plan_digest")?,
             config: c.parse("config", json)?,
@@ -566,7 +574,9 @@ impl Store {
     }
 
     async fn mark_interrupted(&self, alive: impl Fn(Option<u32>) -> bool) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT * FROM jobs WHERE status IN ('pending', 'running')")
+        let rows = sqlx::query("SELECT * FROM jobs WHERE status IN (?, ?)")
+            .bind(JobStatus::Pending.as_str())
+            .bind(JobStatus::Running.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
@@ -648,7 +658,15 @@ impl Store {
                 .collect::<Result<_>>()?,
             bytes_freed: u64::try_from(bytes.unwrap_or(0))
                 .map_err(|_| bad("jobs.bytes_freed", "a negative sum".into()))?,
-            tables: tables.into_iter().map(|(s, n)| (s, n as u64)).collect(),
+            tables: tables
+                .into_iter()
+                .map(|(s, n)| {
+                    Ok((
+                        action_status(&s).map_err(|e| bad("ledger.status", e))?,
+                        n as u64,
+                    ))
+                })
+                .collect::<Result<_>>()?,
             duration_count: num(0)? as u64,
             duration_sum: num(1)?,
             duration_buckets: (0..bounds.len())
@@ -737,7 +755,13 @@ impl Store {
                     size_after: c.count_opt("size_after")?,
                     bytes_freed: c.count("bytes_freed")?,
                     error: c.get("error")?,
-                    code: c.count_opt("code")?,
+                    code: c
+                        .count_opt("code")?
+                        .map(|n| {
+                            ErrorCode::from_u16(n)
+                                .ok_or_else(|| c.bad("code", format!("{n} is not an error code")))
+                        })
+                        .transpose()?,
                     unneeded: c.get("unneeded")?,
                 })
             })
@@ -765,7 +789,7 @@ impl Ledger for Store {
         .bind(o.size_after.map(|v| v as i64))
         .bind(o.bytes_freed as i64)
         .bind(&o.error)
-        .bind(o.code.map(i64::from))
+        .bind(o.code.map(|c| i64::from(c.as_u16())))
         .bind(i64::from(o.unneeded))
         .execute(&self.pool)
         .await
@@ -776,9 +800,10 @@ impl Ledger for Store {
     async fn done(&self, digest: &str) -> Result<HashSet<(String, String, String)>> {
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT DISTINCT node, schema_name, table_name FROM ledger \
-             WHERE plan_digest = ? AND status = 'done'",
+             WHERE plan_digest = ? AND status = ?",
         )
         .bind(digest)
+        .bind(ActionStatus::Done.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
@@ -793,7 +818,7 @@ mod tests {
     fn job(id: &str, status: JobStatus) -> JobRecord {
         JobRecord {
             job_id: id.into(),
-            kind: "apply".into(),
+            kind: JobKind::Apply,
             status,
             phase: None,
             plan_id: Some("plan-20261126-001".into()),
@@ -967,6 +992,8 @@ mod tests {
             ("total_tables", "'many'"),
             ("bytes_freed", "-1"),
             ("status", "'exploded'"),
+            ("kind", "'sideways'"),
+            ("phase", "'dancing'"),
             ("created_at", "'yesterday'"),
             ("started_at", "'noon'"),
             ("config", "'{'"),
@@ -1003,6 +1030,7 @@ mod tests {
         for (column, value) in [
             ("status", "'meh'"),
             ("code", "'x'"),
+            ("code", "999"),
             ("size_after", "-3"),
             ("finished_at", "42"),
             ("unneeded", "'perhaps'"),

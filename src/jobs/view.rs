@@ -3,8 +3,9 @@
 //! (§3.2.5) and the WebSocket `job_update` message (§3.3). Built from the store, so the server
 //! and the CLI's `status`/`monitor` (local store or HTTP) show the same thing.
 
-use super::{JobRecord, JobStatus};
-use crate::apply::{ActionOutcome, RunState};
+use super::{JobKind, JobPhase, JobRecord, JobStatus};
+use crate::apply::{ActionOutcome, ActionStatus, RunState};
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,8 +30,7 @@ pub struct TableResult {
     pub node: String,
     pub schema: String,
     pub table: String,
-    /// `done`, `failed` or `skipped`.
-    pub status: String,
+    pub status: ActionStatus,
     /// File size before and after, measured on the node.
     pub size_before_bytes: Option<u64>,
     pub size_after_bytes: Option<u64>,
@@ -41,7 +41,8 @@ pub struct TableResult {
     /// Why it failed or was skipped.
     pub error: Option<String>,
     /// Spec error code, when one applies.
-    pub code: Option<u16>,
+    #[schema(value_type = Option<u16>)]
+    pub code: Option<ErrorCode>,
 }
 
 impl From<&ActionOutcome> for TableResult {
@@ -50,7 +51,7 @@ impl From<&ActionOutcome> for TableResult {
             node: o.node.clone(),
             schema: o.schema.clone(),
             table: o.table.clone(),
-            status: o.status.as_str().into(),
+            status: o.status,
             size_before_bytes: o.size_before,
             size_after_bytes: o.size_after,
             bytes_freed: o.bytes_freed,
@@ -82,11 +83,9 @@ pub struct JobStatistics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
     pub job_id: String,
-    /// `recycle` (plan, then apply), `apply` (a saved plan) or `plan` (dry run).
-    pub kind: String,
+    pub kind: JobKind,
     pub status: JobStatus,
-    /// `planning`, `waiting` (for another job to release a node) or `applying`.
-    pub phase: Option<String>,
+    pub phase: Option<JobPhase>,
     pub plan_id: Option<String>,
     pub plan_digest: Option<String>,
     /// The job's settings as given, without credentials.
@@ -107,9 +106,9 @@ pub struct JobView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobSummary {
     pub job_id: String,
-    pub kind: String,
+    pub kind: JobKind,
     pub status: JobStatus,
-    pub phase: Option<String>,
+    pub phase: Option<JobPhase>,
     pub plan_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -138,7 +137,7 @@ pub struct JobUpdate {
     /// Percentage done.
     pub progress: f64,
     pub timestamp: DateTime<Utc>,
-    pub phase: Option<String>,
+    pub phase: Option<JobPhase>,
     pub processed_tables: u64,
     pub total_tables: u64,
     pub current_table: Option<String>,
@@ -186,9 +185,9 @@ impl JobView {
         });
         Self {
             job_id: j.job_id.clone(),
-            kind: j.kind.clone(),
+            kind: j.kind,
             status: j.status,
-            phase: j.phase.clone(),
+            phase: j.phase,
             plan_id: j.plan_id.clone(),
             plan_digest: j.plan_digest.clone(),
             config: j.config.clone(),
@@ -219,9 +218,9 @@ impl From<&JobRecord> for JobSummary {
     fn from(j: &JobRecord) -> Self {
         Self {
             job_id: j.job_id.clone(),
-            kind: j.kind.clone(),
+            kind: j.kind,
             status: j.status,
-            phase: j.phase.clone(),
+            phase: j.phase,
             plan_id: j.plan_id.clone(),
             created_at: j.created_at,
             started_at: j.started_at,
@@ -246,7 +245,7 @@ impl From<&JobRecord> for JobUpdate {
             status: j.status,
             progress: percentage(j),
             timestamp: Utc::now(),
-            phase: j.phase.clone(),
+            phase: j.phase,
             processed_tables: j.processed_tables,
             total_tables: j.total_tables,
             current_table: j.current_table.clone(),
@@ -266,7 +265,7 @@ mod tests {
         assert_eq!(hms(-5), "00:00:00");
         let mut j = JobRecord::new(
             "job-1".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Running,
             Default::default(),
         );

@@ -323,7 +323,11 @@ pub struct Health {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// pending, running, completed, failed or cancelled.
-    pub status: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::jobs::JobStatus::deserialize_filter"
+    )]
+    pub status: Option<crate::jobs::JobStatus>,
     /// 1–1000 ([`MAX_LIMIT`]), default 20.
     pub limit: Option<u32>,
     /// Default 0.

@@ -303,18 +303,6 @@ pub async fn list_jobs(
             _ => ApiError::field("query", redact_values(rest)),
         }
     })?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            JobStatus::parse(s).ok_or_else(|| {
-                ApiError::field(
-                    "status",
-                    "is not one of pending, running, completed, failed, cancelled",
-                )
-            })
-        })
-        .transpose()?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field(
@@ -325,7 +313,7 @@ pub async fn list_jobs(
     let (jobs, total) = st
         .jobs()
         .store()
-        .jobs(status, limit, q.offset.unwrap_or(0))
+        .jobs(q.status, limit, q.offset.unwrap_or(0))
         .await?;
     ok(
         "success",
