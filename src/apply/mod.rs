@@ -33,7 +33,9 @@ pub use control::{ApplyHandle, Tunables, TunablesPatch, watch_files};
 pub use executor::execute;
 pub use preflight::{Preflight, preflight};
 
+use crate::config::RecyclingDefaults;
 use crate::error::ErrorCode;
+use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -143,7 +145,9 @@ pub enum Event {
 }
 
 /// Whether an apply (or one node of it) is going, held by a gate, or paused (the spec's job
-/// status stays `running` through all three).
+/// status stays `running` through all three): `{"state": "running"}`, `{"state": "throttled",
+/// "reason", "since"}` (a gate holds: replica lag, load) or `{"state": "paused", "reason",
+/// "since"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum RunState {
@@ -201,6 +205,29 @@ pub struct ApplyOptions {
     /// The apply's deadline when its clock started before [`execute`] (the job runner starts
     /// it before preflight); `None`: now + the plan's `timeout`.
     pub deadline: Option<tokio::time::Instant>,
+}
+
+impl ApplyOptions {
+    /// The options of job `job_id` applying `plan`: `parallel` nodes at once (the plan's
+    /// `parallel` when `None`), the lock-wait retries and backoff of `recycling.defaults`, a new
+    /// control handle on the plan's settings, and the deadline set when the apply starts.
+    pub fn new(
+        job_id: impl Into<String>,
+        plan: &Plan,
+        defaults: &RecyclingDefaults,
+        parallel: Option<usize>,
+        resume: bool,
+    ) -> Self {
+        Self {
+            job_id: job_id.into(),
+            resume,
+            parallel: parallel.unwrap_or(plan.settings.parallel).max(1),
+            lock_retries: defaults.lock_retries,
+            retry_backoff: defaults.retry_backoff.0,
+            handle: ApplyHandle::new(&plan.settings),
+            deadline: None,
+        }
+    }
 }
 
 /// The result of an apply.

@@ -2,11 +2,11 @@
 
 use super::plan::PlanInputs;
 use super::progress::{Bars, result_table};
-use super::{Context, CredentialArgs, DEFAULT_PARALLEL, TargetArgs};
-use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, watch_files};
+use super::{Context, CredentialArgs, TargetArgs};
+use crate::apply::{ApplyOptions, ApplyReport, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
-use crate::jobs::{JobKind, JobPhase, JobRecord, JobStatus, Store};
+use crate::jobs::{JobKind, JobRecord, JobStatus, Store};
 use crate::mysql::ConnectSpec;
 use crate::plan::{DigestProblem, Plan, PlanFormat, read_plan, render_plan};
 use chrono::Utc;
@@ -221,35 +221,21 @@ pub(super) async fn run_plan(
     let id = store.next_id("job", Utc::now().date_naive()).await?;
     let config = serde_json::to_value(&plan.settings).unwrap_or_default();
     let mut job = JobRecord::new(id, kind, JobStatus::Running, config);
-    job.started_at = Some(job.created_at);
-    job.phase = Some(JobPhase::Applying);
-    job.plan_id = Some(plan.plan_id.clone());
-    job.plan_digest = Some(plan.computed_digest());
-    job.total_tables = plan.actions().count() as u64;
+    let digest = job.start_applying(&plan).to_string();
     store.insert_job(&job).await?;
-    eprintln!(
-        "job {} applies {} ({})",
-        job.job_id,
-        plan.plan_id,
-        plan.computed_digest()
-    );
-    let parallel = ctx.parallel.unwrap_or(plan.settings.parallel).max(1);
-    let d = &ctx.config.recycling;
-    let handle = ApplyHandle::new(&plan.settings);
-    let opts = ApplyOptions {
-        job_id: job.job_id.clone(),
+    eprintln!("job {} applies {} ({digest})", job.job_id, plan.plan_id);
+    let opts = ApplyOptions::new(
+        &job.job_id,
+        &plan,
+        &ctx.config.recycling.defaults,
+        ctx.parallel,
         resume,
-        parallel,
-        lock_retries: d.defaults.lock_retries,
-        retry_backoff: d.defaults.retry_backoff.0,
-        handle: handle.clone(),
-        deadline: None,
-    };
+    );
     let stop = Stop::new();
     watch_interrupts(stop.clone());
     let files_done = CancellationToken::new();
     watch_files(
-        handle,
+        opts.handle.clone(),
         run.pause_file.clone(),
         run.panic_file.clone(),
         plan.settings.check_interval(),
@@ -261,7 +247,6 @@ pub(super) async fn run_plan(
         plan: &plan,
         spec: &spec,
         opts,
-        preflight_parallel: parallel.max(DEFAULT_PARALLEL),
         stop: &stop,
     };
     let report = match run_apply(&mut job, a, &mut Bars::new()).await? {

@@ -12,7 +12,7 @@ use super::alerts::AlertSink;
 use super::runner::{self, Applied, ApplyJob, Observer, Stop};
 use super::{JobKind, JobPhase, JobRecord, JobStatus, Store};
 use crate::apply::{ApplyHandle, ApplyOptions, Event};
-use crate::config::Config;
+use crate::config::{Config, RecyclingDefaults};
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::{Plan, PlanRequest, make_plan};
@@ -50,8 +50,8 @@ pub struct Submission {
 pub struct ManagerConfig {
     pub max_workers: usize,
     pub queue_size: usize,
-    pub lock_retries: u32,
-    pub retry_backoff: Duration,
+    /// What applies run with (lock-wait retries and their backoff).
+    pub defaults: RecyclingDefaults,
     pub alerts: Option<AlertSink>,
     /// Base URL put into alerts as `generatorURL` (the job's API address).
     pub public_url: Option<String>,
@@ -64,8 +64,7 @@ impl ManagerConfig {
         Self {
             max_workers: c.recycling.concurrency.max_workers.max(1),
             queue_size: c.recycling.concurrency.queue_size,
-            lock_retries: c.recycling.defaults.lock_retries,
-            retry_backoff: c.recycling.defaults.retry_backoff.0,
+            defaults: c.recycling.defaults.clone(),
             alerts: a
                 .webhook_url
                 .as_ref()
@@ -169,9 +168,7 @@ impl JobManager {
         };
         let mut job = JobRecord::new(id.clone(), kind, JobStatus::Pending, sub.config.clone());
         if let Work::Apply { plan } = &sub.work {
-            job.plan_id = Some(plan.plan_id.clone());
-            job.plan_digest = Some(plan.computed_digest());
-            job.total_tables = plan.actions().count() as u64;
+            job.set_plan(plan);
         }
         store.insert_job(&job).await?;
         let stop = Stop::new();
@@ -206,12 +203,7 @@ impl JobManager {
             active.get(job_id).map(|a| (a.stop.clone(), a.done.clone()))
         };
         let Some((stop, mut done)) = found else {
-            let j = self
-                .inner
-                .store
-                .job(job_id)
-                .await?
-                .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+            let j = self.inner.store.existing_job(job_id).await?;
             return Err(Error::JobState(if j.status.is_final() {
                 format!(
                     "job {job_id} is already {}; only pending or running jobs can be cancelled",
@@ -272,12 +264,7 @@ impl JobManager {
         };
         // The row turns final a moment before the job leaves `active`: the store has the last
         // word, so a finished job is never paused.
-        let j = self
-            .inner
-            .store
-            .job(job_id)
-            .await?
-            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        let j = self.inner.store.existing_job(job_id).await?;
         match found {
             Some(Some(h)) if !j.status.is_final() => Ok(h),
             Some(_) if !j.status.is_final() => Err(Error::JobState(format!(
@@ -372,9 +359,7 @@ impl JobManager {
                         return Ok(());
                     }
                 };
-                job.plan_id = Some(plan.plan_id.clone());
-                job.plan_digest = Some(plan.computed_digest());
-                job.total_tables = plan.actions().count() as u64;
+                job.set_plan(&plan);
                 if dry_run || plan.actions().next().is_none() {
                     job.status = JobStatus::Completed;
                     job.completed_at = Some(Utc::now());
@@ -402,27 +387,13 @@ impl JobManager {
                 }
             }
         };
-        let c = &inner.cfg;
-        let handle = ApplyHandle::new(&plan.settings);
-        *control.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
-        let opts = ApplyOptions {
-            job_id: job.job_id.clone(),
-            resume: true,
-            parallel: plan.settings.parallel.max(1),
-            lock_retries: c.lock_retries,
-            retry_backoff: c.retry_backoff,
-            handle,
-            deadline: None,
-        };
+        let opts = ApplyOptions::new(&job.job_id, &plan, &inner.cfg.defaults, None, true);
+        *control.lock().unwrap_or_else(|p| p.into_inner()) = Some(opts.handle.clone());
         let run = ApplyJob {
             store: &inner.store,
             plan: &plan,
             spec: &sub.spec,
             opts,
-            preflight_parallel: plan
-                .settings
-                .parallel
-                .max(crate::topology::DEFAULT_PARALLEL),
             stop,
         };
         let mut obs = Broadcast(&inner.updates);

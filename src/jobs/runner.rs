@@ -4,13 +4,14 @@
 //! happens (so `status`/`monitor` in another process see it) and handed to an [`Observer`]
 //! (progress bars, the WebSocket) → `completed` | `failed` | `cancelled`.
 
-use super::{JobPhase, JobRecord, JobStatus, Store};
+use super::{JobRecord, JobStatus, Store};
 use crate::apply::{
     ActionStatus, ApplyHandle, ApplyOptions, ApplyReport, Event, RunState, execute, preflight,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::mysql::ConnectSpec;
 use crate::plan::Plan;
+use crate::topology::DEFAULT_PARALLEL;
 use chrono::Utc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -152,8 +153,6 @@ pub struct ApplyJob<'a> {
     pub plan: &'a Plan,
     pub spec: &'a ConnectSpec,
     pub opts: ApplyOptions,
-    /// Nodes probed at once by the preflight's discovery.
-    pub preflight_parallel: usize,
     pub stop: &'a Stop,
 }
 
@@ -178,16 +177,12 @@ pub async fn run_apply(
         .opts
         .deadline
         .get_or_insert(tokio::time::Instant::now() + a.plan.settings.timeout.0);
-    let digest = a.plan.computed_digest();
-    job.status = JobStatus::Running;
-    job.phase = Some(JobPhase::Applying);
-    job.plan_id = Some(a.plan.plan_id.clone());
-    job.plan_digest = Some(digest.clone());
-    job.started_at.get_or_insert_with(Utc::now);
-    job.total_tables = a.plan.actions().count() as u64;
+    let digest = job.start_applying(a.plan).to_string();
     save(a.store, job, obs, None).await;
+    // Discovery probes as many nodes at once as the apply works on, and at least the default.
+    let probes = a.opts.parallel.max(DEFAULT_PARALLEL);
     let pre = tokio::select! {
-        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, a.preflight_parallel)) => {
+        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, probes)) => {
             r.unwrap_or_else(|_| Err(Error::Timeout(format!(
                 "the preflight did not finish within the plan's timeout ({}); nothing was executed",
                 a.plan.settings.timeout

@@ -11,6 +11,8 @@ use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -19,6 +21,7 @@ use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// The store's layout: `migrations/`, applied in order when the store is opened.
@@ -83,6 +86,23 @@ impl JobRecord {
             run_state: None,
         }
     }
+
+    /// Makes `plan` the job's: its id, digest and number of tables. Returns the digest.
+    pub fn set_plan(&mut self, plan: &Plan) -> &str {
+        self.plan_id = Some(plan.plan_id.clone());
+        self.total_tables = plan.actions().count() as u64;
+        self.plan_digest.insert(plan.computed_digest())
+    }
+
+    /// The job applies `plan` from now on: running, phase applying, started (now, unless it
+    /// started earlier: planning, waiting for its nodes), with the plan's id, digest and number
+    /// of tables. Returns the digest.
+    pub fn start_applying(&mut self, plan: &Plan) -> &str {
+        self.status = JobStatus::Running;
+        self.phase = Some(JobPhase::Applying);
+        self.started_at.get_or_insert_with(Utc::now);
+        self.set_plan(plan)
+    }
 }
 
 /// What the store knows in aggregate (for `/metrics`).
@@ -121,11 +141,49 @@ pub struct Store {
     pool: SqlitePool,
 }
 
-/// The run state as stored: JSON, `NULL` when there is none.
-fn run_state_text(j: &JobRecord) -> Option<String> {
-    j.run_state
-        .as_ref()
-        .and_then(|s| serde_json::to_string(s).ok())
+/// The columns of a job's row that change while it runs, in the order [`bind_state`] binds
+/// them.
+const JOB_STATE: [&str; 14] = [
+    "status",
+    "phase",
+    "plan_id",
+    "plan_digest",
+    "started_at",
+    "completed_at",
+    "error",
+    "total_tables",
+    "processed_tables",
+    "failed_tables",
+    "bytes_freed",
+    "current_table",
+    "owner_pid",
+    "run_state",
+];
+
+/// Binds the [`JOB_STATE`] columns of `j` to `q`.
+fn bind_state<'q>(
+    q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    j: &'q JobRecord,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    q.bind(j.status.as_str())
+        .bind(j.phase.map(JobPhase::as_str))
+        .bind(&j.plan_id)
+        .bind(&j.plan_digest)
+        .bind(j.started_at.map(|t| t.to_rfc3339()))
+        .bind(j.completed_at.map(|t| t.to_rfc3339()))
+        .bind(&j.error)
+        .bind(j.total_tables as i64)
+        .bind(j.processed_tables as i64)
+        .bind(j.failed_tables as i64)
+        .bind(j.bytes_freed as i64)
+        .bind(&j.current_table)
+        .bind(j.owner_pid.map(i64::from))
+        // JSON, `NULL` when there is none.
+        .bind(
+            j.run_state
+                .as_ref()
+                .and_then(|s| serde_json::to_string(s).ok()),
+        )
 }
 
 /// Brings a store made before migrations (it has a `jobs` table and no `_sqlx_migrations`) to
@@ -388,61 +446,36 @@ impl Store {
 
     /// Inserts a job.
     pub async fn insert_job(&self, j: &JobRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, created_at, \
-             started_at, completed_at, error, total_tables, processed_tables, failed_tables, \
-             bytes_freed, current_table, owner_pid, run_state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&j.job_id)
-        .bind(j.kind.as_str())
-        .bind(j.status.as_str())
-        .bind(j.phase.map(JobPhase::as_str))
-        .bind(&j.plan_id)
-        .bind(&j.plan_digest)
-        .bind(j.config.to_string())
-        .bind(j.created_at.to_rfc3339())
-        .bind(j.started_at.map(|t| t.to_rfc3339()))
-        .bind(j.completed_at.map(|t| t.to_rfc3339()))
-        .bind(&j.error)
-        .bind(j.total_tables as i64)
-        .bind(j.processed_tables as i64)
-        .bind(j.failed_tables as i64)
-        .bind(j.bytes_freed as i64)
-        .bind(&j.current_table)
-        .bind(j.owner_pid.map(i64::from))
-        .bind(run_state_text(j))
-        .execute(&self.pool)
-        .await
-        .map_err(create_err)?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO jobs (job_id, kind, config, created_at, {}) VALUES (?, ?, ?, ?, {})",
+                JOB_STATE.join(", "),
+                ["?"; JOB_STATE.len()].join(", ")
+            )
+        });
+        let q = sqlx::query(&SQL)
+            .bind(&j.job_id)
+            .bind(j.kind.as_str())
+            .bind(j.config.to_string())
+            .bind(j.created_at.to_rfc3339());
+        bind_state(q, j)
+            .execute(&self.pool)
+            .await
+            .map_err(create_err)?;
         Ok(())
     }
 
     /// Writes every mutable field of a job.
     pub async fn update_job(&self, j: &JobRecord) -> Result<()> {
-        sqlx::query(
-            "UPDATE jobs SET status = ?, phase = ?, plan_id = ?, plan_digest = ?, started_at = ?, \
-             completed_at = ?, error = ?, total_tables = ?, processed_tables = ?, failed_tables = ?, \
-             bytes_freed = ?, current_table = ?, owner_pid = ?, run_state = ? WHERE job_id = ?",
-        )
-        .bind(j.status.as_str())
-        .bind(j.phase.map(JobPhase::as_str))
-        .bind(&j.plan_id)
-        .bind(&j.plan_digest)
-        .bind(j.started_at.map(|t| t.to_rfc3339()))
-        .bind(j.completed_at.map(|t| t.to_rfc3339()))
-        .bind(&j.error)
-        .bind(j.total_tables as i64)
-        .bind(j.processed_tables as i64)
-        .bind(j.failed_tables as i64)
-        .bind(j.bytes_freed as i64)
-        .bind(&j.current_table)
-        .bind(j.owner_pid.map(i64::from))
-        .bind(run_state_text(j))
-        .bind(&j.job_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let set: Vec<String> = JOB_STATE.iter().map(|c| format!("{c} = ?")).collect();
+            format!("UPDATE jobs SET {} WHERE job_id = ?", set.join(", "))
+        });
+        bind_state(sqlx::query(&SQL), j)
+            .bind(&j.job_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -468,6 +501,13 @@ impl Store {
             owner_pid: c.count_opt("owner_pid")?,
             run_state: c.parse_opt("run_state", json)?,
         })
+    }
+
+    /// One job, or [`Error::JobNotFound`].
+    pub async fn existing_job(&self, job_id: &str) -> Result<JobRecord> {
+        self.job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))
     }
 
     /// One job.
@@ -986,6 +1026,22 @@ mod tests {
             .unwrap();
     }
 
+    /// `e` is the store's error (1000) about the row `row` names, at `column`.
+    fn unreadable(e: Error, row: &str, column: &str) {
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::Store {
+                    creating: false,
+                    ..
+                }
+            ),
+            "{column}: {e:?}"
+        );
+        assert!(msg.contains(row) && msg.contains(column), "{column}: {msg}");
+    }
+
     #[tokio::test]
     async fn a_row_that_cannot_be_read_is_an_error_naming_the_job_and_the_column() {
         for (column, value) in [
@@ -1010,21 +1066,7 @@ mod tests {
                 s.job("job-20261126-001").await.unwrap_err(),
                 s.jobs(None, 10, 0).await.unwrap_err(),
             ] {
-                let msg = e.to_string();
-                assert!(
-                    matches!(
-                        e,
-                        Error::Store {
-                            creating: false,
-                            ..
-                        }
-                    ),
-                    "{column}: {e:?}"
-                );
-                assert!(
-                    msg.contains("job-20261126-001") && msg.contains(column),
-                    "{column}: {msg}"
-                );
+                unreadable(e, "job-20261126-001", column);
             }
         }
         for (column, value) in [
@@ -1041,66 +1083,47 @@ mod tests {
                 .unwrap();
             damage(&s, "ledger", column, value).await;
             let e = s.outcomes("job-20261126-001").await.unwrap_err();
-            let msg = e.to_string();
-            assert!(
-                matches!(
-                    e,
-                    Error::Store {
-                        creating: false,
-                        ..
-                    }
-                ),
-                "{column}: {e:?}"
-            );
-            assert!(
-                msg.contains("job-20261126-001") && msg.contains(column),
-                "{column}: {msg}"
-            );
+            unreadable(e, "job-20261126-001", column);
         }
         let s = Store::in_memory().await.unwrap();
         let p = crate::plan::example_plan();
         s.save_plan(&p).await.unwrap();
         damage(&s, "plans", "body", "'{\"plan_id\": 7}'").await;
-        let e = s.plan(&p.plan_id).await.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::Store {
-                    creating: false,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        assert!(e.to_string().contains(&p.plan_id), "{e}");
+        unreadable(s.plan(&p.plan_id).await.unwrap_err(), &p.plan_id, "body");
     }
+
+    // The statements of the versions before migrations, as they were.
+    const COUNTERS: &str = "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
+         PRIMARY KEY (kind, day))";
+    const PLANS: &str = "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
+         created_at TEXT NOT NULL, body TEXT NOT NULL)";
+    const LEDGER: &str = "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
+         node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
+         started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
+         bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
+         PRIMARY KEY (job_id, node, schema_name, table_name))";
+    const LEDGER_DIGEST: &str =
+        "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)";
 
     /// The store's statements in its first release (f674d73), before `owner_pid`, `run_state`
     /// and `ledger.unneeded`, with the index the job list no longer uses.
     const FIRST_RELEASE: &[&str] = &[
-        "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
-         PRIMARY KEY (kind, day))",
+        COUNTERS,
         "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
          phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
          started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
          processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
          bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT)",
         "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
-        "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
-         created_at TEXT NOT NULL, body TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
-         node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
-         started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
-         bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
-         PRIMARY KEY (job_id, node, schema_name, table_name))",
-        "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
+        PLANS,
+        LEDGER,
+        LEDGER_DIGEST,
     ];
 
     /// What the last version before migrations (1b4e3db) ran on a new store: its `SCHEMA`, then
     /// the `ADDED_COLUMNS` that `CREATE TABLE` did not have.
     const LAST_HAND_ROLLED: &[&str] = &[
-        "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
-         PRIMARY KEY (kind, day))",
+        COUNTERS,
         "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
          phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
          started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
@@ -1109,14 +1132,9 @@ mod tests {
         "DROP INDEX IF EXISTS jobs_status",
         "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id)",
         "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id)",
-        "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
-         created_at TEXT NOT NULL, body TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
-         node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
-         started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
-         bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
-         PRIMARY KEY (job_id, node, schema_name, table_name))",
-        "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
+        PLANS,
+        LEDGER,
+        LEDGER_DIGEST,
         "ALTER TABLE jobs ADD COLUMN run_state TEXT",
         "ALTER TABLE ledger ADD COLUMN unneeded INTEGER NOT NULL DEFAULT 0",
     ];
@@ -1274,20 +1292,7 @@ mod tests {
         let (all, total) = s.jobs(None, 1, 0).await.unwrap();
         assert_eq!((all.len(), total), (1, 2));
 
-        let o = ActionOutcome {
-            node: "127.0.0.1:23307".into(),
-            schema: "shop".into(),
-            table: "orders".into(),
-            status: ActionStatus::Done,
-            started_at: Some(Utc::now()),
-            finished_at: Utc::now(),
-            size_before: Some(100),
-            size_after: Some(10),
-            bytes_freed: 90,
-            error: None,
-            code: None,
-            unneeded: false,
-        };
+        let o = outcome();
         s.record("job-20261126-001", "sha256:ab", &o).await.unwrap();
         let done = s.done("sha256:ab").await.unwrap();
         assert!(done.contains(&("127.0.0.1:23307".into(), "shop".into(), "orders".into())));

@@ -79,51 +79,59 @@ pub struct JobStatistics {
     pub tables_processed: Vec<TableResult>,
 }
 
-/// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobView {
-    pub job_id: String,
-    pub kind: JobKind,
-    pub status: JobStatus,
-    pub phase: Option<JobPhase>,
-    pub plan_id: Option<String>,
-    pub plan_digest: Option<String>,
-    /// The job's settings as given, without credentials.
-    #[schema(value_type = Object)]
-    pub config: serde_json::Value,
-    pub progress: JobProgress,
-    pub statistics: JobStatistics,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
-    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
-    pub run_state: Option<RunState>,
+/// Declares a view of a job: the fields every one starts with (which job, what it does, where
+/// it is), then its own. Flat on the wire and in the OpenAPI document (a `#[serde(flatten)]`
+/// head would be an `allOf` there).
+macro_rules! job_view {
+    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        pub struct $name {
+            pub job_id: String,
+            pub kind: JobKind,
+            pub status: JobStatus,
+            pub phase: Option<JobPhase>,
+            pub plan_id: Option<String>,
+            $($own)*
+        }
+    };
 }
 
-/// An item of the job list (spec §3.2.5, plus what `monitor` shows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobSummary {
-    pub job_id: String,
-    pub kind: JobKind,
-    pub status: JobStatus,
-    pub phase: Option<JobPhase>,
-    pub plan_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Percentage done.
-    pub progress: f64,
-    pub total_tables: u64,
-    pub processed_tables: u64,
-    pub failed_tables: u64,
-    pub current_table: Option<String>,
-    pub space_freed_mb: u64,
-    pub error: Option<String>,
-    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
-    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
-    pub run_state: Option<RunState>,
+job_view! {
+    /// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
+    pub struct JobView {
+        pub plan_digest: Option<String>,
+        /// The job's settings as given, without credentials.
+        #[schema(value_type = Object)]
+        pub config: serde_json::Value,
+        pub progress: JobProgress,
+        pub statistics: JobStatistics,
+        pub created_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub completed_at: Option<DateTime<Utc>>,
+        pub error: Option<String>,
+        /// While applying.
+        pub run_state: Option<RunState>,
+    }
+}
+
+job_view! {
+    /// An item of the job list (spec §3.2.5, plus what `monitor` shows).
+    pub struct JobSummary {
+        pub created_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub completed_at: Option<DateTime<Utc>>,
+        /// Percentage done.
+        pub progress: f64,
+        pub total_tables: u64,
+        pub processed_tables: u64,
+        pub failed_tables: u64,
+        pub current_table: Option<String>,
+        pub space_freed_mb: u64,
+        pub error: Option<String>,
+        /// While applying.
+        pub run_state: Option<RunState>,
+    }
 }
 
 /// The WebSocket message (spec §3.3), sent on every change of a job's status or progress.
@@ -142,8 +150,7 @@ pub struct JobUpdate {
     pub total_tables: u64,
     pub current_table: Option<String>,
     pub space_freed_mb: u64,
-    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
-    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    /// While applying.
     pub run_state: Option<RunState>,
 }
 
@@ -278,6 +285,56 @@ mod tests {
             v.statistics.estimated_remaining.as_deref(),
             Some("00:02:00")
         );
+        // The fields in the order they always had (`status --format json` prints them so).
+        let keys_in_order = |text: String, keys: &[&str]| {
+            let at: Vec<usize> = keys
+                .iter()
+                .map(|k| text.find(&format!("\"{k}\":")).expect(k))
+                .collect();
+            assert!(at.is_sorted(), "{keys:?} in {text}");
+        };
+        keys_in_order(
+            serde_json::to_string(&v).unwrap(),
+            &[
+                "job_id",
+                "kind",
+                "status",
+                "phase",
+                "plan_id",
+                "plan_digest",
+                "config",
+                "progress",
+                "statistics",
+                "created_at",
+                "started_at",
+                "completed_at",
+                "error",
+                "run_state",
+            ],
+        );
+        keys_in_order(
+            serde_json::to_string(&JobSummary::from(&j)).unwrap(),
+            &[
+                "job_id",
+                "kind",
+                "status",
+                "phase",
+                "plan_id",
+                "created_at",
+                "started_at",
+                "completed_at",
+                "progress",
+                "total_tables",
+                "processed_tables",
+                "failed_tables",
+                "current_table",
+                "space_freed_mb",
+                "error",
+                "run_state",
+            ],
+        );
+        let back: JobView = serde_json::from_value(serde_json::to_value(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
         let js = serde_json::to_value(JobUpdate::from(&j)).unwrap();
         assert_eq!(js["type"], "job_update");
         assert_eq!(js["status"], "running");
