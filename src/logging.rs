@@ -244,7 +244,7 @@ impl LogFile {
         Ok(Self(tx))
     }
 
-    /// Waits (at most [`SYNC_WAIT`]) until every line sent so far is in the file.
+    /// Waits (at most 30 s) until every line sent so far is in the file.
     pub fn sync(&self) {
         let (tx, rx) = mpsc::sync_channel(1);
         if self.0.send(Msg::Sync(tx)).is_ok() {
