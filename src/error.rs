@@ -189,9 +189,6 @@ pub enum Error {
     /// Something the request names does not exist (a plan id). Not a job: see [`Error::JobNotFound`].
     #[error("{0}")]
     NotFound(String),
-    /// A job could not be created (the store refused it).
-    #[error("{0}")]
-    JobCreate(String),
     /// No job with this id.
     #[error("job {0} does not exist")]
     JobNotFound(String),
@@ -236,7 +233,6 @@ impl Error {
             Self::Primary(_) => ErrorCode::Primary,
             Self::Privilege { .. } => ErrorCode::Permission,
             Self::Timeout(_) => ErrorCode::Timeout,
-            Self::JobCreate(_) => ErrorCode::JobCreate,
             Self::JobNotFound(_) => ErrorCode::JobNotFound,
             Self::JobState(_) => ErrorCode::JobState,
             Self::Busy(_) => ErrorCode::Busy,

@@ -3,20 +3,28 @@
 //! The file rotates like Go's lumberjack (which the spec's `max_size`/`max_backups`/`max_age`/
 //! `compress` keys come from): when a write would push the file past `max_size` MiB, it is renamed to
 //! `<stem>-<UTC timestamp>.<ext>`, optionally gzipped, and backups beyond `max_backups` or older than
-//! `max_age` days are deleted. SQL statement logging of the driver is switched off on every
-//! connection (see [`crate::mysql`]), so statements carrying credentials never reach a log.
+//! `max_age` days are deleted — only files named like this log's backups, never anything else in
+//! the directory. The file is written by a thread of its own ([`LogFile`]): a log line costs the
+//! thread that logs it (a tokio worker) a copy into a channel, never a write, a rename or a gzip.
+//! SQL statement logging of the driver is switched off on every connection (see
+//! [`crate::mysql`]), so statements carrying credentials never reach a log.
 
 use crate::config::LoggingConfig;
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+/// The UTC timestamp in a backup's name (`20261201T115614.123`), and its length.
+const STAMP: &str = "%Y%m%dT%H%M%S%.3f";
+const STAMP_LEN: usize = 19;
 
 /// Rotation limits of a [`RotatingFile`].
 #[derive(Debug, Clone)]
@@ -69,7 +77,17 @@ impl RotatingFile {
         })
     }
 
-    fn backup_name(&self) -> PathBuf {
+    /// The directory of the log (`.` for a bare file name).
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        }
+    }
+
+    /// The file name's stem and extension (with its dot, or empty): backups are named
+    /// `<stem>-<stamp>[-<n>]<ext>[.gz]`.
+    fn stem_ext(&self) -> (String, String) {
         let stem = self
             .path
             .file_stem()
@@ -80,8 +98,12 @@ impl RotatingFile {
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy()))
             .unwrap_or_default();
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        (stem, ext)
+    }
+
+    fn backup_name(&self) -> PathBuf {
+        let (stem, ext) = self.stem_ext();
+        let stamp = chrono::Utc::now().format(STAMP);
         let mut n = 0;
         loop {
             let suffix = if n == 0 {
@@ -89,13 +111,35 @@ impl RotatingFile {
             } else {
                 format!("-{n}")
             };
-            let candidate = dir.join(format!("{stem}-{stamp}{suffix}{ext}"));
+            let candidate = self.dir().join(format!("{stem}-{stamp}{suffix}{ext}"));
             let gz = PathBuf::from(format!("{}.gz", candidate.display()));
             if !candidate.exists() && !gz.exists() {
                 return candidate;
             }
             n += 1;
         }
+    }
+
+    /// Whether `name` is the name of one of this log's backups, as [`Self::backup_name`] makes
+    /// them (then perhaps gzipped).
+    fn is_backup(&self, name: &str) -> bool {
+        let (stem, ext) = self.stem_ext();
+        let Some(rest) = name.strip_prefix(&format!("{stem}-")) else {
+            return false;
+        };
+        let rest = rest.strip_suffix(".gz").unwrap_or(rest);
+        let Some(rest) = rest.strip_suffix(ext.as_str()) else {
+            return false;
+        };
+        let (stamp, n) = match rest.get(STAMP_LEN..) {
+            Some(n) => (&rest[..STAMP_LEN], n),
+            None => return false,
+        };
+        let n_ok = n.is_empty()
+            || n.strip_prefix('-').is_some_and(|d| {
+                !d.is_empty() && !d.starts_with('0') && d.bytes().all(|b| b.is_ascii_digit())
+            });
+        n_ok && chrono::NaiveDateTime::parse_from_str(stamp, STAMP).is_ok()
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -115,24 +159,9 @@ impl RotatingFile {
 
     /// The rotated files of this log, newest first.
     pub fn backups(&self) -> io::Result<Vec<PathBuf>> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let stem = self
-            .path
-            .file_stem()
-            .map(|s| format!("{}-", s.to_string_lossy()))
-            .unwrap_or_default();
-        let own = self.path.file_name().map(|n| n.to_os_string());
-        let mut found: Vec<PathBuf> = fs::read_dir(dir)?
+        let mut found: Vec<PathBuf> = fs::read_dir(self.dir())?
             .filter_map(|e| e.ok())
-            .filter(|e| {
-                let name = e.file_name();
-                Some(&name) != own.as_ref() && name.to_string_lossy().starts_with(&stem)
-            })
+            .filter(|e| e.file_name().to_str().is_some_and(|n| self.is_backup(n)))
             .map(|e| e.path())
             .collect();
         // The timestamp in the name sorts chronologically.
@@ -185,36 +214,105 @@ impl Write for RotatingFile {
     }
 }
 
-/// A shareable handle that `tracing-subscriber` writes log lines through.
+/// What the log file's thread is sent.
+enum Msg {
+    Line(Vec<u8>),
+    /// Answer once every line sent before is written (and any rotation it caused is done).
+    Sync(SyncSender<()>),
+}
+
+/// Lines waiting for the log file's thread before a logging thread waits for room: far more
+/// than are logged while a large backup is compressed.
+const QUEUE: usize = 65_536;
+
+/// How long [`LogFile::sync`] waits for the file's thread.
+const SYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// The handle `tracing-subscriber` writes log lines through: each line is sent to a thread that
+/// owns the [`RotatingFile`] and writes, rotates and compresses in the order the lines came.
+/// A failed write is dropped, as `tracing-subscriber` drops the error of a writer.
 #[derive(Clone, Debug)]
-pub struct SharedFile(Arc<Mutex<RotatingFile>>);
+pub struct LogFile(SyncSender<Msg>);
 
-/// The guard `tracing-subscriber` gets per log line.
-pub struct SharedFileGuard<'a>(std::sync::MutexGuard<'a, RotatingFile>);
-
-impl Write for SharedFileGuard<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+impl LogFile {
+    /// Starts the thread that writes `file`.
+    pub fn spawn(file: RotatingFile) -> io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("log-file".into())
+            .spawn(move || write_lines(file, rx))?;
+        Ok(Self(tx))
     }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+
+    /// Waits (at most 30 s) until every line sent so far is in the file.
+    pub fn sync(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.0.send(Msg::Sync(tx)).is_ok() {
+            let _ = rx.recv_timeout(SYNC_WAIT);
+        }
     }
 }
 
-impl<'a> MakeWriter<'a> for SharedFile {
-    type Writer = SharedFileGuard<'a>;
+fn write_lines(mut file: RotatingFile, rx: Receiver<Msg>) {
+    for m in rx {
+        match m {
+            Msg::Line(l) => {
+                let _ = file.write_all(&l);
+            }
+            Msg::Sync(done) => {
+                let _ = file.flush();
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+impl Write for &LogFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.send(Msg::Line(buf.to_vec())).map_err(|_| {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the log file's thread ended")
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sync();
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogFile {
+    type Writer = &'a LogFile;
     fn make_writer(&'a self) -> Self::Writer {
-        SharedFileGuard(
-            self.0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        self
+    }
+}
+
+/// The log file of the global subscriber, once [`init`] installed one.
+static FILE: OnceLock<LogFile> = OnceLock::new();
+
+/// Waits until every line logged so far is in the log file: before the process exits.
+pub fn flush() {
+    if let Some(f) = FILE.get() {
+        f.sync();
+    }
+}
+
+/// Returned by [`init`]: flushes the log file when dropped, so the lines of a command's end
+/// reach it before the process exits.
+#[must_use = "dropping it at once flushes the log file at once, not at the end"]
+pub struct LogGuard(());
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        flush();
     }
 }
 
 /// Installs the global subscriber: stderr plus the rotated file. A log file that cannot be opened
-/// is reported on stderr and the command goes on (logging must never stop a rebuild).
-pub fn init(cfg: &LoggingConfig) -> Result<()> {
+/// is reported on stderr and the command goes on (logging must never stop a rebuild). Keep the
+/// guard until the command ends.
+pub fn init(cfg: &LoggingConfig) -> Result<LogGuard> {
     let level = cfg.level.to_ascii_lowercase();
     let filter = |extra: &str| {
         EnvFilter::try_new(format!("{level},sqlx=warn{extra}"))
@@ -233,13 +331,9 @@ pub fn init(cfg: &LoggingConfig) -> Result<()> {
         } else {
             ",outcome=off"
         })?);
-    let file_layer = match RotatingFile::open(&cfg.file, Rotation::from_config(cfg)) {
-        Ok(f) => Some(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(SharedFile(Arc::new(Mutex::new(f))))
-                .with_filter(filter("")?),
-        ),
+    let file = RotatingFile::open(&cfg.file, Rotation::from_config(cfg)).and_then(LogFile::spawn);
+    let file = match file {
+        Ok(f) => Some(f),
         Err(e) => {
             eprintln!(
                 "warning: cannot open log file {}: {e}; logging to stderr only",
@@ -248,18 +342,32 @@ pub fn init(cfg: &LoggingConfig) -> Result<()> {
             None
         }
     };
-    // A second init (tests calling run() twice) keeps the first subscriber.
-    let _ = tracing_subscriber::registry()
+    let file_layer = match &file {
+        Some(f) => Some(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(f.clone())
+                .with_filter(filter("")?),
+        ),
+        None => None,
+    };
+    // A second init (tests calling run() twice) keeps the first subscriber, and its file.
+    let installed = tracing_subscriber::registry()
         .with(stderr)
         .with(file_layer)
-        .try_init();
-    Ok(())
+        .try_init()
+        .is_ok();
+    if let (true, Some(f)) = (installed, file) {
+        let _ = FILE.set(f);
+    }
+    Ok(LogGuard(()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::time::Instant;
 
     fn rotation(compress: bool, max_backups: usize) -> Rotation {
         Rotation {
@@ -308,6 +416,94 @@ mod tests {
                 .unwrap();
             assert!(text.starts_with("line "));
         }
+    }
+
+    /// A day count in the past, as a modification time.
+    fn days_ago(days: u64) -> SystemTime {
+        SystemTime::now() - Duration::from_secs(days * 86_400)
+    }
+
+    #[test]
+    fn rotation_deletes_only_its_own_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        // Old enough for max_age, and sorting below this log's backups for max_backups: only
+        // their names tell them from backups.
+        let foreign = [
+            "app-notes.txt",
+            "app-0.log",
+            "app-1999-12-31.log",
+            "app-20000101T000000.000.log.orig",
+            "app.log.old",
+            "other-20000101T000000.000.log",
+        ];
+        for name in foreign {
+            let p = dir.path().join(name);
+            fs::write(&p, "not a backup").unwrap();
+            File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(days_ago(40))
+                .unwrap();
+        }
+        let mut r = rotation(false, 1);
+        r.max_age = Some(Duration::from_secs(30 * 86_400));
+        let mut f = RotatingFile::open(&path, r).unwrap();
+        for _ in 0..30 {
+            f.write_all(&[b'z'; 100]).unwrap();
+        }
+        for name in foreign {
+            assert!(dir.path().join(name).exists(), "{name} was deleted");
+        }
+        assert_eq!(f.backups().unwrap().len(), 1, "{:?}", f.backups());
+    }
+
+    /// Bytes gzip cannot shrink, so compressing them takes a while.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_line_that_rotates_does_not_wait_for_the_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let big = noise(2 << 20);
+        let mut r = rotation(true, 0);
+        r.max_bytes = big.len() as u64;
+        let log = LogFile::spawn(RotatingFile::open(&path, r.clone()).unwrap()).unwrap();
+        log.make_writer().write_all(&big).unwrap();
+        log.sync();
+        // This line rotates the full file, which is then compressed.
+        let t0 = Instant::now();
+        log.make_writer().write_all(b"next\n").unwrap();
+        let wrote = t0.elapsed();
+        let reader = RotatingFile::open(dir.path().join("app.log"), r).unwrap();
+        let compressed = loop {
+            let b = reader.backups().unwrap();
+            if b.len() == 1 && b[0].to_string_lossy().ends_with(".gz") {
+                break t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "never compressed: {b:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // Relative, so that a loaded machine slows both alike.
+        assert!(
+            wrote * 4 < compressed,
+            "the line took {wrote:?} and the compression was done after {compressed:?}: the \
+             writer waited for it"
+        );
     }
 
     #[test]

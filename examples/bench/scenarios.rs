@@ -891,7 +891,7 @@ fn wrk(url: &str, seconds: u32) -> BenchResult<(f64, f64)> {
 }
 
 pub async fn b5(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
-    use mysql_tablespace_recycling::jobs::{JobRecord, JobStatus, Store};
+    use mysql_tablespace_recycling::jobs::{JobKind, JobRecord, JobStatus, Store};
     use std::io::BufRead;
     let mut r = result(
         "b5",
@@ -951,7 +951,7 @@ pub async fn b5(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
             };
             let mut j = JobRecord::new(
                 format!("job-20261126-{:05}", i + 1),
-                "apply",
+                JobKind::Apply,
                 status,
                 json!({"mode": "binlog-off", "threshold_mb": 100}),
             );

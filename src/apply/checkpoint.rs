@@ -24,20 +24,20 @@ pub(super) enum Stop {
     /// `--panic-file` or a panic through the API.
     Panic(String),
     /// The node cannot go on (drift, privilege, lost connection, critical load).
-    Node(String, Option<u16>),
+    Node(String, Option<ErrorCode>),
 }
 
 impl Stop {
     /// The skip reason of the tables left, and its spec code.
-    pub(super) fn reason(&self, timeout: &str) -> (String, Option<u16>) {
+    pub(super) fn reason(&self, timeout: &str) -> (String, Option<ErrorCode>) {
         match self {
             Self::Deadline(None) => (
                 format!("not run: the apply's deadline ({timeout}) passed"),
-                Some(ErrorCode::Timeout.as_u16()),
+                Some(ErrorCode::Timeout),
             ),
             Self::Deadline(Some(w)) => (
                 format!("not run: the apply's deadline ({timeout}) passed while {w}"),
-                Some(ErrorCode::Timeout.as_u16()),
+                Some(ErrorCode::Timeout),
             ),
             Self::Cancelled => ("not run: cancelled".into(), None),
             Self::Panic(why) => (format!("not run: panic ({why})"), None),
@@ -199,7 +199,7 @@ pub(super) async fn checkpoint(
                     "the node changed during the apply: {}",
                     look.changed.join(", ")
                 ),
-                Some(ErrorCode::Primary.as_u16()),
+                Some(ErrorCode::Primary),
             ));
         }
         match before_rebuild(&look.readings, &b.handle.tunables()) {
@@ -410,7 +410,7 @@ mod tests {
             stop,
             Some(Stop::Node(
                 "the node changed during the apply: r1:3306: read_only ON → OFF".into(),
-                Some(1004)
+                Some(ErrorCode::Primary)
             ))
         );
     }

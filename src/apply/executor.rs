@@ -256,7 +256,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
     let (ep, ctl, ddl) = match opened {
         Ok(c) => c,
         Err(e) => {
-            let stop = Stop::Node(e.to_string(), Some(e.code().as_u16()));
+            let stop = Stop::Node(e.to_string(), Some(e.code()));
             for o in stop_rest(&mut res, 0, stop) {
                 ctx.finish(&mut res, o).await;
             }
@@ -340,7 +340,7 @@ impl Worker<'_> {
                     "cannot read the binary log position after {what}, so its replay cannot be \
                      waited for: {e}"
                 ),
-                Some(ErrorCode::Connection.as_u16()),
+                Some(ErrorCode::Connection),
             )),
         }
     }
@@ -394,7 +394,7 @@ impl Worker<'_> {
     async fn rebuild(&mut self, a: &Action) -> (ActionOutcome, Option<Stop>) {
         let node = self.n.address.clone();
         let s = &self.ctx.plan.settings;
-        let skipped = |why: String, code: Option<u16>| ActionOutcome {
+        let skipped = |why: String, code: Option<ErrorCode>| ActionOutcome {
             error: Some(why),
             code,
             ..outcome(&node, a, ActionStatus::Skipped)
@@ -415,8 +415,11 @@ impl Worker<'_> {
                 return (unneeded(why.into()), None);
             }
             Err(e) => {
-                let stop = Stop::Node(format!("control connection failed: {e}"), Some(1002));
-                return (skipped(e.to_string(), Some(e.code().as_u16())), Some(stop));
+                let stop = Stop::Node(
+                    format!("control connection failed: {e}"),
+                    Some(ErrorCode::Connection),
+                );
+                return (skipped(e.to_string(), Some(e.code())), Some(stop));
             }
         };
         if let Some(why) = no_longer_qualifies(a, before, s) {
@@ -535,7 +538,7 @@ impl Worker<'_> {
                 // meaning of their own (privilege, timeout) carry a spec code.
                 let code = match &err {
                     crate::error::Error::Query { .. } => None,
-                    other => Some(other.code().as_u16()),
+                    other => Some(other.code()),
                 };
                 let o = ActionOutcome {
                     status: ActionStatus::Failed,
@@ -544,8 +547,12 @@ impl Worker<'_> {
                     code,
                     ..base
                 };
-                let stop =
-                    lost.then(|| Stop::Node(format!("the DDL session failed: {err}"), Some(1002)));
+                let stop = lost.then(|| {
+                    Stop::Node(
+                        format!("the DDL session failed: {err}"),
+                        Some(ErrorCode::Connection),
+                    )
+                });
                 (o, stop)
             }
             Ran::Unstopped(limit) => {
@@ -556,7 +563,7 @@ impl Worker<'_> {
                     status: ActionStatus::Failed,
                     finished_at: Utc::now(),
                     error: Some(msg.into()),
-                    code: Some(ErrorCode::Timeout.as_u16()),
+                    code: Some(ErrorCode::Timeout),
                     ..base
                 };
                 // Deadline, cancel and panic keep their meaning for the report; anything else
@@ -566,7 +573,7 @@ impl Worker<'_> {
                     Limit::Cancelled => Stop::Cancelled,
                     Limit::Panic(why) => Stop::Panic(why),
                     Limit::TableTimeout | Limit::CriticalLoad(_) => {
-                        Stop::Node(msg.into(), Some(ErrorCode::Timeout.as_u16()))
+                        Stop::Node(msg.into(), Some(ErrorCode::Timeout))
                     }
                 };
                 (o, Some(next))
@@ -578,7 +585,7 @@ impl Worker<'_> {
                             "killed on the server (KILL QUERY) at the apply's deadline ({})",
                             s.timeout
                         ),
-                        Some(ErrorCode::Timeout.as_u16()),
+                        Some(ErrorCode::Timeout),
                         Some(Stop::Deadline(None)),
                     ),
                     Limit::Cancelled => (
@@ -605,7 +612,7 @@ impl Worker<'_> {
                             "killed on the server (KILL QUERY) after worker_timeout ({})",
                             s.worker_timeout.map(|w| w.to_string()).unwrap_or_default()
                         ),
-                        Some(ErrorCode::Timeout.as_u16()),
+                        Some(ErrorCode::Timeout),
                         None,
                     ),
                 };
@@ -669,7 +676,7 @@ impl Eyes for NodeEyes<'_> {
         let live = self.ctl.live_node().await.map_err(|e| {
             Stop::Node(
                 format!("role re-check failed: {e}"),
-                Some(ErrorCode::Connection.as_u16()),
+                Some(ErrorCode::Connection),
             )
         })?;
         let mut stopped = None;

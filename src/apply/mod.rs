@@ -34,13 +34,16 @@ pub use executor::execute;
 pub use preflight::{Preflight, preflight};
 pub use session::SessionSetup;
 
+use crate::error::ErrorCode;
+use crate::plan::Plan;
+use crate::settings::RecyclingDefaults;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::Duration;
 
 /// Outcome of one action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionStatus {
     /// Rebuilt; sizes measured.
@@ -53,6 +56,9 @@ pub enum ActionStatus {
 }
 
 impl ActionStatus {
+    /// Every outcome.
+    pub const ALL: [ActionStatus; 3] = [Self::Done, Self::Failed, Self::Skipped];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Done => "done",
@@ -62,12 +68,7 @@ impl ActionStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "done" => Some(Self::Done),
-            "failed" => Some(Self::Failed),
-            "skipped" => Some(Self::Skipped),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -86,7 +87,7 @@ pub struct ActionOutcome {
     /// Why it failed or was skipped.
     pub error: Option<String>,
     /// Spec error code, when one applies (1009 timeout, 1008 privilege, …).
-    pub code: Option<u16>,
+    pub code: Option<ErrorCode>,
     /// A skip because the table needs no rebuild any more (gone, no longer in its own
     /// tablespace, or no longer qualifying — e.g. rebuilt by a run that died before recording
     /// it): nothing is left undone, so it does not make the apply partial.
@@ -145,7 +146,9 @@ pub enum Event {
 }
 
 /// Whether an apply (or one node of it) is going, held by a gate, or paused (the spec's job
-/// status stays `running` through all three).
+/// status stays `running` through all three): `{"state": "running"}`, `{"state": "throttled",
+/// "reason", "since"}` (a gate holds: replica lag, load) or `{"state": "paused", "reason",
+/// "since"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum RunState {
@@ -203,6 +206,29 @@ pub struct ApplyOptions {
     /// The apply's deadline when its clock started before [`execute`] (the job runner starts
     /// it before preflight); `None`: now + the plan's `timeout`.
     pub deadline: Option<tokio::time::Instant>,
+}
+
+impl ApplyOptions {
+    /// The options of job `job_id` applying `plan`: `parallel` nodes at once (the plan's
+    /// `parallel` when `None`), the lock-wait retries and backoff of `recycling.defaults`, a new
+    /// control handle on the plan's settings, and the deadline set when the apply starts.
+    pub fn new(
+        job_id: impl Into<String>,
+        plan: &Plan,
+        defaults: &RecyclingDefaults,
+        parallel: Option<usize>,
+        resume: bool,
+    ) -> Self {
+        Self {
+            job_id: job_id.into(),
+            resume,
+            parallel: parallel.unwrap_or(plan.settings.parallel).max(1),
+            lock_retries: defaults.lock_retries,
+            retry_backoff: defaults.retry_backoff.0,
+            handle: ApplyHandle::new(&plan.settings),
+            deadline: None,
+        }
+    }
 }
 
 /// The result of an apply.

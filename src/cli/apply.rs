@@ -1,12 +1,12 @@
 //! `apply PLAN`: run exactly a reviewed plan; `recycle`: plan in memory, then apply.
 
+use super::Context;
 use super::opts::{ApplyFormat, CredentialArgs, PlanInputs, RunArgs, TargetArgs};
 use super::progress::{Bars, result_table};
-use super::{Context, DEFAULT_PARALLEL};
-use crate::apply::{ApplyHandle, ApplyOptions, ApplyReport, SessionSetup, watch_files};
+use crate::apply::{ApplyOptions, ApplyReport, SessionSetup, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
-use crate::jobs::{JobRecord, JobStatus};
+use crate::jobs::{JobKind, JobRecord, JobStatus};
 use crate::mysql::ConnectSpec;
 use crate::plan::{DigestProblem, Plan, PlanFormat, read_plan, render_plan};
 use chrono::Utc;
@@ -63,7 +63,7 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
         }
     }
     let spec = a.credentials.resolve(&ctx.config)?;
-    run_plan(ctx, plan, spec, &a.run, a.resume, "apply").await
+    run_plan(ctx, plan, spec, &a.run, a.resume, JobKind::Apply).await
 }
 
 pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
@@ -75,7 +75,7 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
         eprintln!("dry run: nothing was executed");
         return Ok(0);
     }
-    run_plan(ctx, plan, target.spec, &a.run, false, "recycle").await
+    run_plan(ctx, plan, target.spec, &a.run, false, JobKind::Recycle).await
 }
 
 /// Every statement per node, with its session setup; nothing connects.
@@ -146,6 +146,7 @@ fn watch_interrupts(stop: Stop) {
         }
         if next().await {
             eprintln!("exiting now");
+            crate::logging::flush();
             std::process::exit(130);
         }
     });
@@ -157,7 +158,7 @@ pub(super) async fn run_plan(
     spec: ConnectSpec,
     run: &RunArgs,
     resume: bool,
-    kind: &str,
+    kind: JobKind,
 ) -> Result<i32> {
     if ctx.dry_run {
         print!("{}", dry_run(&plan));
@@ -181,35 +182,21 @@ pub(super) async fn run_plan(
     let id = store.next_id("job", Utc::now().date_naive()).await?;
     let config = serde_json::to_value(&plan.settings).unwrap_or_default();
     let mut job = JobRecord::new(id, kind, JobStatus::Running, config);
-    job.started_at = Some(job.created_at);
-    job.phase = Some("applying".into());
-    job.plan_id = Some(plan.plan_id.clone());
-    job.plan_digest = Some(plan.computed_digest());
-    job.total_tables = plan.actions().count() as u64;
+    let digest = job.start_applying(&plan).to_string();
     store.insert_job(&job).await?;
-    eprintln!(
-        "job {} applies {} ({})",
-        job.job_id,
-        plan.plan_id,
-        plan.computed_digest()
-    );
-    let parallel = ctx.parallel.unwrap_or(plan.settings.parallel).max(1);
-    let d = &ctx.config.recycling;
-    let handle = ApplyHandle::new(&plan.settings);
-    let opts = ApplyOptions {
-        job_id: job.job_id.clone(),
+    eprintln!("job {} applies {} ({digest})", job.job_id, plan.plan_id);
+    let opts = ApplyOptions::new(
+        &job.job_id,
+        &plan,
+        &ctx.config.recycling.defaults,
+        ctx.parallel,
         resume,
-        parallel,
-        lock_retries: d.defaults.lock_retries,
-        retry_backoff: d.defaults.retry_backoff.0,
-        handle: handle.clone(),
-        deadline: None,
-    };
+    );
     let stop = Stop::new();
     watch_interrupts(stop.clone());
     let files_done = CancellationToken::new();
     watch_files(
-        handle,
+        opts.handle.clone(),
         run.pause_file.clone(),
         run.panic_file.clone(),
         plan.settings.check_interval(),
@@ -221,7 +208,6 @@ pub(super) async fn run_plan(
         plan: &plan,
         spec: &spec,
         opts,
-        preflight_parallel: parallel.max(DEFAULT_PARALLEL),
         stop: &stop,
     };
     let report = match run_apply(&mut job, a, &mut Bars::new()).await? {

@@ -165,7 +165,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         pause_file: None,
         panic_file: None,
     };
-    let code = run_plan(ctx, plan, spec, &run, false, "apply").await?;
+    let code = run_plan(ctx, plan, spec, &run, false, crate::jobs::JobKind::Apply).await?;
     let after = position(query_rows(&mut admin, &primary, "SHOW MASTER STATUS").await?);
     if before == after {
         println!("primary {primary}: binlog position {after} unchanged — nothing ran there");

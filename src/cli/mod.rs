@@ -155,7 +155,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 
 fn try_run(cli: Cli) -> Result<i32> {
     let config = load_config(&cli)?;
-    crate::logging::init(&config.logging)?;
+    let _log = crate::logging::init(&config.logging)?;
     let ctx = Context {
         config,
         dry_run: cli.dry_run,

@@ -253,7 +253,7 @@ pub fn jobs_table(jobs: &[JobSummary]) -> String {
             .unwrap_or_else(|| "-".into());
         t.add_row(vec![
             j.job_id.clone(),
-            j.kind.clone(),
+            j.kind.to_string(),
             match &j.run_state {
                 // A gate holding or a pause shows beside the spec's status.
                 Some(r) if !matches!(r, RunState::Running) => {
@@ -261,7 +261,7 @@ pub fn jobs_table(jobs: &[JobSummary]) -> String {
                 }
                 _ => j.status.as_str().into(),
             },
-            j.phase.clone().unwrap_or_default(),
+            j.phase.map(|p| p.to_string()).unwrap_or_default(),
             format!("{:.1}%", j.progress),
             format!(
                 "{}/{}{}",
@@ -331,7 +331,7 @@ fn job_text(v: &JobView) -> String {
                 size(r.size_before_bytes),
                 size(r.size_after_bytes),
                 human_bytes(r.bytes_freed),
-                r.status.clone(),
+                r.status.as_str().into(),
                 r.error.clone().unwrap_or_default(),
             ]);
         }

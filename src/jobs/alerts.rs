@@ -100,7 +100,7 @@ impl AlertSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::JobStatus;
+    use crate::jobs::{JobKind, JobStatus};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -131,7 +131,7 @@ mod tests {
         sink.backoff = Duration::from_millis(10);
         let mut job = JobRecord::new(
             "job-20261126-007".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Failed,
             json!({}),
         );

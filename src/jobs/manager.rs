@@ -10,12 +10,13 @@
 
 use super::alerts::AlertSink;
 use super::runner::{self, Applied, ApplyJob, Observer, Stop};
-use super::{JobRecord, JobStatus, Store};
+use super::{JobKind, JobPhase, JobRecord, JobStatus, Store};
 use crate::apply::{ApplyHandle, ApplyOptions, Event};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::{Plan, PlanRequest, make_plan};
+use crate::settings::RecyclingDefaults;
 use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -50,8 +51,8 @@ pub struct Submission {
 pub struct ManagerConfig {
     pub max_workers: usize,
     pub queue_size: usize,
-    pub lock_retries: u32,
-    pub retry_backoff: Duration,
+    /// What applies run with (lock-wait retries and their backoff).
+    pub defaults: RecyclingDefaults,
     pub alerts: Option<AlertSink>,
     /// Base URL put into alerts as `generatorURL` (the job's API address).
     pub public_url: Option<String>,
@@ -64,8 +65,7 @@ impl ManagerConfig {
         Self {
             max_workers: c.recycling.concurrency.max_workers.max(1),
             queue_size: c.recycling.concurrency.queue_size,
-            lock_retries: c.recycling.defaults.lock_retries,
-            retry_backoff: c.recycling.defaults.retry_backoff.0,
+            defaults: c.recycling.defaults.clone(),
             alerts: a
                 .webhook_url
                 .as_ref()
@@ -161,20 +161,15 @@ impl JobManager {
         let mut active = self.inner.active.lock().await;
         self.room(active.len())?;
         let store = &self.inner.store;
-        let id = store
-            .next_id("job", Utc::now().date_naive())
-            .await
-            .map_err(|e| Error::JobCreate(e.to_string()))?;
+        let id = store.next_id("job", Utc::now().date_naive()).await?;
         let kind = match &sub.work {
-            Work::Recycle { dry_run: true, .. } => "plan",
-            Work::Recycle { .. } => "recycle",
-            Work::Apply { .. } => "apply",
+            Work::Recycle { dry_run: true, .. } => JobKind::Plan,
+            Work::Recycle { .. } => JobKind::Recycle,
+            Work::Apply { .. } => JobKind::Apply,
         };
         let mut job = JobRecord::new(id.clone(), kind, JobStatus::Pending, sub.config.clone());
         if let Work::Apply { plan } = &sub.work {
-            job.plan_id = Some(plan.plan_id.clone());
-            job.plan_digest = Some(plan.computed_digest());
-            job.total_tables = plan.actions().count() as u64;
+            job.set_plan(plan);
         }
         store.insert_job(&job).await?;
         let stop = Stop::new();
@@ -190,7 +185,7 @@ impl JobManager {
         );
         drop(active);
         let _ = self.inner.updates.send(Arc::new(job.clone()));
-        tracing::info!(job = %id, kind, "job queued");
+        tracing::info!(job = %id, kind = kind.as_str(), "job queued");
         let me = self.clone();
         let first = job.clone();
         self.inner.tasks.spawn(async move {
@@ -209,12 +204,7 @@ impl JobManager {
             active.get(job_id).map(|a| (a.stop.clone(), a.done.clone()))
         };
         let Some((stop, mut done)) = found else {
-            let j = self
-                .inner
-                .store
-                .job(job_id)
-                .await?
-                .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+            let j = self.inner.store.existing_job(job_id).await?;
             return Err(Error::JobState(if j.status.is_final() {
                 format!(
                     "job {job_id} is already {}; only pending or running jobs can be cancelled",
@@ -275,12 +265,7 @@ impl JobManager {
         };
         // The row turns final a moment before the job leaves `active`: the store has the last
         // word, so a finished job is never paused.
-        let j = self
-            .inner
-            .store
-            .job(job_id)
-            .await?
-            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        let j = self.inner.store.existing_job(job_id).await?;
         match found {
             Some(Some(h)) if !j.status.is_final() => Ok(h),
             Some(_) if !j.status.is_final() => Err(Error::JobState(format!(
@@ -342,7 +327,8 @@ impl JobManager {
         let inner = &self.inner;
         // Pending until a worker is free.
         let _permit = tokio::select! {
-            p = inner.slots.acquire() => p.map_err(|e| Error::JobCreate(e.to_string()))?,
+            // The semaphore is never closed.
+            p = inner.slots.acquire() => p.map_err(|e| Error::Internal(format!("worker slots: {e}")))?,
             _ = stop.token().cancelled() => {
                 stop.stopped(job, "before the job started; nothing was executed");
                 self.save(job).await;
@@ -354,7 +340,7 @@ impl JobManager {
         let plan = match sub.work {
             Work::Apply { plan } => *plan,
             Work::Recycle { request, dry_run } => {
-                job.phase = Some("planning".into());
+                job.phase = Some(JobPhase::Planning);
                 self.save(job).await;
                 let made = tokio::select! {
                     r = self.plan(&request, &sub.spec) => r,
@@ -374,9 +360,7 @@ impl JobManager {
                         return Ok(());
                     }
                 };
-                job.plan_id = Some(plan.plan_id.clone());
-                job.plan_digest = Some(plan.computed_digest());
-                job.total_tables = plan.actions().count() as u64;
+                job.set_plan(&plan);
                 if dry_run || plan.actions().next().is_none() {
                     job.status = JobStatus::Completed;
                     job.completed_at = Some(Utc::now());
@@ -390,7 +374,7 @@ impl JobManager {
         let _nodes = match inner.nodes.try_acquire(&job.job_id, &nodes) {
             Ok(g) => g,
             Err(holders) => {
-                job.phase = Some("waiting".into());
+                job.phase = Some(JobPhase::Waiting);
                 job.current_table = None;
                 tracing::info!(job = %job.job_id, "waiting for nodes held by {holders}");
                 self.save(job).await;
@@ -404,27 +388,13 @@ impl JobManager {
                 }
             }
         };
-        let c = &inner.cfg;
-        let handle = ApplyHandle::new(&plan.settings);
-        *control.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
-        let opts = ApplyOptions {
-            job_id: job.job_id.clone(),
-            resume: true,
-            parallel: plan.settings.parallel.max(1),
-            lock_retries: c.lock_retries,
-            retry_backoff: c.retry_backoff,
-            handle,
-            deadline: None,
-        };
+        let opts = ApplyOptions::new(&job.job_id, &plan, &inner.cfg.defaults, None, true);
+        *control.lock().unwrap_or_else(|p| p.into_inner()) = Some(opts.handle.clone());
         let run = ApplyJob {
             store: &inner.store,
             plan: &plan,
             spec: &sub.spec,
             opts,
-            preflight_parallel: plan
-                .settings
-                .parallel
-                .max(crate::topology::DEFAULT_PARALLEL),
             stop,
         };
         let mut obs = Broadcast(&inner.updates);

@@ -11,6 +11,7 @@ use crate::apply::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::mysql::ConnectSpec;
 use crate::plan::Plan;
+use crate::topology::DEFAULT_PARALLEL;
 use chrono::Utc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -152,8 +153,6 @@ pub struct ApplyJob<'a> {
     pub plan: &'a Plan,
     pub spec: &'a ConnectSpec,
     pub opts: ApplyOptions,
-    /// Nodes probed at once by the preflight's discovery.
-    pub preflight_parallel: usize,
     pub stop: &'a Stop,
 }
 
@@ -178,16 +177,12 @@ pub async fn run_apply(
         .opts
         .deadline
         .get_or_insert(tokio::time::Instant::now() + a.plan.settings.timeout.0);
-    let digest = a.plan.computed_digest();
-    job.status = JobStatus::Running;
-    job.phase = Some("applying".into());
-    job.plan_id = Some(a.plan.plan_id.clone());
-    job.plan_digest = Some(digest.clone());
-    job.started_at.get_or_insert_with(Utc::now);
-    job.total_tables = a.plan.actions().count() as u64;
+    let digest = job.start_applying(a.plan).to_string();
     save(a.store, job, obs, None).await;
+    // Discovery probes as many nodes at once as the apply works on, and at least the default.
+    let probes = a.opts.parallel.max(DEFAULT_PARALLEL);
     let pre = tokio::select! {
-        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, a.preflight_parallel)) => {
+        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, probes)) => {
             r.unwrap_or_else(|_| Err(Error::Timeout(format!(
                 "the preflight did not finish within the plan's timeout ({}); nothing was executed",
                 a.plan.settings.timeout
@@ -315,12 +310,13 @@ fn finish(job: &mut JobRecord, r: &ApplyReport, stop: &Stop) {
 mod tests {
     use super::*;
     use crate::apply::ActionOutcome;
+    use crate::jobs::JobKind;
 
     #[test]
     fn events_drive_the_counters() {
         let mut j = JobRecord::new(
             "job-1".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Running,
             Default::default(),
         );
@@ -383,7 +379,7 @@ mod tests {
     fn a_resume_whose_tables_need_nothing_more_completes() {
         let mut j = JobRecord::new(
             "job-2".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Running,
             Default::default(),
         );

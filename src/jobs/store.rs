@@ -1,61 +1,42 @@
 //! The SQLite job store (`persistence.job_state.file`, WAL): jobs, plans and the per-table
 //! ledger. Written as events happen; never holds a password (job configs are stored as given
-//! minus credentials, which callers strip).
+//! minus credentials, which callers strip). Its layout is the migrations in `migrations/`,
+//! applied when it is opened (a store made before them is adopted first: `adopt`); every row
+//! is read back strictly — a value that does not decode is an error naming the row and column.
 
-use super::JobStatus;
+use super::{JobKind, JobPhase, JobStatus};
 use crate::apply::{ActionOutcome, ActionStatus, Ledger, RunState};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::plan::Plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
-     PRIMARY KEY (kind, day))",
-    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
-     phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
-     started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
-     processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
-     bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT, owner_pid INTEGER)",
-    // The job list pages newest first, all jobs or those of one status.
-    "DROP INDEX IF EXISTS jobs_status",
-    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id)",
-    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id)",
-    "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
-     created_at TEXT NOT NULL, body TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
-     node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
-     started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
-     bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
-     PRIMARY KEY (job_id, node, schema_name, table_name))",
-    "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)",
-];
+/// The store's layout: `migrations/`, applied in order when the store is opened.
+static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// Columns added after the first release of the store, with their definitions: added to an
-/// older store when it is opened.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("jobs", "owner_pid", "INTEGER"),
-    ("jobs", "run_state", "TEXT"),
-    ("ledger", "unneeded", "INTEGER NOT NULL DEFAULT 0"),
-];
+/// The migration whose layout a store made before migrations is brought to first.
+const BASELINE: i64 = 1;
 
 /// One job row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobRecord {
     pub job_id: String,
-    /// `apply` (a saved plan, CLI or server), `recycle` (plan, then apply) or `plan` (dry run).
-    pub kind: String,
+    pub kind: JobKind,
     pub status: JobStatus,
-    /// `planning`, `waiting` (for another job to release a node) or `applying`.
-    pub phase: Option<String>,
+    pub phase: Option<JobPhase>,
     pub plan_id: Option<String>,
     pub plan_digest: Option<String>,
     /// The job's settings as given, without credentials.
@@ -78,10 +59,15 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// A new job of `kind` owned by this process, created now.
-    pub fn new(job_id: String, kind: &str, status: JobStatus, config: serde_json::Value) -> Self {
+    pub fn new(
+        job_id: String,
+        kind: JobKind,
+        status: JobStatus,
+        config: serde_json::Value,
+    ) -> Self {
         Self {
             job_id,
-            kind: kind.into(),
+            kind,
             status,
             phase: None,
             plan_id: None,
@@ -100,6 +86,23 @@ impl JobRecord {
             run_state: None,
         }
     }
+
+    /// Makes `plan` the job's: its id, digest and number of tables. Returns the digest.
+    pub fn set_plan(&mut self, plan: &Plan) -> &str {
+        self.plan_id = Some(plan.plan_id.clone());
+        self.total_tables = plan.actions().count() as u64;
+        self.plan_digest.insert(plan.computed_digest())
+    }
+
+    /// The job applies `plan` from now on: running, phase applying, started (now, unless it
+    /// started earlier: planning, waiting for its nodes), with the plan's id, digest and number
+    /// of tables. Returns the digest.
+    pub fn start_applying(&mut self, plan: &Plan) -> &str {
+        self.status = JobStatus::Running;
+        self.phase = Some(JobPhase::Applying);
+        self.started_at.get_or_insert_with(Utc::now);
+        self.set_plan(plan)
+    }
 }
 
 /// What the store knows in aggregate (for `/metrics`).
@@ -109,8 +112,8 @@ pub struct StoreTotals {
     pub jobs: Vec<(JobStatus, u64)>,
     /// Bytes freed by every job (measured).
     pub bytes_freed: u64,
-    /// Ledger outcomes per action status (`done`, `failed`, `skipped`).
-    pub tables: Vec<(String, u64)>,
+    /// Ledger outcomes per action status.
+    pub tables: Vec<(ActionStatus, u64)>,
     /// Finished jobs that started, with at most each of the asked bucket bounds in seconds
     /// from start to end (cumulative, as Prometheus histograms count).
     pub duration_buckets: Vec<u64>,
@@ -138,20 +141,225 @@ pub struct Store {
     pool: SqlitePool,
 }
 
-/// The run state as stored: JSON, `NULL` when there is none.
-fn run_state_text(j: &JobRecord) -> Option<String> {
-    j.run_state
-        .as_ref()
-        .and_then(|s| serde_json::to_string(s).ok())
+/// The columns of a job's row that change while it runs, in the order [`bind_state`] binds
+/// them.
+const JOB_STATE: [&str; 14] = [
+    "status",
+    "phase",
+    "plan_id",
+    "plan_digest",
+    "started_at",
+    "completed_at",
+    "error",
+    "total_tables",
+    "processed_tables",
+    "failed_tables",
+    "bytes_freed",
+    "current_table",
+    "owner_pid",
+    "run_state",
+];
+
+/// Binds the [`JOB_STATE`] columns of `j` to `q`.
+fn bind_state<'q>(
+    q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    j: &'q JobRecord,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    q.bind(j.status.as_str())
+        .bind(j.phase.map(JobPhase::as_str))
+        .bind(&j.plan_id)
+        .bind(&j.plan_digest)
+        .bind(j.started_at.map(|t| t.to_rfc3339()))
+        .bind(j.completed_at.map(|t| t.to_rfc3339()))
+        .bind(&j.error)
+        .bind(j.total_tables as i64)
+        .bind(j.processed_tables as i64)
+        .bind(j.failed_tables as i64)
+        .bind(j.bytes_freed as i64)
+        .bind(&j.current_table)
+        .bind(j.owner_pid.map(i64::from))
+        // JSON, `NULL` when there is none.
+        .bind(
+            j.run_state
+                .as_ref()
+                .and_then(|s| serde_json::to_string(s).ok()),
+        )
 }
 
+/// Brings a store made before migrations (it has a `jobs` table and no `_sqlx_migrations`) to
+/// the layout of the [`BASELINE`] migration, which is written to run safely on it then: each of
+/// its tables gets the columns of that migration it lacks (added over time: `jobs.owner_pid`,
+/// `jobs.run_state`, `ledger.unneeded`), defined as the migration defines them. Tables it lacks
+/// altogether, and indexes, the migration creates.
+async fn adopt(tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let tables = |c| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(c)
+    };
+    let have = tables(&mut *tx).await?;
+    if !have.iter().any(|t| t == "jobs") || have.iter().any(|t| t == "_sqlx_migrations") {
+        return Ok(());
+    }
+    let baseline = MIGRATOR
+        .iter()
+        .find(|m| m.version == BASELINE)
+        .ok_or_else(|| {
+            sqlx::Error::Configuration("this build lacks the baseline migration".into())
+        })?;
+    // The baseline's layout, read from a scratch database it is run on.
+    let mut scratch = SqliteConnectOptions::from_str("sqlite::memory:")?
+        .connect()
+        .await?;
+    sqlx::raw_sql(&baseline.sql).execute(&mut scratch).await?;
+    type Column = (String, String, bool, Option<String>);
+    let columns = |t: String| {
+        sqlx::query_as::<_, Column>(
+            "SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?)",
+        )
+        .bind(t)
+    };
+    for table in tables(&mut scratch).await? {
+        if !have.contains(&table) {
+            continue;
+        }
+        let present = columns(table.clone()).fetch_all(&mut *tx).await?;
+        for (name, ty, not_null, default) in columns(table.clone()).fetch_all(&mut scratch).await? {
+            if present.iter().any(|c| c.0 == name) {
+                continue;
+            }
+            let mut def = format!(
+                "ALTER TABLE {} ADD COLUMN {} {ty}",
+                quote(&table),
+                quote(&name)
+            );
+            if not_null {
+                def.push_str(" NOT NULL");
+            }
+            if let Some(d) = default {
+                def.push_str(&format!(" DEFAULT {d}"));
+            }
+            sqlx::query(&def).execute(&mut *tx).await?;
+        }
+    }
+    scratch.close().await
+}
+
+/// `name` as an SQLite identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A statement of the store failed (1000).
 fn db_err(e: sqlx::Error) -> Error {
-    Error::invalid(format!("job store: {e}"))
+    Error::Store {
+        message: e.to_string(),
+        creating: false,
+    }
 }
 
-fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|d| d.with_timezone(&Utc))
+/// A statement of the store failed while it recorded a new job or plan (1005).
+fn create_err(e: sqlx::Error) -> Error {
+    Error::Store {
+        message: e.to_string(),
+        creating: true,
+    }
+}
+
+/// The state `s` names, read by `parse`; else an error saying it is not `what`.
+fn named<T>(s: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<T, String> {
+    parse(s).ok_or_else(|| format!("{s:?} is not {what}"))
+}
+
+fn job_status(s: &str) -> Result<JobStatus, String> {
+    named(s, JobStatus::parse, "a job status")
+}
+
+fn action_status(s: &str) -> Result<ActionStatus, String> {
+    named(s, ActionStatus::parse, "an action status")
+}
+
+/// A value stored as JSON.
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> serde_json::Result<T> {
+    serde_json::from_str(s)
+}
+
+/// A stored timestamp (RFC 3339).
+fn time(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc))
+}
+
+/// The columns of one stored row, each read as the type it must have: a value of another type
+/// or that does not parse is an error of the store naming the row and the column, never a
+/// panic or a default.
+struct Cols<'r> {
+    row: &'r SqliteRow,
+    /// The row, for messages: `job job-…`.
+    what: String,
+}
+
+impl<'r> Cols<'r> {
+    /// The row `what` names after its column `id`, itself read as text.
+    fn named(row: &'r SqliteRow, what: &str, id: &str) -> Result<Self> {
+        let anon = Cols {
+            row,
+            what: format!("a {what} row"),
+        };
+        let name: String = anon.get(id)?;
+        Ok(Cols {
+            row,
+            what: format!("{what} {name}"),
+        })
+    }
+
+    fn bad(&self, col: &str, why: impl std::fmt::Display) -> Error {
+        Error::Store {
+            message: format!("{}: column {col}: {why}", self.what),
+            creating: false,
+        }
+    }
+
+    fn get<T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(&self, col: &str) -> Result<T> {
+        self.row.try_get(col).map_err(|e| match e {
+            sqlx::Error::ColumnDecode { source, .. } => self.bad(col, source),
+            e => self.bad(col, e),
+        })
+    }
+
+    /// A text column read by `parse`.
+    fn parse<T, E: std::fmt::Display>(
+        &self,
+        col: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T> {
+        let text: String = self.get(col)?;
+        parse(&text).map_err(|e| self.bad(col, e))
+    }
+
+    /// A text column that may be `NULL`, read by `parse`.
+    fn parse_opt<T, E: std::fmt::Display>(
+        &self,
+        col: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>> {
+        let text: Option<String> = self.get(col)?;
+        text.map(|t| parse(&t).map_err(|e| self.bad(col, e)))
+            .transpose()
+    }
+
+    /// An integer column that may be `NULL`, as the unsigned type it counts in.
+    fn count_opt<T: TryFrom<i64>>(&self, col: &str) -> Result<Option<T>> {
+        let n: Option<i64> = self.get(col)?;
+        n.map(|n| T::try_from(n).map_err(|_| self.bad(col, format!("{n} is out of range"))))
+            .transpose()
+    }
+
+    /// An integer column, as the unsigned type it counts in.
+    fn count<T: TryFrom<i64>>(&self, col: &str) -> Result<T> {
+        self.count_opt(col)?
+            .ok_or_else(|| self.bad(col, "NULL where a number is stored"))
+    }
 }
 
 impl Store {
@@ -168,45 +376,55 @@ impl Store {
             // without an fsync per ledger row.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        Self::with(opts).await.map_err(|e| Error::file(path, e))
+        let pool = Self::connect(opts)
+            .await
+            .map_err(|e| Error::file(path, e))?;
+        Self::set_up(pool).await.map_err(|e| Error::Store {
+            message: format!("{}: {e}", path.display()),
+            creating: false,
+        })
     }
 
     /// A store that lives in memory (when `persistence.job_state.enabled` is false).
     pub async fn in_memory() -> Result<Self> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:").map_err(db_err)?;
-        Self::with(opts).await
+        let pool = Self::connect(opts).await.map_err(db_err)?;
+        Self::set_up(pool).await.map_err(|message| Error::Store {
+            message,
+            creating: false,
+        })
     }
 
-    async fn with(opts: SqliteConnectOptions) -> Result<Self> {
-        let pool = SqlitePoolOptions::new()
+    async fn connect(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+        SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(db_err)?;
-        for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&pool).await.map_err(db_err)?;
-        }
-        for (table, column, def) in ADDED_COLUMNS {
-            let have: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
-                .bind(table)
-                .fetch_all(&pool)
-                .await
-                .map_err(db_err)?;
-            if !have.iter().any(|c| c == column) {
-                // Names from the constant above, never from input.
-                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
-                    .execute(&pool)
-                    .await
-                    .map_err(db_err)?;
-            }
-        }
+    }
+
+    /// Brings the store's tables up to date: every migration it lacks, in one write
+    /// transaction, so two processes opening a store at once take turns.
+    async fn set_up(pool: SqlitePool) -> Result<Self, String> {
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| e.to_string())?;
+        adopt(&mut tx).await.map_err(|e| e.to_string())?;
+        MIGRATOR.run(&mut *tx).await.map_err(|e| match e {
+            MigrateError::VersionMissing(v) => format!(
+                "it was written by a newer version of this tool (migration {v} is unknown \
+                 here); use that version"
+            ),
+            e => e.to_string(),
+        })?;
+        tx.commit().await.map_err(|e| e.to_string())?;
         Ok(Self { pool })
     }
 
     /// The next `<kind>-YYYYMMDD-NNN` id for `day`.
     pub async fn next_id(&self, kind: &str, day: NaiveDate) -> Result<String> {
         let d = day.format("%Y%m%d").to_string();
-        let mut tx: Transaction<'_, Sqlite> = self.pool.begin().await.map_err(db_err)?;
+        let mut tx: Transaction<'_, Sqlite> = self.pool.begin().await.map_err(create_err)?;
         sqlx::query(
             "INSERT INTO counters (kind, day, n) VALUES (?, ?, 1) \
              ON CONFLICT (kind, day) DO UPDATE SET n = n + 1",
@@ -215,104 +433,81 @@ impl Store {
         .bind(&d)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(create_err)?;
         let n: i64 = sqlx::query_scalar("SELECT n FROM counters WHERE kind = ? AND day = ?")
             .bind(kind)
             .bind(&d)
             .fetch_one(&mut *tx)
             .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+            .map_err(create_err)?;
+        tx.commit().await.map_err(create_err)?;
         Ok(format!("{kind}-{d}-{n:03}"))
     }
 
     /// Inserts a job.
     pub async fn insert_job(&self, j: &JobRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, created_at, \
-             started_at, completed_at, error, total_tables, processed_tables, failed_tables, \
-             bytes_freed, current_table, owner_pid, run_state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&j.job_id)
-        .bind(&j.kind)
-        .bind(j.status.as_str())
-        .bind(&j.phase)
-        .bind(&j.plan_id)
-        .bind(&j.plan_digest)
-        .bind(j.config.to_string())
-        .bind(j.created_at.to_rfc3339())
-        .bind(j.started_at.map(|t| t.to_rfc3339()))
-        .bind(j.completed_at.map(|t| t.to_rfc3339()))
-        .bind(&j.error)
-        .bind(j.total_tables as i64)
-        .bind(j.processed_tables as i64)
-        .bind(j.failed_tables as i64)
-        .bind(j.bytes_freed as i64)
-        .bind(&j.current_table)
-        .bind(j.owner_pid.map(i64::from))
-        .bind(run_state_text(j))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::JobCreate(format!("job store: {e}")))?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO jobs (job_id, kind, config, created_at, {}) VALUES (?, ?, ?, ?, {})",
+                JOB_STATE.join(", "),
+                ["?"; JOB_STATE.len()].join(", ")
+            )
+        });
+        let q = sqlx::query(&SQL)
+            .bind(&j.job_id)
+            .bind(j.kind.as_str())
+            .bind(j.config.to_string())
+            .bind(j.created_at.to_rfc3339());
+        bind_state(q, j)
+            .execute(&self.pool)
+            .await
+            .map_err(create_err)?;
         Ok(())
     }
 
     /// Writes every mutable field of a job.
     pub async fn update_job(&self, j: &JobRecord) -> Result<()> {
-        sqlx::query(
-            "UPDATE jobs SET status = ?, phase = ?, plan_id = ?, plan_digest = ?, started_at = ?, \
-             completed_at = ?, error = ?, total_tables = ?, processed_tables = ?, failed_tables = ?, \
-             bytes_freed = ?, current_table = ?, owner_pid = ?, run_state = ? WHERE job_id = ?",
-        )
-        .bind(j.status.as_str())
-        .bind(&j.phase)
-        .bind(&j.plan_id)
-        .bind(&j.plan_digest)
-        .bind(j.started_at.map(|t| t.to_rfc3339()))
-        .bind(j.completed_at.map(|t| t.to_rfc3339()))
-        .bind(&j.error)
-        .bind(j.total_tables as i64)
-        .bind(j.processed_tables as i64)
-        .bind(j.failed_tables as i64)
-        .bind(j.bytes_freed as i64)
-        .bind(&j.current_table)
-        .bind(j.owner_pid.map(i64::from))
-        .bind(run_state_text(j))
-        .bind(&j.job_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let set: Vec<String> = JOB_STATE.iter().map(|c| format!("{c} = ?")).collect();
+            format!("UPDATE jobs SET {} WHERE job_id = ?", set.join(", "))
+        });
+        bind_state(sqlx::query(&SQL), j)
+            .bind(&j.job_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
-    fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> JobRecord {
-        let status: String = r.get("status");
-        let config: String = r.get("config");
-        JobRecord {
-            job_id: r.get("job_id"),
-            kind: r.get("kind"),
-            status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
-            phase: r.get("phase"),
-            plan_id: r.get("plan_id"),
-            plan_digest: r.get("plan_digest"),
-            config: serde_json::from_str(&config).unwrap_or_default(),
-            created_at: ts(r.get("created_at")).unwrap_or_default(),
-            started_at: ts(r.get("started_at")),
-            completed_at: ts(r.get("completed_at")),
-            error: r.get("error"),
-            total_tables: r.get::<i64, _>("total_tables") as u64,
-            processed_tables: r.get::<i64, _>("processed_tables") as u64,
-            failed_tables: r.get::<i64, _>("failed_tables") as u64,
-            bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
-            current_table: r.get("current_table"),
-            owner_pid: r
-                .get::<Option<i64>, _>("owner_pid")
-                .and_then(|p| u32::try_from(p).ok()),
-            run_state: r
-                .get::<Option<String>, _>("run_state")
-                .and_then(|t| serde_json::from_str(&t).ok()),
-        }
+    fn job_from_row(r: &SqliteRow) -> Result<JobRecord> {
+        let c = Cols::named(r, "job", "job_id")?;
+        Ok(JobRecord {
+            job_id: c.get("job_id")?,
+            kind: c.parse("kind", |s| named(s, JobKind::parse, "a job kind"))?,
+            status: c.parse("status", job_status)?,
+            phase: c.parse_opt("phase", |s| named(s, JobPhase::parse, "a job phase"))?,
+            plan_id: c.get("plan_id")?,
+            plan_digest: c.get("plan_digest")?,
+            config: c.parse("config", json)?,
+            created_at: c.parse("created_at", time)?,
+            started_at: c.parse_opt("started_at", time)?,
+            completed_at: c.parse_opt("completed_at", time)?,
+            error: c.get("error")?,
+            total_tables: c.count("total_tables")?,
+            processed_tables: c.count("processed_tables")?,
+            failed_tables: c.count("failed_tables")?,
+            bytes_freed: c.count("bytes_freed")?,
+            current_table: c.get("current_table")?,
+            owner_pid: c.count_opt("owner_pid")?,
+            run_state: c.parse_opt("run_state", json)?,
+        })
+    }
+
+    /// One job, or [`Error::JobNotFound`].
+    pub async fn existing_job(&self, job_id: &str) -> Result<JobRecord> {
+        self.job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))
     }
 
     /// One job.
@@ -323,7 +518,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(r.as_ref().map(Self::job_from_row))
+        r.as_ref().map(Self::job_from_row).transpose()
     }
 
     /// Jobs, newest first, optionally of one status; and the total count matching. Each branch
@@ -370,7 +565,8 @@ impl Store {
                 (rows, total)
             }
         };
-        Ok((rows.iter().map(Self::job_from_row).collect(), total as u64))
+        let jobs = rows.iter().map(Self::job_from_row).collect::<Result<_>>()?;
+        Ok((jobs, total as u64))
     }
 
     /// Jobs of any of `statuses`, newest first (for `monitor`).
@@ -392,7 +588,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(rows.iter().map(Self::job_from_row).collect())
+        rows.iter().map(Self::job_from_row).collect()
     }
 
     /// Marks the jobs left `pending` or `running` by a process that is gone (a crash, a kill,
@@ -418,13 +614,15 @@ impl Store {
     }
 
     async fn mark_interrupted(&self, alive: impl Fn(Option<u32>) -> bool) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT * FROM jobs WHERE status IN ('pending', 'running')")
+        let rows = sqlx::query("SELECT * FROM jobs WHERE status IN (?, ?)")
+            .bind(JobStatus::Pending.as_str())
+            .bind(JobStatus::Running.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
         let mut ids = Vec::new();
         for r in &rows {
-            let mut j = Self::job_from_row(r);
+            let mut j = Self::job_from_row(r)?;
             if alive(j.owner_pid) {
                 continue;
             }
@@ -488,23 +686,39 @@ impl Store {
             q = q.bind(*b);
         }
         let row = q.fetch_one(&self.pool).await.map_err(db_err)?;
-        let num = |i: usize| -> f64 { row.try_get::<f64, _>(i).unwrap_or(0.0) };
+        let num = |i: usize| row.try_get::<f64, _>(i).map_err(db_err);
+        let bad = |col: &str, why: String| Error::Store {
+            message: format!("totals: {col}: {why}"),
+            creating: false,
+        };
         Ok(StoreTotals {
             jobs: jobs
                 .into_iter()
-                .filter_map(|(s, n)| JobStatus::parse(&s).map(|s| (s, n as u64)))
-                .collect(),
-            bytes_freed: bytes.unwrap_or(0) as u64,
-            tables: tables.into_iter().map(|(s, n)| (s, n as u64)).collect(),
-            duration_count: num(0) as u64,
-            duration_sum: num(1),
-            duration_buckets: (0..bounds.len()).map(|i| num(2 + i) as u64).collect(),
+                .map(|(s, n)| Ok((job_status(&s).map_err(|e| bad("jobs.status", e))?, n as u64)))
+                .collect::<Result<_>>()?,
+            bytes_freed: u64::try_from(bytes.unwrap_or(0))
+                .map_err(|_| bad("jobs.bytes_freed", "a negative sum".into()))?,
+            tables: tables
+                .into_iter()
+                .map(|(s, n)| {
+                    Ok((
+                        action_status(&s).map_err(|e| bad("ledger.status", e))?,
+                        n as u64,
+                    ))
+                })
+                .collect::<Result<_>>()?,
+            duration_count: num(0)? as u64,
+            duration_sum: num(1)?,
+            duration_buckets: (0..bounds.len())
+                .map(|i| Ok(num(2 + i)? as u64))
+                .collect::<Result<_>>()?,
         })
     }
 
     /// Saves (or replaces) a plan document.
     pub async fn save_plan(&self, p: &Plan) -> Result<()> {
-        let body = serde_json::to_string(p).map_err(|e| Error::invalid(e.to_string()))?;
+        let body = serde_json::to_string(p)
+            .map_err(|e| Error::Internal(format!("plan {} cannot be encoded: {e}", p.plan_id)))?;
         sqlx::query(
             "INSERT INTO plans (plan_id, digest, created_at, body) VALUES (?, ?, ?, ?) \
              ON CONFLICT (plan_id) DO UPDATE SET digest = excluded.digest, body = excluded.body",
@@ -515,7 +729,7 @@ impl Store {
         .bind(body)
         .execute(&self.pool)
         .await
-        .map_err(db_err)?;
+        .map_err(create_err)?;
         Ok(())
     }
 
@@ -529,7 +743,7 @@ impl Store {
             .bind(&p.plan_id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(db_err)?;
+            .map_err(create_err)?;
         match have {
             Some(d) if d == digest => Ok(true),
             Some(d) => Err(Error::invalid(format!(
@@ -551,16 +765,13 @@ impl Store {
 
     /// A saved plan.
     pub async fn plan(&self, plan_id: &str) -> Result<Option<Plan>> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM plans WHERE plan_id = ?")
+        let r = sqlx::query("SELECT plan_id, body FROM plans WHERE plan_id = ?")
             .bind(plan_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        body.map(|b| {
-            serde_json::from_str(&b)
-                .map_err(|e| Error::invalid(format!("stored plan {plan_id}: {e}")))
-        })
-        .transpose()
+        r.map(|r| Cols::named(&r, "plan", "plan_id")?.parse("body", json))
+            .transpose()
     }
 
     /// The ledger of one job, in the order it was written.
@@ -570,26 +781,31 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let status: String = r.get("status");
-                ActionOutcome {
-                    node: r.get("node"),
-                    schema: r.get("schema_name"),
-                    table: r.get("table_name"),
-                    status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Failed),
-                    started_at: ts(r.get("started_at")),
-                    finished_at: ts(r.get("finished_at")).unwrap_or_default(),
-                    size_before: r.get::<Option<i64>, _>("size_before").map(|v| v as u64),
-                    size_after: r.get::<Option<i64>, _>("size_after").map(|v| v as u64),
-                    bytes_freed: r.get::<i64, _>("bytes_freed") as u64,
-                    error: r.get("error"),
-                    code: r.get::<Option<i64>, _>("code").map(|v| v as u16),
-                    unneeded: r.get::<i64, _>("unneeded") != 0,
-                }
+                let c = Cols::named(r, "ledger of job", "job_id")?;
+                Ok(ActionOutcome {
+                    node: c.get("node")?,
+                    schema: c.get("schema_name")?,
+                    table: c.get("table_name")?,
+                    status: c.parse("status", action_status)?,
+                    started_at: c.parse_opt("started_at", time)?,
+                    finished_at: c.parse("finished_at", time)?,
+                    size_before: c.count_opt("size_before")?,
+                    size_after: c.count_opt("size_after")?,
+                    bytes_freed: c.count("bytes_freed")?,
+                    error: c.get("error")?,
+                    code: c
+                        .count_opt("code")?
+                        .map(|n| {
+                            ErrorCode::from_u16(n)
+                                .ok_or_else(|| c.bad("code", format!("{n} is not an error code")))
+                        })
+                        .transpose()?,
+                    unneeded: c.get("unneeded")?,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -613,7 +829,7 @@ impl Ledger for Store {
         .bind(o.size_after.map(|v| v as i64))
         .bind(o.bytes_freed as i64)
         .bind(&o.error)
-        .bind(o.code.map(i64::from))
+        .bind(o.code.map(|c| i64::from(c.as_u16())))
         .bind(i64::from(o.unneeded))
         .execute(&self.pool)
         .await
@@ -622,18 +838,16 @@ impl Ledger for Store {
     }
 
     async fn done(&self, digest: &str) -> Result<HashSet<(String, String, String)>> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT DISTINCT node, schema_name, table_name FROM ledger \
-             WHERE plan_digest = ? AND status = 'done'",
+             WHERE plan_digest = ? AND status = ?",
         )
         .bind(digest)
+        .bind(ActionStatus::Done.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("node"), r.get("schema_name"), r.get("table_name")))
-            .collect())
+        Ok(rows.into_iter().collect())
     }
 }
 
@@ -644,7 +858,7 @@ mod tests {
     fn job(id: &str, status: JobStatus) -> JobRecord {
         JobRecord {
             job_id: id.into(),
-            kind: "apply".into(),
+            kind: JobKind::Apply,
             status,
             phase: None,
             plan_id: Some("plan-20261126-001".into()),
@@ -749,6 +963,317 @@ mod tests {
         );
     }
 
+    fn outcome() -> ActionOutcome {
+        ActionOutcome {
+            node: "127.0.0.1:23307".into(),
+            schema: "shop".into(),
+            table: "orders".into(),
+            status: ActionStatus::Done,
+            started_at: Some(Utc::now()),
+            finished_at: Utc::now(),
+            size_before: Some(100),
+            size_after: Some(10),
+            bytes_freed: 90,
+            error: None,
+            code: None,
+            unneeded: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_is_an_internal_error_or_a_failed_creation_never_a_bad_argument() {
+        let s = Store::in_memory().await.unwrap();
+        let j = job("job-20261126-001", JobStatus::Running);
+        s.insert_job(&j).await.unwrap();
+        // The store fails under the tool, as a full disk or a damaged file would make it.
+        for t in ["jobs", "counters", "plans", "ledger"] {
+            sqlx::query(&format!("DROP TABLE {t}"))
+                .execute(&s.pool)
+                .await
+                .unwrap();
+        }
+        fn code<T: std::fmt::Debug>(r: Result<T>) -> crate::error::ErrorCode {
+            r.unwrap_err().code()
+        }
+        use crate::error::ErrorCode::{Internal, JobCreate};
+        let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let p = crate::plan::example_plan();
+        // Creating a job or a plan: 1005.
+        assert_eq!(code(s.next_id("job", d).await), JobCreate);
+        assert_eq!(code(s.insert_job(&j).await), JobCreate);
+        assert_eq!(code(s.save_plan(&p).await), JobCreate);
+        assert_eq!(code(s.check_new_plan(&p).await), JobCreate);
+        // Anything else: 1000.
+        assert_eq!(code(s.update_job(&j).await), Internal);
+        assert_eq!(code(s.job(&j.job_id).await), Internal);
+        assert_eq!(code(s.jobs(None, 10, 0).await), Internal);
+        assert_eq!(code(s.recover_interrupted().await), Internal);
+        assert_eq!(code(s.totals(&[1.0]).await), Internal);
+        assert_eq!(code(s.plan(&p.plan_id).await), Internal);
+        assert_eq!(code(s.outcomes(&j.job_id).await), Internal);
+        assert_eq!(
+            code(s.record(&j.job_id, "sha256:ab", &outcome()).await),
+            Internal
+        );
+        assert_eq!(code(s.done("sha256:ab").await), Internal);
+    }
+
+    /// Writes `value` (SQL) into `column` of every row of `table`.
+    async fn damage(s: &Store, table: &str, column: &str, value: &str) {
+        sqlx::query(&format!("UPDATE {table} SET {column} = {value}"))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+    }
+
+    /// `e` is the store's error (1000) about the row `row` names, at `column`.
+    fn unreadable(e: Error, row: &str, column: &str) {
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::Store {
+                    creating: false,
+                    ..
+                }
+            ),
+            "{column}: {e:?}"
+        );
+        assert!(msg.contains(row) && msg.contains(column), "{column}: {msg}");
+    }
+
+    #[tokio::test]
+    async fn a_row_that_cannot_be_read_is_an_error_naming_the_job_and_the_column() {
+        for (column, value) in [
+            ("total_tables", "'many'"),
+            ("bytes_freed", "-1"),
+            ("status", "'exploded'"),
+            ("kind", "'sideways'"),
+            ("phase", "'dancing'"),
+            ("created_at", "'yesterday'"),
+            ("started_at", "'noon'"),
+            ("config", "'{'"),
+            ("run_state", "'[1'"),
+            ("owner_pid", "-1"),
+            ("plan_id", "x'00ff'"),
+        ] {
+            let s = Store::in_memory().await.unwrap();
+            s.insert_job(&job("job-20261126-001", JobStatus::Completed))
+                .await
+                .unwrap();
+            damage(&s, "jobs", column, value).await;
+            for e in [
+                s.job("job-20261126-001").await.unwrap_err(),
+                s.jobs(None, 10, 0).await.unwrap_err(),
+            ] {
+                unreadable(e, "job-20261126-001", column);
+            }
+        }
+        for (column, value) in [
+            ("status", "'meh'"),
+            ("code", "'x'"),
+            ("code", "999"),
+            ("size_after", "-3"),
+            ("finished_at", "42"),
+            ("unneeded", "'perhaps'"),
+        ] {
+            let s = Store::in_memory().await.unwrap();
+            s.record("job-20261126-001", "sha256:ab", &outcome())
+                .await
+                .unwrap();
+            damage(&s, "ledger", column, value).await;
+            let e = s.outcomes("job-20261126-001").await.unwrap_err();
+            unreadable(e, "job-20261126-001", column);
+        }
+        let s = Store::in_memory().await.unwrap();
+        let p = crate::plan::example_plan();
+        s.save_plan(&p).await.unwrap();
+        damage(&s, "plans", "body", "'{\"plan_id\": 7}'").await;
+        unreadable(s.plan(&p.plan_id).await.unwrap_err(), &p.plan_id, "body");
+    }
+
+    // The statements of the versions before migrations, as they were.
+    const COUNTERS: &str = "CREATE TABLE IF NOT EXISTS counters (kind TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL, \
+         PRIMARY KEY (kind, day))";
+    const PLANS: &str = "CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, digest TEXT NOT NULL, \
+         created_at TEXT NOT NULL, body TEXT NOT NULL)";
+    const LEDGER: &str = "CREATE TABLE IF NOT EXISTS ledger (job_id TEXT NOT NULL, plan_digest TEXT NOT NULL, \
+         node TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL, status TEXT NOT NULL, \
+         started_at TEXT, finished_at TEXT NOT NULL, size_before INTEGER, size_after INTEGER, \
+         bytes_freed INTEGER NOT NULL, error TEXT, code INTEGER, \
+         PRIMARY KEY (job_id, node, schema_name, table_name))";
+    const LEDGER_DIGEST: &str =
+        "CREATE INDEX IF NOT EXISTS ledger_digest ON ledger (plan_digest, status)";
+
+    /// The store's statements in its first release (f674d73), before `owner_pid`, `run_state`
+    /// and `ledger.unneeded`, with the index the job list no longer uses.
+    const FIRST_RELEASE: &[&str] = &[
+        COUNTERS,
+        "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
+         phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
+         started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
+         processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
+         bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT)",
+        "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
+        PLANS,
+        LEDGER,
+        LEDGER_DIGEST,
+    ];
+
+    /// What the last version before migrations (1b4e3db) ran on a new store: its `SCHEMA`, then
+    /// the `ADDED_COLUMNS` that `CREATE TABLE` did not have.
+    const LAST_HAND_ROLLED: &[&str] = &[
+        COUNTERS,
+        "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, \
+         phase TEXT, plan_id TEXT, plan_digest TEXT, config TEXT NOT NULL, created_at TEXT NOT NULL, \
+         started_at TEXT, completed_at TEXT, error TEXT, total_tables INTEGER NOT NULL DEFAULT 0, \
+         processed_tables INTEGER NOT NULL DEFAULT 0, failed_tables INTEGER NOT NULL DEFAULT 0, \
+         bytes_freed INTEGER NOT NULL DEFAULT 0, current_table TEXT, owner_pid INTEGER)",
+        "DROP INDEX IF EXISTS jobs_status",
+        "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id)",
+        "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id)",
+        PLANS,
+        LEDGER,
+        LEDGER_DIGEST,
+        "ALTER TABLE jobs ADD COLUMN run_state TEXT",
+        "ALTER TABLE ledger ADD COLUMN unneeded INTEGER NOT NULL DEFAULT 0",
+    ];
+
+    /// A store file made by `statements`, holding one finished job with a ledger row, a plan and
+    /// the day's job counter at 1, written with the columns every version had.
+    async fn old_store(path: &Path, statements: &[&str]) {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        let p = crate::plan::example_plan();
+        let rows = [
+            "INSERT INTO counters (kind, day, n) VALUES ('job', '20261126', 1)".to_string(),
+            "INSERT INTO jobs (job_id, kind, status, phase, plan_id, plan_digest, config, \
+             created_at, started_at, completed_at, error, total_tables, processed_tables, \
+             failed_tables, bytes_freed, current_table) VALUES ('job-20261126-001', 'apply', \
+             'completed', 'applying', 'plan-20261126-001', 'sha256:ab', '{\"mode\":\"binlog-off\"}', \
+             '2026-11-26T10:00:00+00:00', '2026-11-26T10:00:01+00:00', \
+             '2026-11-26T10:00:09+00:00', NULL, 1, 1, 0, 90, NULL)"
+                .to_string(),
+            "INSERT INTO ledger (job_id, plan_digest, node, schema_name, table_name, status, \
+             started_at, finished_at, size_before, size_after, bytes_freed, error, code) VALUES \
+             ('job-20261126-001', 'sha256:ab', '127.0.0.1:23307', 'shop', 'orders', 'done', \
+             '2026-11-26T10:00:02+00:00', '2026-11-26T10:00:08+00:00', 100, 10, 90, NULL, NULL)"
+                .to_string(),
+            format!(
+                "INSERT INTO plans (plan_id, digest, created_at, body) VALUES ('{}', '{}', '{}', '{}')",
+                p.plan_id,
+                p.computed_digest(),
+                p.created_at.to_rfc3339(),
+                serde_json::to_string(&p).unwrap().replace('\'', "''")
+            ),
+        ];
+        for stmt in statements
+            .iter()
+            .copied()
+            .chain(rows.iter().map(String::as_str))
+        {
+            sqlx::query(stmt).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_migrations_opens_and_keeps_its_jobs() {
+        for (name, statements) in [
+            ("first release", FIRST_RELEASE),
+            ("last hand-rolled", LAST_HAND_ROLLED),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("jobs.db");
+            old_store(&path, statements).await;
+            // Twice: the second open finds the migrations applied.
+            for _ in 0..2 {
+                let s = Store::open(&path).await.unwrap();
+                let j = s.job("job-20261126-001").await.unwrap().expect(name);
+                assert_eq!(
+                    (j.status, j.bytes_freed, j.owner_pid, &j.run_state),
+                    (JobStatus::Completed, 90, None, &None),
+                    "{name}"
+                );
+                assert_eq!(
+                    j.config,
+                    serde_json::json!({"mode": "binlog-off"}),
+                    "{name}"
+                );
+                let o = s.outcomes("job-20261126-001").await.unwrap();
+                assert_eq!((o.len(), o[0].bytes_freed, o[0].unneeded), (1, 90, false));
+                let p = crate::plan::example_plan();
+                assert_eq!(s.plan(&p.plan_id).await.unwrap(), Some(p), "{name}");
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&s.pool)
+                        .await
+                        .unwrap();
+                assert_eq!(applied, [BASELINE], "{name}");
+                let indexes: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+                     ORDER BY name",
+                )
+                .fetch_all(&s.pool)
+                .await
+                .unwrap();
+                assert_eq!(
+                    indexes,
+                    ["jobs_created", "jobs_status_created", "ledger_digest"],
+                    "{name}"
+                );
+                s.pool.close().await;
+            }
+            // And it takes new jobs with what was added since.
+            let s = Store::open(&path).await.unwrap();
+            let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+            let id = s.next_id("job", d).await.unwrap();
+            assert_eq!(id, "job-20261126-002", "{name}");
+            let mut j = job(&id, JobStatus::Running);
+            j.owner_pid = Some(std::process::id());
+            s.insert_job(&j).await.unwrap();
+            assert_eq!(s.job(&id).await.unwrap(), Some(j), "{name}");
+            let unneeded = ActionOutcome {
+                status: ActionStatus::Skipped,
+                unneeded: true,
+                ..outcome()
+            };
+            s.record(&id, "sha256:ab", &unneeded).await.unwrap();
+            assert_eq!(s.outcomes(&id).await.unwrap(), vec![unneeded], "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn processes_opening_a_new_store_at_once_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let opens = (0..8).map(|_| Store::open(&path));
+        for s in futures::future::join_all(opens).await {
+            s.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_of_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let s = Store::open(&path).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (999, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        s.pool.close().await;
+        let e = Store::open(&path).await.unwrap_err();
+        assert_eq!(e.code(), crate::error::ErrorCode::Internal, "{e}");
+        assert!(e.to_string().contains("newer version"), "{e}");
+    }
+
     #[tokio::test]
     async fn ids_jobs_plans_and_the_ledger() {
         let dir = tempfile::tempdir().unwrap();
@@ -767,20 +1292,7 @@ mod tests {
         let (all, total) = s.jobs(None, 1, 0).await.unwrap();
         assert_eq!((all.len(), total), (1, 2));
 
-        let o = ActionOutcome {
-            node: "127.0.0.1:23307".into(),
-            schema: "shop".into(),
-            table: "orders".into(),
-            status: ActionStatus::Done,
-            started_at: Some(Utc::now()),
-            finished_at: Utc::now(),
-            size_before: Some(100),
-            size_after: Some(10),
-            bytes_freed: 90,
-            error: None,
-            code: None,
-            unneeded: false,
-        };
+        let o = outcome();
         s.record("job-20261126-001", "sha256:ab", &o).await.unwrap();
         let done = s.done("sha256:ab").await.unwrap();
         assert!(done.contains(&("127.0.0.1:23307".into(), "shop".into(), "orders".into())));

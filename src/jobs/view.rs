@@ -3,8 +3,9 @@
 //! (§3.2.5) and the WebSocket `job_update` message (§3.3). Built from the store, so the server
 //! and the CLI's `status`/`monitor` (local store or HTTP) show the same thing.
 
-use super::{JobRecord, JobStatus};
-use crate::apply::{ActionOutcome, RunState};
+use super::{JobKind, JobPhase, JobRecord, JobStatus};
+use crate::apply::{ActionOutcome, ActionStatus, RunState};
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,8 +30,7 @@ pub struct TableResult {
     pub node: String,
     pub schema: String,
     pub table: String,
-    /// `done`, `failed` or `skipped`.
-    pub status: String,
+    pub status: ActionStatus,
     /// File size before and after, measured on the node.
     pub size_before_bytes: Option<u64>,
     pub size_after_bytes: Option<u64>,
@@ -41,7 +41,8 @@ pub struct TableResult {
     /// Why it failed or was skipped.
     pub error: Option<String>,
     /// Spec error code, when one applies.
-    pub code: Option<u16>,
+    #[schema(value_type = Option<u16>)]
+    pub code: Option<ErrorCode>,
 }
 
 impl From<&ActionOutcome> for TableResult {
@@ -50,7 +51,7 @@ impl From<&ActionOutcome> for TableResult {
             node: o.node.clone(),
             schema: o.schema.clone(),
             table: o.table.clone(),
-            status: o.status.as_str().into(),
+            status: o.status,
             size_before_bytes: o.size_before,
             size_after_bytes: o.size_after,
             bytes_freed: o.bytes_freed,
@@ -78,53 +79,59 @@ pub struct JobStatistics {
     pub tables_processed: Vec<TableResult>,
 }
 
-/// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobView {
-    pub job_id: String,
-    /// `recycle` (plan, then apply), `apply` (a saved plan) or `plan` (dry run).
-    pub kind: String,
-    pub status: JobStatus,
-    /// `planning`, `waiting` (for another job to release a node) or `applying`.
-    pub phase: Option<String>,
-    pub plan_id: Option<String>,
-    pub plan_digest: Option<String>,
-    /// The job's settings as given, without credentials.
-    #[schema(value_type = Object)]
-    pub config: serde_json::Value,
-    pub progress: JobProgress,
-    pub statistics: JobStatistics,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
-    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
-    pub run_state: Option<RunState>,
+/// Declares a view of a job: the fields every one starts with (which job, what it does, where
+/// it is), then its own. Flat on the wire and in the OpenAPI document (a `#[serde(flatten)]`
+/// head would be an `allOf` there).
+macro_rules! job_view {
+    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        pub struct $name {
+            pub job_id: String,
+            pub kind: JobKind,
+            pub status: JobStatus,
+            pub phase: Option<JobPhase>,
+            pub plan_id: Option<String>,
+            $($own)*
+        }
+    };
 }
 
-/// An item of the job list (spec §3.2.5, plus what `monitor` shows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobSummary {
-    pub job_id: String,
-    pub kind: String,
-    pub status: JobStatus,
-    pub phase: Option<String>,
-    pub plan_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Percentage done.
-    pub progress: f64,
-    pub total_tables: u64,
-    pub processed_tables: u64,
-    pub failed_tables: u64,
-    pub current_table: Option<String>,
-    pub space_freed_mb: u64,
-    pub error: Option<String>,
-    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
-    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
-    pub run_state: Option<RunState>,
+job_view! {
+    /// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
+    pub struct JobView {
+        pub plan_digest: Option<String>,
+        /// The job's settings as given, without credentials.
+        #[schema(value_type = Object)]
+        pub config: serde_json::Value,
+        pub progress: JobProgress,
+        pub statistics: JobStatistics,
+        pub created_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub completed_at: Option<DateTime<Utc>>,
+        pub error: Option<String>,
+        /// While applying.
+        pub run_state: Option<RunState>,
+    }
+}
+
+job_view! {
+    /// An item of the job list (spec §3.2.5, plus what `monitor` shows).
+    pub struct JobSummary {
+        pub created_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub completed_at: Option<DateTime<Utc>>,
+        /// Percentage done.
+        pub progress: f64,
+        pub total_tables: u64,
+        pub processed_tables: u64,
+        pub failed_tables: u64,
+        pub current_table: Option<String>,
+        pub space_freed_mb: u64,
+        pub error: Option<String>,
+        /// While applying.
+        pub run_state: Option<RunState>,
+    }
 }
 
 /// The WebSocket message (spec §3.3), sent on every change of a job's status or progress.
@@ -138,13 +145,12 @@ pub struct JobUpdate {
     /// Percentage done.
     pub progress: f64,
     pub timestamp: DateTime<Utc>,
-    pub phase: Option<String>,
+    pub phase: Option<JobPhase>,
     pub processed_tables: u64,
     pub total_tables: u64,
     pub current_table: Option<String>,
     pub space_freed_mb: u64,
-    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
-    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    /// While applying.
     pub run_state: Option<RunState>,
 }
 
@@ -186,9 +192,9 @@ impl JobView {
         });
         Self {
             job_id: j.job_id.clone(),
-            kind: j.kind.clone(),
+            kind: j.kind,
             status: j.status,
-            phase: j.phase.clone(),
+            phase: j.phase,
             plan_id: j.plan_id.clone(),
             plan_digest: j.plan_digest.clone(),
             config: j.config.clone(),
@@ -219,9 +225,9 @@ impl From<&JobRecord> for JobSummary {
     fn from(j: &JobRecord) -> Self {
         Self {
             job_id: j.job_id.clone(),
-            kind: j.kind.clone(),
+            kind: j.kind,
             status: j.status,
-            phase: j.phase.clone(),
+            phase: j.phase,
             plan_id: j.plan_id.clone(),
             created_at: j.created_at,
             started_at: j.started_at,
@@ -246,7 +252,7 @@ impl From<&JobRecord> for JobUpdate {
             status: j.status,
             progress: percentage(j),
             timestamp: Utc::now(),
-            phase: j.phase.clone(),
+            phase: j.phase,
             processed_tables: j.processed_tables,
             total_tables: j.total_tables,
             current_table: j.current_table.clone(),
@@ -266,7 +272,7 @@ mod tests {
         assert_eq!(hms(-5), "00:00:00");
         let mut j = JobRecord::new(
             "job-1".into(),
-            "apply",
+            JobKind::Apply,
             JobStatus::Running,
             Default::default(),
         );
@@ -279,6 +285,56 @@ mod tests {
             v.statistics.estimated_remaining.as_deref(),
             Some("00:02:00")
         );
+        // The fields in the order they always had (`status --format json` prints them so).
+        let keys_in_order = |text: String, keys: &[&str]| {
+            let at: Vec<usize> = keys
+                .iter()
+                .map(|k| text.find(&format!("\"{k}\":")).expect(k))
+                .collect();
+            assert!(at.is_sorted(), "{keys:?} in {text}");
+        };
+        keys_in_order(
+            serde_json::to_string(&v).unwrap(),
+            &[
+                "job_id",
+                "kind",
+                "status",
+                "phase",
+                "plan_id",
+                "plan_digest",
+                "config",
+                "progress",
+                "statistics",
+                "created_at",
+                "started_at",
+                "completed_at",
+                "error",
+                "run_state",
+            ],
+        );
+        keys_in_order(
+            serde_json::to_string(&JobSummary::from(&j)).unwrap(),
+            &[
+                "job_id",
+                "kind",
+                "status",
+                "phase",
+                "plan_id",
+                "created_at",
+                "started_at",
+                "completed_at",
+                "progress",
+                "total_tables",
+                "processed_tables",
+                "failed_tables",
+                "current_table",
+                "space_freed_mb",
+                "error",
+                "run_state",
+            ],
+        );
+        let back: JobView = serde_json::from_value(serde_json::to_value(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
         let js = serde_json::to_value(JobUpdate::from(&j)).unwrap();
         assert_eq!(js["type"], "job_update");
         assert_eq!(js["status"], "running");

@@ -288,7 +288,6 @@ pub async fn list_jobs(
     RawQuery(query): RawQuery,
 ) -> ApiResult<JobList> {
     let q = ListParams::parse(query.as_deref().unwrap_or(""))?;
-    let status = q.status;
     let limit = q.limit.unwrap_or(20);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field(
@@ -299,7 +298,7 @@ pub async fn list_jobs(
     let (jobs, total) = st
         .jobs()
         .store()
-        .jobs(status, limit, q.offset.unwrap_or(0))
+        .jobs(q.status, limit, q.offset.unwrap_or(0))
         .await?;
     ok(
         "success",

@@ -54,15 +54,16 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
         "counter",
         "Tables with an outcome, by outcome (done, failed, skipped).",
     );
-    for outcome in ["done", "failed", "skipped"] {
+    for outcome in crate::apply::ActionStatus::ALL {
         let n = t
             .tables
             .iter()
-            .find(|(x, _)| x == outcome)
+            .find(|(x, _)| *x == outcome)
             .map_or(0, |(_, n)| *n);
         let _ = writeln!(
             body,
-            "recycler_tables_processed_total{{outcome=\"{outcome}\"}} {n}"
+            "recycler_tables_processed_total{{outcome=\"{}\"}} {n}",
+            outcome.as_str()
         );
     }
     head(
