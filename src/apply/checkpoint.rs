@@ -8,7 +8,6 @@ use super::control::ApplyHandle;
 use super::gate::{Hold, Readings, before_rebuild};
 use super::{Event, RunState};
 use crate::error::ErrorCode;
-use crate::plan::human_bytes;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -82,19 +81,10 @@ impl Bounds<'_> {
 
     /// Sends an event (and logs the ones that are progress lines).
     pub fn emit(&self, e: Event) {
-        match &e {
-            Event::TableStarted {
-                node,
-                schema,
-                table,
-                size_before,
-                attempt,
-            } => tracing::info!(target: "progress", node = %node,
-                "rebuilding {schema}.{table} ({}), try {attempt}", human_bytes(*size_before)),
-            Event::Waiting { node, reason } => {
-                tracing::info!(target: "progress", node = %node, "{reason}")
-            }
-            _ => {}
+        if let (Event::TableStarted { node, .. } | Event::Waiting { node, .. }, Some(line)) =
+            (&e, e.activity())
+        {
+            tracing::info!(target: "progress", node = %node, "{line}");
         }
         // Nobody listening is fine.
         let _ = self.events.send(e);

@@ -98,37 +98,21 @@ pub fn role_of(live: &DatabaseNode) -> Role {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::ReplicationState;
+    use crate::topology::Role;
 
     fn live(read_only: bool, io: &str) -> DatabaseNode {
         let p = crate::plan::example_plan();
         let n = &p.nodes[0];
-        DatabaseNode {
-            host: "127.0.0.1".into(),
-            port: 23307,
+        let mut live = DatabaseNode {
             server_id: n.server_id,
-            role: Role::Slave,
             read_only,
-            lag_seconds: Some(0),
-            version: "10.11".into(),
-            server_uuid: None,
-            super_read_only: None,
-            flavor: None,
-            log_bin: true,
-            log_slave_updates: true,
-            gtid_mode: None,
             source: n.source.clone(),
-            replication: Some(ReplicationState {
-                channel: String::new(),
-                io_running: io.into(),
-                sql_running: "Yes".into(),
-                gtid: None,
-                last_error: None,
-                delay_seconds: 0,
-            }),
-            error: None,
-            slaves: vec![],
+            ..DatabaseNode::fixture(23307, Role::Slave)
+        };
+        if let Some(r) = live.replication.as_mut() {
+            r.io_running = io.into();
         }
+        live
     }
 
     #[test]

@@ -436,6 +436,17 @@ impl Worker<'_> {
             // Never issue the ALTER behind a long transaction: every later query would queue
             // behind the waiting ALTER.
             let blocked = match self.wait_for_holders(a).await {
+                // Paused since this table's checkpoint (while its size was read and its
+                // holders looked at): no new rebuild starts, so hold at the checkpoint and then
+                // look at the holders again, as the same try.
+                Ok(()) if self.ctx.bounds.handle.paused().is_some() => {
+                    if let Some(stop) = self.checkpoint().await {
+                        let (why, code) = stop.reason(&s.timeout.to_string());
+                        return (skipped(why, code), Some(stop));
+                    }
+                    attempt -= 1;
+                    continue;
+                }
                 Ok(()) => {
                     self.ctx.emit(Event::TableStarted {
                         node: node.clone(),

@@ -300,35 +300,19 @@ impl LagWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::{ReplicationState, Role};
+    use crate::topology::Role;
 
     fn replica(lag: Option<i64>, io: &str, delay: u64) -> DatabaseNode {
-        DatabaseNode {
-            host: "127.0.0.1".into(),
-            port: 3307,
-            server_id: 2,
-            role: Role::Slave,
-            read_only: true,
+        let mut n = DatabaseNode {
             lag_seconds: lag,
-            version: String::new(),
-            server_uuid: None,
-            super_read_only: None,
-            flavor: None,
-            log_bin: true,
-            log_slave_updates: true,
-            gtid_mode: None,
             source: Some("127.0.0.1:3306".into()),
-            replication: Some(ReplicationState {
-                channel: String::new(),
-                io_running: io.into(),
-                sql_running: "Yes".into(),
-                gtid: None,
-                last_error: None,
-                delay_seconds: delay,
-            }),
-            error: None,
-            slaves: vec![],
+            ..DatabaseNode::fixture(3307, Role::Slave)
+        };
+        if let Some(r) = n.replication.as_mut() {
+            r.io_running = io.into();
+            r.delay_seconds = delay;
         }
+        n
     }
 
     #[test]

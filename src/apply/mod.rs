@@ -145,6 +145,32 @@ pub enum Event {
     Finished,
 }
 
+impl Event {
+    /// What a node is doing, for its progress bar and its `progress` log line: the rebuild
+    /// starting (`rebuilding shop.orders (1.2 GiB), try 2`) or why it waits.
+    pub fn activity(&self) -> Option<String> {
+        match self {
+            Self::TableStarted {
+                schema,
+                table,
+                size_before,
+                attempt,
+                ..
+            } => Some(format!(
+                "rebuilding {schema}.{table} ({}){}",
+                crate::plan::human_bytes(*size_before),
+                if *attempt > 1 {
+                    format!(", try {attempt}")
+                } else {
+                    String::new()
+                }
+            )),
+            Self::Waiting { reason, .. } => Some(reason.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// Whether an apply (or one node of it) is going, held by a gate, or paused (the spec's job
 /// status stays `running` through all three): `{"state": "running"}`, `{"state": "throttled",
 /// "reason", "since"}` (a gate holds: replica lag, load) or `{"state": "paused", "reason",

@@ -5,6 +5,7 @@
 use crate::apply::{ActionStatus, ApplyReport, Event};
 use crate::jobs::JobRecord;
 use crate::jobs::runner::Observer;
+use crate::jobs::view::TableResult;
 use crate::plan::{human_bytes, new_table};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -70,29 +71,9 @@ impl Observer for Bars {
                     self.total = Some(t);
                 }
             }
-            Event::TableStarted {
-                node,
-                schema,
-                table,
-                size_before,
-                attempt,
-            } => {
-                let what = format!(
-                    "rebuilding {schema}.{table} ({}){}",
-                    human_bytes(*size_before),
-                    if *attempt > 1 {
-                        format!(", try {attempt}")
-                    } else {
-                        String::new()
-                    }
-                );
-                if let Some(b) = self.bars.get(node) {
+            Event::TableStarted { node, .. } | Event::Waiting { node, .. } => {
+                if let (Some(b), Some(what)) = (self.bars.get(node), e.activity()) {
                     b.set_message(what);
-                }
-            }
-            Event::Waiting { node, reason } => {
-                if let Some(b) = self.bars.get(node) {
-                    b.set_message(reason.clone());
                 }
             }
             Event::Gate { node, state } => {
@@ -127,33 +108,41 @@ impl Observer for Bars {
     }
 }
 
-/// The final table: node, table, before, after, freed, duration, status; and totals.
-pub fn result_table(r: &ApplyReport) -> String {
+/// The per-table results: node, table, before, after, freed, duration, status, note. The one
+/// rendering of them, for the end of `apply`/`recycle` and for `status JOB`.
+pub fn results_table(rows: &[TableResult]) -> String {
     let mut t = new_table(&[
         "node", "table", "before", "after", "freed", "duration", "status", "note",
     ]);
     let size = |v: Option<u64>| v.map(human_bytes).unwrap_or_else(|| "-".into());
-    for o in &r.outcomes {
+    for r in rows {
         t.add_row(vec![
-            o.node.clone(),
-            format!("{}.{}", o.schema, o.table),
-            size(o.size_before),
-            size(o.size_after),
-            human_bytes(o.bytes_freed),
-            o.duration()
+            r.node.clone(),
+            format!("{}.{}", r.schema, r.table),
+            size(r.size_before_bytes),
+            size(r.size_after_bytes),
+            human_bytes(r.bytes_freed),
+            r.duration_seconds
                 .map(|d| format!("{d:.1}s"))
                 .unwrap_or_else(|| "-".into()),
-            o.status.as_str().to_string(),
-            match (&o.code, &o.error) {
+            r.status.as_str().to_string(),
+            match (&r.code, &r.error) {
                 (Some(c), Some(e)) => format!("[{c}] {e}"),
                 (None, Some(e)) => e.clone(),
                 _ => String::new(),
             },
         ]);
     }
+    t.to_string()
+}
+
+/// The end of an apply: the results table, what an earlier run already did, bytes freed per
+/// node, and totals.
+pub fn result_table(r: &ApplyReport) -> String {
+    let rows: Vec<TableResult> = r.outcomes.iter().map(TableResult::from).collect();
     let mut out = String::new();
-    if !r.outcomes.is_empty() {
-        out.push_str(&t.to_string());
+    if !rows.is_empty() {
+        out.push_str(&results_table(&rows));
         out.push('\n');
     }
     if !r.already_done.is_empty() {

@@ -3,6 +3,7 @@
 //! so an `apply` running in one terminal can be watched from another.
 
 use super::Context;
+use super::progress::results_table;
 use crate::apply::RunState;
 use crate::error::{Error, Result};
 use crate::jobs::view::{JobSummary, JobView, hms};
@@ -176,14 +177,7 @@ impl Source {
 
     async fn job(&self, id: &str) -> Result<JobView> {
         match self {
-            Self::Local(store) => {
-                let j = store
-                    .job(id)
-                    .await?
-                    .ok_or_else(|| Error::JobNotFound(id.into()))?;
-                let outcomes = store.outcomes(id).await?;
-                Ok(JobView::new(&j, &outcomes, Utc::now()))
-            }
+            Self::Local(store) => JobView::load(store, id).await,
             Self::Http { .. } => self.get(&format!("/api/v1/recycle/jobs/{id}")).await,
         }
     }
@@ -320,22 +314,7 @@ fn job_text(v: &JobView) -> String {
         out.push_str(&format!("error: {e}\n"));
     }
     if !s.tables_processed.is_empty() {
-        let mut t = new_table(&[
-            "node", "table", "before", "after", "freed", "status", "note",
-        ]);
-        let size = |b: Option<u64>| b.map(human_bytes).unwrap_or_else(|| "-".into());
-        for r in &s.tables_processed {
-            t.add_row(vec![
-                r.node.clone(),
-                format!("{}.{}", r.schema, r.table),
-                size(r.size_before_bytes),
-                size(r.size_after_bytes),
-                human_bytes(r.bytes_freed),
-                r.status.as_str().into(),
-                r.error.clone().unwrap_or_default(),
-            ]);
-        }
-        out.push_str(&format!("{t}\n"));
+        out.push_str(&format!("{}\n", results_table(&s.tables_processed)));
     }
     out
 }

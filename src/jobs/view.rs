@@ -183,6 +183,15 @@ fn elapsed(j: &JobRecord, now: DateTime<Utc>) -> i64 {
 }
 
 impl JobView {
+    /// Job `job_id` as the store has it now, with its ledger; 1006 when there is none.
+    pub async fn load(store: &super::Store, job_id: &str) -> crate::error::Result<Self> {
+        let job = store.existing_job(job_id).await?;
+        let outcomes = store.outcomes(job_id).await?;
+        Ok(Self::new(&job, &outcomes, Utc::now()))
+    }
+}
+
+impl JobView {
     /// The view of `j` with its ledger `outcomes`, as of `now`.
     pub fn new(j: &JobRecord, outcomes: &[ActionOutcome], now: DateTime<Utc>) -> Self {
         let el = elapsed(j, now);

@@ -324,34 +324,13 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
 mod tests {
     use super::*;
     use crate::settings::HumanDuration;
-    use crate::topology::{ReplicationState, Role, TopologyTree};
+    use crate::topology::{Role, TopologyTree};
 
     fn node(port: u16, role: Role, ro: bool, slaves: Vec<DatabaseNode>) -> DatabaseNode {
         DatabaseNode {
-            host: "127.0.0.1".into(),
-            port,
-            server_id: u32::from(port),
-            role,
             read_only: ro,
-            lag_seconds: Some(0),
-            version: "10.11".into(),
-            server_uuid: None,
-            super_read_only: None,
-            flavor: None,
-            log_bin: true,
-            log_slave_updates: true,
-            gtid_mode: Some("ON".into()),
-            source: None,
-            replication: (role == Role::Slave).then(|| ReplicationState {
-                channel: String::new(),
-                io_running: "Yes".into(),
-                sql_running: "Yes".into(),
-                gtid: None,
-                last_error: None,
-                delay_seconds: 0,
-            }),
-            error: None,
             slaves,
+            ..DatabaseNode::fixture(port, role)
         }
     }
 

@@ -247,12 +247,20 @@ pub struct JobPatch {
     pub batch_size: Option<usize>,
 }
 
+/// Whether a job applying in this server is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlState {
+    Running,
+    Paused,
+}
+
 /// `data` of pause, resume and patch: the job's control as it is now.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobControl {
     pub job_id: String,
     /// `paused`, or `running` (a gate may still hold it: the job's `run_state` says).
-    pub state: String,
+    pub state: ControlState,
     #[schema(value_type = String, example = "10s")]
     pub max_lag: HumanDuration,
     #[schema(value_type = String, example = "Threads_running=25")]
@@ -267,11 +275,10 @@ impl JobControl {
         Self {
             job_id: job_id.to_string(),
             state: if h.paused().is_some() {
-                "paused"
+                ControlState::Paused
             } else {
-                "running"
-            }
-            .into(),
+                ControlState::Running
+            },
             max_lag: HumanDuration(t.max_lag),
             max_load: t.max_load,
             batch_size: t.batch_size,

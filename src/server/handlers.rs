@@ -8,7 +8,7 @@ use super::api::{
     JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT,
 };
 use super::error::{ApiError, ErrorBody};
-use crate::apply::{TunablesPatch, preflight};
+use crate::apply::{ApplyHandle, TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView};
 use crate::jobs::{JobStatus, Submission, Work};
@@ -168,13 +168,7 @@ async fn plan_of(st: &AppState, req: &JobRequest) -> Result<Plan, ApiError> {
         (status = 404, description = "No such job (1006)", body = ErrorBody),
     ))]
 pub async fn get_job(State(st): State<AppState>, ApiPath(job_id): ApiPath) -> ApiResult<JobView> {
-    let store = st.jobs().store();
-    let job = store
-        .job(&job_id)
-        .await?
-        .ok_or_else(|| Error::JobNotFound(job_id.clone()))?;
-    let outcomes = store.outcomes(&job_id).await?;
-    ok("success", JobView::new(&job, &outcomes, Utc::now()))
+    ok("success", JobView::load(st.jobs().store(), &job_id).await?)
 }
 
 /// Cancel a pending or running job: its running statements are killed (`KILL QUERY`).
@@ -210,13 +204,27 @@ pub async fn pause_job(
     State(st): State<AppState>,
     ApiPath(job_id): ApiPath,
 ) -> ApiResult<JobControl> {
-    let h = st.jobs().control(&job_id).await?;
-    let message = if h.pause() {
-        "job paused: no new rebuild starts until it is resumed"
-    } else {
-        "job was already paused"
-    };
-    ok(message, JobControl::of(&job_id, &h))
+    toggle(
+        &st,
+        &job_id,
+        ApplyHandle::pause,
+        "job paused: no new rebuild starts until it is resumed",
+        "job was already paused",
+    )
+    .await
+}
+
+/// Pauses or resumes `job_id` with `act`, which says whether it changed anything.
+async fn toggle(
+    st: &AppState,
+    job_id: &str,
+    act: fn(&ApplyHandle) -> bool,
+    changed: &str,
+    unchanged: &str,
+) -> ApiResult<JobControl> {
+    let h = st.jobs().control(job_id).await?;
+    let message = if act(&h) { changed } else { unchanged };
+    ok(message, JobControl::of(job_id, &h))
 }
 
 /// Resume a job paused with `pause`.
@@ -231,13 +239,14 @@ pub async fn resume_job(
     State(st): State<AppState>,
     ApiPath(job_id): ApiPath,
 ) -> ApiResult<JobControl> {
-    let h = st.jobs().control(&job_id).await?;
-    let message = if h.resume() {
-        "job resumed"
-    } else {
-        "job was not paused"
-    };
-    ok(message, JobControl::of(&job_id, &h))
+    toggle(
+        &st,
+        &job_id,
+        ApplyHandle::resume,
+        "job resumed",
+        "job was not paused",
+    )
+    .await
 }
 
 /// Change `max_lag`, `max_load` or `batch_size` of a running job (from its next checkpoint).

@@ -197,3 +197,37 @@ impl ClusterTopology {
             .find(|n| n.endpoint().same_node(ep))
     }
 }
+#[cfg(test)]
+impl DatabaseNode {
+    /// A healthy MariaDB node for unit tests: reachable, binlog and `log_slave_updates` on,
+    /// GTIDs on; a slave is read-only and replicating with no lag; no source or replicas set.
+    pub(crate) fn fixture(port: u16, role: Role) -> Self {
+        let slave = role == Role::Slave;
+        Self {
+            host: "127.0.0.1".into(),
+            port,
+            server_id: u32::from(port),
+            role,
+            read_only: slave,
+            lag_seconds: slave.then_some(0),
+            version: "10.11.19-MariaDB".into(),
+            server_uuid: None,
+            super_read_only: None,
+            flavor: Some(Flavor::MariaDb),
+            log_bin: true,
+            log_slave_updates: true,
+            gtid_mode: Some("ON".into()),
+            source: None,
+            replication: slave.then(|| ReplicationState {
+                channel: String::new(),
+                io_running: ThreadState::Yes,
+                sql_running: ThreadState::Yes,
+                gtid: Some("Slave_Pos".into()),
+                last_error: None,
+                delay_seconds: 0,
+            }),
+            error: None,
+            slaves: Vec::new(),
+        }
+    }
+}

@@ -100,34 +100,13 @@ fn children(n: &DatabaseNode, prefix: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::{ReplicationState, Role, TopologyTree};
+    use crate::topology::{Role, TopologyTree};
 
     fn node(port: u16, id: u32, role: Role, slaves: Vec<DatabaseNode>) -> DatabaseNode {
         DatabaseNode {
-            host: "127.0.0.1".into(),
-            port,
             server_id: id,
-            role,
-            read_only: role == Role::Slave,
-            lag_seconds: (role == Role::Slave).then_some(0),
-            version: "10.11.19-MariaDB".into(),
-            server_uuid: None,
-            super_read_only: None,
-            flavor: Some(crate::mysql::flavor::Flavor::MariaDb),
-            log_bin: true,
-            log_slave_updates: true,
-            gtid_mode: Some("ON".into()),
-            source: None,
-            replication: (role == Role::Slave).then(|| ReplicationState {
-                channel: String::new(),
-                io_running: "Yes".into(),
-                sql_running: "Yes".into(),
-                gtid: Some("Slave_Pos".into()),
-                last_error: None,
-                delay_seconds: 0,
-            }),
-            error: None,
             slaves,
+            ..DatabaseNode::fixture(port, role)
         }
     }
 
