@@ -17,7 +17,7 @@ fn plan_to(work: &tempfile::TempDir, seed: &Endpoint, out: &str, extra: &[&str])
 fn actions_on(p: &Plan, ep: &Endpoint) -> Vec<String> {
     p.nodes
         .iter()
-        .filter(|n| n.address == ep.to_string())
+        .filter(|n| n.address == *ep)
         .flat_map(|n| {
             n.actions
                 .iter()

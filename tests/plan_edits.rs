@@ -6,6 +6,7 @@
 mod common;
 
 use common::{apply, cli, cluster, plan_file, serial};
+use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::plan::Plan;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use std::path::{Path, PathBuf};
@@ -65,9 +66,9 @@ async fn a_binlog_on_plan_edited_to_rebuild_a_table_twice_on_one_node_is_refused
     // The chained replica gets its own copy of the action it already receives.
     let (edited, digest) = edit(&plan, "twice-edited.yaml", |p| {
         let mut n = p.nodes[0].clone();
-        n.address = chained.to_string();
+        n.address = chained.clone();
         n.server_id = 4;
-        n.source = Some(mid.to_string());
+        n.source = Some(mid.clone());
         n.propagates_to = vec![];
         p.nodes.push(n);
     });
@@ -117,7 +118,7 @@ async fn one_server_under_two_spellings_is_refused() {
     );
     let (edited, digest) = edit(&plan, "alias-edited.yaml", |p| {
         let mut n = p.nodes[0].clone();
-        n.address = format!("localhost:{}", node.port);
+        n.address = Endpoint::new("localhost", node.port);
         p.nodes.push(n);
     });
     let before = space(c, &node, "alias/t").await;

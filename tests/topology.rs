@@ -57,10 +57,7 @@ async fn the_same_tree_from_primary_replica_and_chained_replica() {
         }
     }
     let chained = first.find(&c.chained()).expect("chained replica present");
-    assert_eq!(
-        chained.source.as_deref(),
-        Some(c.replica(1).to_string().as_str())
-    );
+    assert_eq!(chained.source, Some(c.replica(1)));
     let r1 = first.find(&c.replica(1)).unwrap();
     assert_eq!(
         r1.slaves.len(),

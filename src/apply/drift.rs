@@ -7,6 +7,7 @@
 //! reviewed against running replicas), during it the lag is unknown, so the gate waits for it to
 //! run again (fail closed) instead of ending the node at once.
 
+use crate::mysql::Endpoint;
 use crate::plan::PlanNode;
 use crate::topology::eligibility::protection;
 use crate::topology::{DatabaseNode, Role};
@@ -76,10 +77,11 @@ pub fn node_drift(
         )));
     }
     if live.source != planned.source {
+        let from = |s: &Option<Endpoint>| s.as_ref().map_or("nothing".into(), Endpoint::to_string);
         out.push(Drift::Changed(format!(
             "{a}: replicates from {} → {}",
-            planned.source.as_deref().unwrap_or("nothing"),
-            live.source.as_deref().unwrap_or("nothing")
+            from(&planned.source),
+            from(&live.source)
         )));
     }
     out.extend(eligibility(live, is_root, exclude_primary));

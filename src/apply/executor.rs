@@ -17,7 +17,7 @@ use super::session::{Control, DdlSession, TableNow};
 use super::statement::{ControlLoad, Limit, Ran, critical_watch, kill, until_stopped};
 use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger};
 use crate::error::ErrorCode;
-use crate::mysql::{self, ConnectSpec, Endpoint};
+use crate::mysql::{self, ConnectSpec};
 use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement};
 use crate::settings::{LoadLimits, Mode, Settings};
 use chrono::Utc;
@@ -161,7 +161,7 @@ pub async fn execute(
             .actions
             .iter()
             .filter(|a| {
-                let key = (n.address.clone(), a.schema.clone(), a.table.clone());
+                let key = (n.address.to_string(), a.schema.clone(), a.table.clone());
                 let earlier = ctx.done_before.contains(&key);
                 if earlier {
                     report.already_done.push(key);
@@ -169,7 +169,7 @@ pub async fn execute(
                 !earlier
             })
             .count();
-        todo.push((n.address.clone(), remaining));
+        todo.push((n.address.to_string(), remaining));
     }
     ctx.emit(Event::Started {
         total_actions: todo.iter().map(|(_, c)| c).sum(),
@@ -202,6 +202,8 @@ pub async fn execute(
 struct Worker<'a> {
     ctx: &'a Ctx<'a>,
     n: &'a PlanNode,
+    /// `n`'s address as the ledger and the events name it.
+    node: String,
     ctl: Control,
     ddl: DdlSession,
     /// binlog-on: the replicas the rebuilds reach.
@@ -213,12 +215,14 @@ struct Worker<'a> {
 #[tracing::instrument(skip_all, fields(node = %n.address))]
 async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
     let mut res = NodeResult::default();
+    // How the ledger and the events name the node.
+    let node = n.address.to_string();
     let actions: Vec<&Action> = n
         .actions
         .iter()
         .filter(|a| {
             !ctx.done_before
-                .contains(&(n.address.clone(), a.schema.clone(), a.table.clone()))
+                .contains(&(node.clone(), a.schema.clone(), a.table.clone()))
         })
         .collect();
     if actions.is_empty() {
@@ -233,13 +237,13 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
             .map(|a| ActionOutcome {
                 error: Some(reason.clone()),
                 code,
-                ..outcome(&n.address, a, ActionStatus::Skipped)
+                ..outcome(&node, a, ActionStatus::Skipped)
             })
             .collect();
         if let Stop::Node(r, _) = &stop {
-            res.error = Some(format!("{}: {r}", n.address));
+            res.error = Some(format!("{node}: {r}"));
             ctx.emit(Event::NodeStopped {
-                node: n.address.clone(),
+                node: node.clone(),
                 reason: r.clone(),
             });
         }
@@ -247,13 +251,18 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         rest
     };
     let opened = async {
-        let ep = Endpoint::parse(&n.address)?;
-        let ctl = Control::open(&ep, ctx.spec).await?;
-        let ddl = DdlSession::open(&ep, ctx.spec, s.mode, s.lock_wait_timeout.0.as_secs()).await?;
-        Ok::<_, crate::error::Error>((ep, ctl, ddl))
+        let ctl = Control::open(&n.address, ctx.spec).await?;
+        let ddl = DdlSession::open(
+            &n.address,
+            ctx.spec,
+            s.mode,
+            s.lock_wait_timeout.0.as_secs(),
+        )
+        .await?;
+        Ok::<_, crate::error::Error>((ctl, ddl))
     }
     .await;
-    let (ep, ctl, ddl) = match opened {
+    let (ctl, ddl) = match opened {
         Ok(c) => c,
         Err(e) => {
             let stop = Stop::Node(e.to_string(), Some(e.code()));
@@ -267,7 +276,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         .then(|| {
             LagWatch::new(
                 &ctx.pre.topology,
-                &ep,
+                &n.address,
                 &n.propagates_to,
                 ctx.spec,
                 ctx.heartbeat.clone(),
@@ -277,6 +286,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
     let mut w = Worker {
         ctx,
         n,
+        node: node.clone(),
         ctl,
         ddl,
         downstream,
@@ -308,25 +318,22 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
             return res;
         }
     }
-    w.held.open(&n.address, &ctx.bounds);
+    w.held.open(&node, &ctx.bounds);
     res
 }
 
 impl Worker<'_> {
-    fn node(&self) -> &str {
-        &self.n.address
-    }
-
     /// Before every table (and every retry): stop, drift, then the gates until they open.
     async fn checkpoint(&mut self) -> Option<Stop> {
         let mut eyes = NodeEyes {
             n: self.n,
+            node: &self.node,
             settings: &self.ctx.plan.settings,
             heartbeat: self.ctx.heartbeat.as_ref(),
             ctl: &mut self.ctl,
             downstream: self.downstream.as_mut(),
         };
-        checkpoint(&self.n.address, &self.ctx.bounds, &mut eyes, &mut self.held).await
+        checkpoint(&self.node, &self.ctx.bounds, &mut eyes, &mut self.held).await
     }
 
     /// After a rebuild (binlog-on): the replicas must execute it before the next one starts.
@@ -375,7 +382,7 @@ impl Worker<'_> {
             // Statement-long holders come and go: only a wait that lasts is worth a line.
             if !said && started.elapsed() >= Duration::from_secs(1) {
                 self.ctx.emit(Event::Waiting {
-                    node: self.node().to_string(),
+                    node: self.node.clone(),
                     reason: format!(
                         "{}.{}: not issuing the ALTER while the table is held by {who}",
                         a.schema, a.table
@@ -392,7 +399,7 @@ impl Worker<'_> {
 
     /// One table: measure, re-qualify, wait for holders, run with retries, measure again.
     async fn rebuild(&mut self, a: &Action) -> (ActionOutcome, Option<Stop>) {
-        let node = self.n.address.clone();
+        let node = self.node.clone();
         let s = &self.ctx.plan.settings;
         let skipped = |why: String, code: Option<ErrorCode>| ActionOutcome {
             error: Some(why),
@@ -672,6 +679,8 @@ impl Worker<'_> {
 /// binlog-on, the replicas its rebuild reaches.
 struct NodeEyes<'w> {
     n: &'w PlanNode,
+    /// As the lag readings name it.
+    node: &'w str,
     settings: &'w Settings,
     heartbeat: Option<&'w Heartbeat>,
     ctl: &'w mut Control,
@@ -682,7 +691,7 @@ struct NodeEyes<'w> {
 impl Eyes for NodeEyes<'_> {
     async fn look(&mut self, b: &Bounds<'_>) -> Result<Look, Stop> {
         let s = self.settings;
-        let me = self.n.address.as_str();
+        let me = self.node;
         // The one drift rule, on the node as it is now.
         let live = self.ctl.live_node().await.map_err(|e| {
             Stop::Node(

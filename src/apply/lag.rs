@@ -87,7 +87,7 @@ impl LagWatch {
     pub fn new(
         topo: &ClusterTopology,
         exec: &Endpoint,
-        targets: &[String],
+        targets: &[Endpoint],
         spec: &ConnectSpec,
         heartbeat: Option<Heartbeat>,
     ) -> Self {
@@ -95,15 +95,14 @@ impl LagWatch {
         let mut delay = HashMap::new();
         if let Some(start) = topo.find(exec) {
             for t in targets {
-                let Ok(ep) = Endpoint::parse(t) else { continue };
                 let mut acc = Vec::new();
-                if path_to(start, &ep, &mut acc) {
+                if path_to(start, t, &mut acc) {
                     let mut cum = 0;
                     for n in &acc {
                         cum += n.replication.as_ref().map_or(0, |r| r.delay_seconds);
                         delay.insert(n.endpoint(), cum);
                     }
-                    paths.push((ep, acc.iter().map(|n| n.endpoint()).collect()));
+                    paths.push((t.clone(), acc.iter().map(|n| n.endpoint()).collect()));
                 }
             }
         }
@@ -305,7 +304,7 @@ mod tests {
     fn replica(lag: Option<i64>, io: &str, delay: u64) -> DatabaseNode {
         let mut n = DatabaseNode {
             lag_seconds: lag,
-            source: Some("127.0.0.1:3306".into()),
+            source: Some(Endpoint::new("127.0.0.1", 3306)),
             ..DatabaseNode::fixture(3307, Role::Slave)
         };
         if let Some(r) = n.replication.as_mut() {

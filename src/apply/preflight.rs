@@ -19,17 +19,15 @@ pub struct Preflight {
 /// Re-discovers the cluster and compares it with the plan. `Err(Stale)` names every drift;
 /// `Err(Primary)` (1004) when an action would run on the primary under `exclude_primary`.
 pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Result<Preflight> {
-    let mut seeds = vec![plan.cluster.seed.clone()];
-    seeds.extend(plan.nodes.iter().map(|n| n.address.clone()));
+    let seeds = std::iter::once(&plan.cluster.seed).chain(plan.nodes.iter().map(|n| &n.address));
     let mut topology = None;
     let mut last_err = None;
-    for s in &seeds {
-        let ep = Endpoint::parse(s)?;
+    for ep in seeds {
         let opts = DiscoverOptions {
             parallel,
             ..Default::default()
         };
-        match discover(&ep, spec, &opts).await {
+        match discover(ep, spec, &opts).await {
             Ok(t) => {
                 topology = Some(t);
                 break;
@@ -61,8 +59,7 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
     }
     let root = topo.root();
     for n in plan.nodes.iter().filter(|n| !n.actions.is_empty()) {
-        let ep = Endpoint::parse(&n.address)?;
-        let Some(live) = topo.find(&ep) else {
+        let Some(live) = topo.find(&n.address) else {
             drift.push(format!(
                 "{} is no longer in the replication topology",
                 n.address
@@ -99,14 +96,14 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
             for note in notes.iter().filter(|x| !reviewed.contains(x)) {
                 drift.push(format!("{}: {note} (not in the reviewed plan)", n.address));
             }
-            let now: BTreeSet<String> = now.into_iter().collect();
-            let planned: BTreeSet<String> = n.propagates_to.iter().cloned().collect();
+            let now: BTreeSet<&Endpoint> = now.iter().collect();
+            let planned: BTreeSet<&Endpoint> = n.propagates_to.iter().collect();
             if now != planned {
                 drift.push(format!(
                     "{}: the rebuild would now reach [{}], the plan says [{}]",
                     n.address,
-                    now.into_iter().collect::<Vec<_>>().join(", "),
-                    planned.into_iter().collect::<Vec<_>>().join(", ")
+                    as_text(now),
+                    as_text(planned)
                 ));
             }
         }
@@ -115,4 +112,10 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
         return Err(Error::stale(drift));
     }
     Ok(Preflight { topology: topo })
+}
+
+/// `a:3306, b:3306`: the addresses in the order of their text.
+fn as_text<'a>(eps: impl IntoIterator<Item = &'a Endpoint>) -> String {
+    let texts: BTreeSet<String> = eps.into_iter().map(Endpoint::to_string).collect();
+    texts.into_iter().collect::<Vec<_>>().join(", ")
 }

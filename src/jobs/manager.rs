@@ -14,7 +14,7 @@ use super::{JobKind, JobPhase, JobRecord, JobStatus, Store};
 use crate::apply::{ApplyHandle, ApplyOptions, Event};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::mysql::{ConnectSpec, Endpoint};
+use crate::mysql::ConnectSpec;
 use crate::plan::{Plan, PlanRequest, make_plan};
 use crate::settings::RecyclingDefaults;
 use chrono::Utc;
@@ -446,16 +446,11 @@ impl Observer for Broadcast<'_> {
 
 /// The nodes a plan touches: those that execute, and in binlog-on those its rebuilds reach.
 pub fn touched_nodes(plan: &Plan) -> BTreeSet<String> {
-    let norm = |a: &String| {
-        Endpoint::parse(a)
-            .map(|e| e.normalized().to_string())
-            .unwrap_or_else(|_| a.to_ascii_lowercase())
-    };
     plan.nodes
         .iter()
         .filter(|n| !n.actions.is_empty())
         .flat_map(|n| std::iter::once(&n.address).chain(&n.propagates_to))
-        .map(norm)
+        .map(|e| e.normalized().to_string())
         .collect()
 }
 

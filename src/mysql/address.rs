@@ -1,8 +1,8 @@
 //! What an address and a login must be before anything connects to them: one rule for the
-//! plan reader (every address of a plan goes through [`super::Endpoint::parse`]), the command
-//! line and the REST API. A bad value is an input error naming the field, never a connection
-//! failure; the reasons never quote the value (a password pasted in the wrong field stays
-//! unseen).
+//! plan reader (every address of a plan is read through [`as_text`], which parses it with
+//! [`super::Endpoint::parse`]), the command line and the REST API. A bad value is an input error
+//! naming the field, never a connection failure; the reasons never quote the value (a password
+//! pasted in the wrong field stays unseen).
 
 /// The longest host taken: a DNS name is at most 253 characters (255 leaves room for a trailing
 /// dot and the brackets of an IPv6 address).
@@ -86,6 +86,85 @@ pub fn address_problem(address: &str) -> Option<String> {
     match port {
         Some(p) => port_problem(p).map(|r| format!("port {r}")),
         None => Some("port is not a number from 1 to 65535".into()),
+    }
+}
+
+/// `a:3306, b:3306`: addresses as a message lists them.
+pub fn joined<'a>(eps: impl IntoIterator<Item = &'a super::Endpoint>) -> String {
+    eps.into_iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An [`Endpoint`](super::Endpoint) written as its `host:port` text, for
+/// `#[serde(with = "crate::mysql::address::as_text")]`: how a plan stores its addresses (an
+/// `Endpoint` itself serializes as `{host, port}`). Reading parses the text with
+/// [`super::Endpoint::parse`], so a malformed address fails the deserialization, at its key path
+/// (`nodes[0].address`), with the parser's reason; [`option`] and [`list`] do the same for
+/// `Option<Endpoint>` and `Vec<Endpoint>`.
+pub mod as_text {
+    use super::super::Endpoint;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    /// An endpoint to write as text.
+    struct Shown<'a>(&'a Endpoint);
+
+    impl Serialize for Shown<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self.0)
+        }
+    }
+
+    /// An endpoint read from text.
+    struct Parsed(Endpoint);
+
+    impl<'de> Deserialize<'de> for Parsed {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            Endpoint::parse(&text)
+                .map(Parsed)
+                .map_err(de::Error::custom)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(ep: &Endpoint, s: S) -> Result<S::Ok, S::Error> {
+        Shown(ep).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
+        Parsed::deserialize(d).map(|p| p.0)
+    }
+
+    /// `Option<Endpoint>`: `null` or the text.
+    pub mod option {
+        use super::{Endpoint, Parsed, Shown};
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(ep: &Option<Endpoint>, s: S) -> Result<S::Ok, S::Error> {
+            ep.as_ref().map(Shown).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Endpoint>, D::Error> {
+            Ok(Option::<Parsed>::deserialize(d)?.map(|p| p.0))
+        }
+    }
+
+    /// `Vec<Endpoint>`: a list of texts (a bad one is named by its index).
+    pub mod list {
+        use super::{Endpoint, Parsed, Shown};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(eps: &[Endpoint], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(eps.iter().map(Shown))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Endpoint>, D::Error> {
+            Ok(Vec::<Parsed>::deserialize(d)?
+                .into_iter()
+                .map(|p| p.0)
+                .collect())
+        }
     }
 }
 

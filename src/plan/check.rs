@@ -239,7 +239,8 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
         );
     }
     for n in &p.nodes {
-        let addr = Some(n.address.as_str());
+        let address = n.address.to_string();
+        let addr = Some(address.as_str());
         if !n.actions.is_empty() && (!n.read_only || n.role == Role::Master) {
             add(
                 FindingName::WritableNode,

@@ -7,6 +7,8 @@
 //! are listed but do not count, just as Terraform ignores attributes that do not force an update.
 
 use super::Plan;
+use crate::mysql::Endpoint;
+use crate::mysql::address::joined;
 use std::collections::BTreeMap;
 
 /// The differences between two plans.
@@ -83,8 +85,9 @@ pub fn diff(old: &Plan, new: &Plan, names: (&str, &str)) -> PlanDiff {
             }
         }
     }
+    /// Keyed by the address's text: the diff lists nodes in that order.
     fn nodes(p: &Plan) -> BTreeMap<String, &super::PlanNode> {
-        p.nodes.iter().map(|n| (n.address.clone(), n)).collect()
+        p.nodes.iter().map(|n| (n.address.to_string(), n)).collect()
     }
     let (no, nn) = (nodes(old), nodes(new));
     for (addr, o) in &no {
@@ -102,13 +105,18 @@ pub fn diff(old: &Plan, new: &Plan, names: (&str, &str)) -> PlanDiff {
                     what.push(format!("read_only {} → {}", o.read_only, n.read_only));
                 }
                 if o.source != n.source {
-                    what.push(format!("source {:?} → {:?}", o.source, n.source));
+                    let text = |s: &Option<Endpoint>| s.as_ref().map(Endpoint::to_string);
+                    what.push(format!(
+                        "source {:?} → {:?}",
+                        text(&o.source),
+                        text(&n.source)
+                    ));
                 }
                 if o.propagates_to != n.propagates_to {
                     what.push(format!(
                         "propagates_to [{}] → [{}]",
-                        o.propagates_to.join(", "),
-                        n.propagates_to.join(", ")
+                        joined(&o.propagates_to),
+                        joined(&n.propagates_to)
                     ));
                 }
                 if !what.is_empty() {

@@ -162,28 +162,20 @@ fn validate(p: &Plan) -> std::result::Result<(), Bad> {
             p.digest
         ));
     }
-    Endpoint::parse(&p.cluster.seed).map_err(|e| bad!("cluster.seed", "{e}"))?;
     let s = &p.settings;
     s.validate()
         .map_err(|b| (format!("settings.{}", b.name), b.reason.to_string()))?;
     let mut addresses = HashSet::new();
     for (i, n) in p.nodes.iter().enumerate() {
         let at = format!("nodes[{i}]");
-        Endpoint::parse(&n.address).map_err(|e| bad!("{at}.address", "{e}"))?;
-        if !addresses.insert(n.address.as_str()) {
+        if !addresses.insert(&n.address) {
             return Err(bad!("{at}.address", "{} appears twice", n.address));
-        }
-        if let Some(src) = &n.source {
-            Endpoint::parse(src).map_err(|e| bad!("{at}.source", "{e}"))?;
         }
         if s.mode == Mode::BinlogOff && !n.propagates_to.is_empty() {
             return Err(bad!(
                 "{at}.propagates_to",
                 "must be empty in binlog-off mode (nothing replicates)"
             ));
-        }
-        for (k, d) in n.propagates_to.iter().enumerate() {
-            Endpoint::parse(d).map_err(|e| bad!("{at}.propagates_to[{k}]", "{e}"))?;
         }
         let mut tables = HashSet::new();
         for (j, a) in n.actions.iter().enumerate() {
@@ -250,7 +242,6 @@ fn validate(p: &Plan) -> std::result::Result<(), Bad> {
 /// and a node never has its own action on a table that a binlog-on rebuild of another node
 /// already brings it through replication.
 fn once_per_server(p: &Plan) -> std::result::Result<(), Bad> {
-    let norm = |a: &str| Endpoint::parse(a).map(|e| e.normalized());
     let working: Vec<(usize, &crate::plan::PlanNode)> = p
         .nodes
         .iter()
@@ -260,7 +251,7 @@ fn once_per_server(p: &Plan) -> std::result::Result<(), Bad> {
     for (k, (i, a)) in working.iter().enumerate() {
         for (j, b) in &working[k + 1..] {
             let same_id = a.server_id == b.server_id && a.server_uuid == b.server_uuid;
-            if same_id || norm(&a.address).ok() == norm(&b.address).ok() {
+            if same_id || a.address.same_node(&b.address) {
                 return Err(bad!(
                     "nodes[{j}]",
                     "{} and nodes[{i}]: {} are one server (server_id {}); its \
@@ -273,13 +264,9 @@ fn once_per_server(p: &Plan) -> std::result::Result<(), Bad> {
         }
     }
     for (i, a) in &working {
-        let reached: HashSet<Endpoint> = a
-            .propagates_to
-            .iter()
-            .filter_map(|d| norm(d).ok())
-            .collect();
+        let reached: HashSet<Endpoint> = a.propagates_to.iter().map(Endpoint::normalized).collect();
         for (j, b) in &working {
-            if i == j || !norm(&b.address).is_ok_and(|e| reached.contains(&e)) {
+            if i == j || !reached.contains(&b.address.normalized()) {
                 continue;
             }
             let theirs: HashSet<(&str, &str)> = a
@@ -332,7 +319,7 @@ mod tests {
         // The same server under a second spelling.
         let mut alias = p.clone();
         let mut twin = alias.nodes[1].clone();
-        twin.address = "localhost:23308".into();
+        twin.address = Endpoint::new("localhost", 23308);
         alias.nodes.push(twin);
         let (field, e) = validate(&alias).unwrap_err();
         assert_eq!(field, "nodes[2]");
@@ -343,7 +330,7 @@ mod tests {
         // binlog-on: a node that receives orders through replication has its own orders too.
         let mut twice = p.clone();
         twice.settings.mode = Mode::BinlogOn;
-        twice.nodes[0].propagates_to = vec!["LOCALHOST:23308".into()];
+        twice.nodes[0].propagates_to = vec![Endpoint::new("LOCALHOST", 23308)];
         let (field, e) = validate(&twice).unwrap_err();
         assert_eq!(field, "nodes[1]");
         assert!(
@@ -355,6 +342,36 @@ mod tests {
         twice.nodes[1].actions[0].table = "other".into();
         twice.nodes[1].actions[0].statement = rebuild_statement("shop", "other", true);
         assert_eq!(validate(&twice), Ok(()));
+    }
+
+    #[test]
+    fn a_malformed_address_is_named_by_its_path() {
+        let refused = |v: &serde_json::Value| match plan_from_value(v, "plan") {
+            Err(Error::InvalidArgument {
+                field: Some(f),
+                message,
+            }) => (f, message),
+            other => panic!("{other:?}"),
+        };
+        let good = serde_json::to_value(crate::plan::example_plan()).unwrap();
+        assert!(plan_from_value(&good, "plan").is_ok());
+        for (at, field) in [
+            ("/cluster/seed", "plan.cluster.seed"),
+            ("/nodes/0/address", "plan.nodes[0].address"),
+            ("/nodes/1/source", "plan.nodes[1].source"),
+        ] {
+            let mut v = good.clone();
+            *v.pointer_mut(at).unwrap() = "db\0evil:3306".into();
+            let (f, message) = refused(&v);
+            assert_eq!(f, field);
+            assert!(message.starts_with("the address's host"), "{message}");
+            assert!(!message.contains("evil"), "{message}");
+        }
+        let mut v = good.clone();
+        v["nodes"][0]["propagates_to"] = serde_json::json!(["127.0.0.1:1", "127.0.0.1:0"]);
+        let (f, message) = refused(&v);
+        assert_eq!(f, "plan.nodes[0].propagates_to[1]");
+        assert!(message.starts_with("the address's port"), "{message}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table}
 pub use thresholds::Thresholds;
 
 use crate::inspect::estimate::EstimateMethod;
-use crate::mysql::quote_table;
+use crate::mysql::{Endpoint, quote_table};
 use crate::settings::Settings;
 use crate::topology::Role;
 use chrono::{DateTime, Utc};
@@ -53,7 +53,9 @@ pub struct Plan {
 pub struct PlanCluster {
     pub cluster_id: String,
     /// The address discovery started from.
-    pub seed: String,
+    #[serde(with = "crate::mysql::address::as_text")]
+    #[schema(value_type = String)]
+    pub seed: Endpoint,
 }
 
 /// Why [`Plan::check_digest`] refuses a plan.
@@ -71,16 +73,22 @@ pub enum DigestProblem {
 #[serde(deny_unknown_fields)]
 pub struct PlanNode {
     /// `host:port`.
-    pub address: String,
+    #[serde(with = "crate::mysql::address::as_text")]
+    #[schema(value_type = String)]
+    pub address: Endpoint,
     pub server_id: u32,
     /// MySQL only.
     pub server_uuid: Option<String>,
     pub role: Role,
     pub read_only: bool,
     /// `host:port` of its replication source.
-    pub source: Option<String>,
+    #[serde(with = "crate::mysql::address::as_text::option")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Endpoint>,
     /// binlog-on: the nodes the rebuilds reach through replication.
-    pub propagates_to: Vec<String>,
+    #[serde(with = "crate::mysql::address::as_text::list")]
+    #[schema(value_type = Vec<String>)]
+    pub propagates_to: Vec<Endpoint>,
     pub actions: Vec<Action>,
 }
 
@@ -106,6 +114,7 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Skipped {
+    // `host:?` for a replica announced without its port: text, not an `Endpoint`.
     pub address: String,
     pub schema: Option<String>,
     pub table: Option<String>,
@@ -211,12 +220,12 @@ pub(crate) fn example_plan() -> Plan {
         },
     };
     let node = |port: u16, actions: Vec<Action>| PlanNode {
-        address: format!("127.0.0.1:{port}"),
+        address: Endpoint::new("127.0.0.1", port),
         server_id: u32::from(port - 23305),
         server_uuid: None,
         role: Role::Slave,
         read_only: true,
-        source: Some("127.0.0.1:23306".into()),
+        source: Some(Endpoint::new("127.0.0.1", 23306)),
         propagates_to: vec![],
         actions,
     };
@@ -228,7 +237,7 @@ pub(crate) fn example_plan() -> Plan {
         tool_version: "0.1.0".into(),
         cluster: PlanCluster {
             cluster_id: "cluster-8618e7901b7f".into(),
-            seed: "127.0.0.1:23306".into(),
+            seed: Endpoint::new("127.0.0.1", 23306),
         },
         settings: Settings {
             mode: Mode::BinlogOff,

@@ -41,7 +41,7 @@ pub struct PlanRequest {
 pub struct ExecNode {
     pub endpoint: Endpoint,
     /// binlog-on: nodes reached through replication.
-    pub propagates_to: Vec<String>,
+    pub propagates_to: Vec<Endpoint>,
     /// Warnings attached to each of its actions.
     pub notes: Vec<String>,
 }
@@ -192,7 +192,7 @@ pub fn build_plan(
         let Some(scan) = scans.iter().find(|s| s.node == ex.endpoint) else {
             continue;
         };
-        let address = ex.endpoint.to_string();
+        let address = &ex.endpoint;
         let errant =
             settings.mode == Mode::BinlogOn && node.source.is_some() && scan.info.assigns_gtids();
         let mut actions = Vec::new();
@@ -202,7 +202,7 @@ pub fn build_plan(
                 Verdict::NotWorthIt => continue,
                 Verdict::Skip(why) => {
                     skipped.push(Skipped {
-                        address: address.clone(),
+                        address: address.to_string(),
                         schema: Some(t.schema.clone()),
                         table: Some(t.table.clone()),
                         reason: why.to_string(),
@@ -255,7 +255,7 @@ pub fn build_plan(
         }
         actions.sort_by(|a, b| (&a.schema, &a.table).cmp(&(&b.schema, &b.table)));
         nodes.push(PlanNode {
-            address,
+            address: address.clone(),
             server_id: node.server_id,
             server_uuid: node.server_uuid.clone(),
             role: node.role,
@@ -273,7 +273,7 @@ pub fn build_plan(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         cluster: PlanCluster {
             cluster_id: topo.cluster_id.clone(),
-            seed: seed.to_string(),
+            seed: seed.clone(),
         },
         settings: settings.clone(),
         nodes,
@@ -411,7 +411,7 @@ mod tests {
         assert_eq!(ports(&sel), vec![2, 3]);
         assert_eq!(
             sel.executing[0].propagates_to,
-            vec!["127.0.0.1:4".to_string()]
+            vec![Endpoint::new("127.0.0.1", 4)]
         );
         assert!(sel.executing[1].propagates_to.is_empty());
     }
@@ -448,7 +448,7 @@ mod tests {
     fn binlog_on_is_refused_in_a_co_master_loop() {
         let t = topo(|n| {
             if n.port == 1 {
-                n.source = Some("127.0.0.1:2".into());
+                n.source = Some(Endpoint::new("127.0.0.1", 2));
             }
         });
         let err = select_targets(&t, &ep(2), &settings(Mode::BinlogOn, Scope::Cluster, true))

@@ -2,6 +2,7 @@
 
 use super::Plan;
 use crate::error::Result;
+use crate::mysql::Endpoint;
 use comfy_table::{ContentArrangement, Table};
 
 /// Output formats of `plan` and `show`.
@@ -84,7 +85,7 @@ pub fn summary_table(p: &Plan) -> String {
     ]);
     // Warnings every action of a node carries (errant GTID, chain breaks) are printed once
     // below the table instead of on every row.
-    let common: Vec<(String, Vec<String>)> = p
+    let common: Vec<(&Endpoint, Vec<String>)> = p
         .nodes
         .iter()
         .filter(|n| n.actions.len() > 1)
@@ -95,13 +96,13 @@ pub fn summary_table(p: &Plan) -> String {
                 .filter(|w| n.actions.iter().all(|a| a.warnings.contains(w)))
                 .cloned()
                 .collect();
-            (n.address.clone(), shared)
+            (&n.address, shared)
         })
         .collect();
-    let shared_of = |addr: &str| {
+    let shared_of = |addr: &Endpoint| {
         common
             .iter()
-            .find(|(a, _)| a == addr)
+            .find(|(a, _)| *a == addr)
             .map(|(_, w)| w.as_slice())
             .unwrap_or_default()
     };
@@ -113,7 +114,7 @@ pub fn summary_table(p: &Plan) -> String {
             .map(String::as_str)
             .collect();
         t.add_row(vec![
-            n.address.clone(),
+            n.address.to_string(),
             format!("{}.{}", a.schema, a.table),
             human_bytes(a.file_size_bytes),
             human_bytes(a.estimated_reclaim_bytes),
@@ -143,7 +144,7 @@ pub fn summary_table(p: &Plan) -> String {
         out.push_str(&format!(
             "{} replicates its rebuilds to {}\n",
             n.address,
-            n.propagates_to.join(", ")
+            crate::mysql::address::joined(&n.propagates_to)
         ));
     }
     if !p.skipped.is_empty() {

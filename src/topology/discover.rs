@@ -146,7 +146,7 @@ fn unreachable_node(
         log_bin: false,
         log_slave_updates: false,
         gtid_mode: None,
-        source: source.map(Endpoint::to_string),
+        source: source.cloned(),
         replication: None,
         error: Some(err),
         slaves: Vec::new(),

@@ -11,6 +11,7 @@
 
 use super::{ClusterTopology, DatabaseNode};
 use crate::error::Error;
+use crate::mysql::Endpoint;
 use crate::settings::{Mode, Settings};
 
 /// Why `n` may not execute a rebuild, if it may not.
@@ -74,7 +75,7 @@ pub fn passes_on(n: &DatabaseNode, executing: bool) -> bool {
 pub fn reach(
     n: &DatabaseNode,
     prot: &dyn Fn(&DatabaseNode) -> Option<String>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<Endpoint>, Vec<String>) {
     let mut reached = Vec::new();
     let mut notes = Vec::new();
     if !n.log_bin && !n.slaves.is_empty() {
@@ -87,7 +88,7 @@ pub fn reach(
     }
     fn walk(
         n: &DatabaseNode,
-        reached: &mut Vec<String>,
+        reached: &mut Vec<Endpoint>,
         notes: &mut Vec<String>,
         prot: &dyn Fn(&DatabaseNode) -> Option<String>,
     ) {
@@ -99,7 +100,7 @@ pub fn reach(
                 ));
                 continue;
             }
-            reached.push(c.endpoint().to_string());
+            reached.push(c.endpoint());
             if let Some(r) = prot(c) {
                 notes.push(format!(
                     "{} receives the rebuild but is protected: {r}",

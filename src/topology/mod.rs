@@ -73,7 +73,9 @@ pub struct DatabaseNode {
     pub log_slave_updates: bool,
     pub gtid_mode: Option<String>,
     /// `host:port` of the source this node replicates from, when it has one.
-    pub source: Option<String>,
+    #[serde(with = "crate::mysql::address::as_text::option")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Endpoint>,
     /// Replication from `source`; `null` for a node with no source.
     pub replication: Option<ReplicationState>,
     /// Why the node could not be probed; the other fields are then what its parent knew.
@@ -105,7 +107,7 @@ impl DatabaseNode {
             log_bin: info.log_bin,
             log_slave_updates: info.log_slave_updates,
             gtid_mode: info.gtid_mode.clone(),
-            source: src.map(|s| s.source.to_string()),
+            source: src.map(|s| s.source.clone()),
             replication: src.map(|s| ReplicationState {
                 channel: s.channel.clone(),
                 io_running: s.io_running.clone(),
