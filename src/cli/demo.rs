@@ -4,7 +4,7 @@
 //! tables are recreated.
 
 use super::apply::run_plan;
-use super::opts::{ApplyFormat, RunArgs};
+use super::opts::{ApplyFormat, RunArgs, SandboxPassword};
 use super::{Context, DEFAULT_PARALLEL};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
@@ -12,7 +12,6 @@ use crate::mysql::{ConnectSpec, Credentials, query_rows};
 use crate::plan::{PlanRequest, make_plan, summary_table, write_plan};
 use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, Sandbox};
-use crate::secret::Secret;
 use crate::settings::{HumanDuration, Mode, Scope, Settings};
 use crate::topology::{DiscoverOptions, OutputFormat, discover, render};
 use clap::Args;
@@ -29,15 +28,8 @@ pub struct DemoArgs {
     /// Size of each large demo table before fragmentation, MiB
     #[arg(long, default_value_t = 40)]
     pub size_mb: u64,
-    /// Password of the sandbox account `recycler` [env: RECYCLER_DB_PASSWORD]
-    #[arg(
-        long,
-        env = "RECYCLER_DB_PASSWORD",
-        hide_env = true,
-        hide_env_values = true,
-        default_value = "recycler"
-    )]
-    pub password: Secret,
+    #[command(flatten)]
+    pub login: SandboxPassword,
     /// Where the plan file is written
     #[arg(long, default_value = "plans")]
     pub plans_dir: PathBuf,
@@ -77,7 +69,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
             },
         ),
     };
-    let password = a.password;
+    let password = a.login.password;
     sandbox.up(&password).await?;
     let primary = sandbox.primary();
     println!("running in {}, primary {primary}", sandbox.dir.display());

@@ -1,6 +1,6 @@
 //! The option groups several commands share: the target and its credentials, the plan inputs
 //! (settings and table filters) of `plan` and `recycle`, and the run flags of every command
-//! that executes a plan.
+//! that executes a plan, and the sandbox password of `sandbox up` and `demo`.
 
 use super::Context;
 use crate::config::Config;
@@ -275,6 +275,20 @@ pub struct RunArgs {
     /// Format of the final report on stdout
     #[arg(long, value_enum, default_value_t = ApplyFormat::Table)]
     pub output_format: ApplyFormat,
+}
+
+/// The password of the sandbox's account, for `sandbox up` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxPassword {
+    /// Password of the sandbox account [env: RECYCLER_DB_PASSWORD]
+    #[arg(
+        long,
+        env = "RECYCLER_DB_PASSWORD",
+        hide_env = true,
+        hide_env_values = true,
+        default_value = "recycler"
+    )]
+    pub password: Secret,
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `sandbox up|down|status`: a local MariaDB replication cluster (design §9).
 
 use super::Context;
+use super::opts::SandboxPassword;
 use crate::error::{Error, Result};
 use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, NodeStatus, Sandbox};
-use crate::secret::Secret;
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::Table;
 use std::path::PathBuf;
@@ -78,15 +78,8 @@ pub struct UpArgs {
     /// Account created on every node (all privileges, also used for replication)
     #[arg(long, default_value = "recycler")]
     pub user: String,
-    /// Password of that account [env: RECYCLER_DB_PASSWORD]
-    #[arg(
-        long,
-        env = "RECYCLER_DB_PASSWORD",
-        hide_env = true,
-        hide_env_values = true,
-        default_value = "recycler"
-    )]
-    pub password: Secret,
+    #[command(flatten)]
+    pub login: SandboxPassword,
 }
 
 pub async fn run(ctx: &Context, args: SandboxArgs) -> Result<i32> {
@@ -177,7 +170,7 @@ async fn up(a: UpArgs) -> Result<i32> {
         return Err(Error::invalid("--chain needs at least one replica"));
     }
     let sb = Sandbox::new(&a.dir.dir, layout);
-    sb.up(&a.password).await?;
+    sb.up(&a.login.password).await?;
     println!("{}", status_table(&sb.status().await));
     println!(
         "sandbox running in {}; connect with --host 127.0.0.1 --port {} --user {} and the \
