@@ -384,6 +384,13 @@ async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
             .iter()
             .all(|t| t["status"] == "done" && t["node"] == json!(r1.to_string()))
     );
+    // The job keeps its login, minus the password.
+    assert_eq!(
+        d["config"]["credentials"],
+        json!({"username": USER}),
+        "{}",
+        d["config"]
+    );
     assert!(
         !d["config"].to_string().contains("password"),
         "{}",
@@ -1477,9 +1484,12 @@ async fn the_openapi_document_is_the_truth() {
 
     // Without a token nothing is declared as needing one.
     let app = App::start(|_| {}).await;
-    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let (s, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(s, 200, "{doc}");
+    let mut open_ops = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
+            open_ops += 1;
             assert_eq!(op["security"], json!([]), "{method} {path}");
             assert!(
                 !documented(&doc, path, method).contains(&"401".into()),
@@ -1487,6 +1497,7 @@ async fn the_openapi_document_is_the_truth() {
             );
         }
     }
+    assert_eq!(open_ops, ops, "the same operations without a token");
     app.stop().await;
 }
 
