@@ -157,6 +157,10 @@ async fn dry_run_runs_nothing_and_no_tty_without_yes_refuses() {
         .await
         .unwrap();
     assert_eq!(store.jobs(None, 10, 0).await.unwrap().1, 0);
+    // The store looked at is the one an apply records its job in.
+    let (code, _, err) = apply(&work, &plan, &["--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(store.jobs(None, 10, 0).await.unwrap().1, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
