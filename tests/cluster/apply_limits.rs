@@ -3,9 +3,7 @@
 //! behind it), a node made writable during a retry's backoff gets no further try, and an
 //! interrupted apply resumes without rebuilding a table twice.
 
-mod common;
-
-use common::{apply, cluster, plan_file, serial};
+use crate::common::{self, apply, cluster, plan_file, serial};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use sqlx::{Connection, Executor};

@@ -3,9 +3,7 @@
 //! no file the tool wrote (plans, logs, the SQLite store and its WAL), no output and no response
 //! contains it, raw or encoded (base64 at every alignment, hex).
 
-mod common;
-
-use common::{PASSWORD, USER, cli, cli_std, cluster, serial, target_args};
+use crate::common::{PASSWORD, USER, cli, cli_std, cluster, serial, target_args};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -336,8 +334,10 @@ async fn the_password_appears_in_no_file_output_or_response() {
     let p = call(
         M::POST,
         "/api/v1/plans",
-        Some(json!({"cluster": "sb", "config": {"databases": ["sweep"], "tables": ["u"],
-                    "threshold_mb": 1, "scope": "cluster"}})),
+        Some(
+            json!({"cluster": "sb", "config": {"databases": ["sweep"], "tables": ["u"],
+                    "threshold_mb": 1, "scope": "cluster"}}),
+        ),
         201,
     )
     .await;

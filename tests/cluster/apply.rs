@@ -3,9 +3,7 @@
 //! replication; stale plans are refused before any DDL. Tests run one at a time (`serial`): they
 //! assert on binlog positions and flip read-only flags.
 
-mod common;
-
-use common::{apply, cli, cluster, plan_file, serial};
+use crate::common::{self, apply, cli, cluster, plan_file, serial};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use serde_json::Value;
 use sqlx::Executor;
