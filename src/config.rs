@@ -715,7 +715,12 @@ mod tests {
             Path::new("c.yaml"),
         )
         .unwrap();
-        assert!(!format!("{cfg:?}").contains("s3cret"));
+        let debug = format!("{cfg:?}");
+        assert!(
+            debug.contains("name: \"prod\"") && debug.contains("password: ****"),
+            "the cluster is printed, its password masked: {debug}"
+        );
+        assert!(!debug.contains("s3cret"));
         assert_eq!(cfg.cluster("prod").unwrap().primary.port, 3306);
         assert!(cfg.cluster("nope").is_err());
     }

@@ -77,13 +77,24 @@ fn bad_flags_are_1001_and_bad_env_values_too() {
         err.contains("error[1001]") && err.contains("logging.level"),
         "{err}"
     );
-    // The flag beats the environment.
+    // The flag beats the environment: the config resolves with the flag's level, so the command
+    // itself runs (and fails on the missing sandbox, which the log file records).
     let out = cli(&work)
         .env("RECYCLER_LOG_LEVEL", "loud")
         .args(["--log-level", "warn", "sandbox", "status", "--dir", "x"])
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("logging.level"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error[1001]: no sandbox at x") && !err.contains("logging.level"),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap();
+    assert!(
+        log.contains(" ERROR outcome: no sandbox at x"),
+        "the failure is in the log file: {log}"
+    );
 }
 
 #[test]

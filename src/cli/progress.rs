@@ -170,3 +170,56 @@ pub fn result_table(r: &ApplyReport) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::ActionOutcome;
+    use crate::error::ErrorCode;
+
+    /// Apply's final table: a rebuild done, one skipped on a deadline, one failed on another
+    /// node, and a table done by an earlier run (`--resume`).
+    #[test]
+    fn result_table_snapshot() {
+        let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().expect("a time");
+        let o = |node: &str, table: &str, status, secs: i64| ActionOutcome {
+            node: node.into(),
+            schema: "shop".into(),
+            table: table.into(),
+            status,
+            started_at: Some(at("2026-11-26T21:30:00Z")),
+            finished_at: at("2026-11-26T21:30:00Z") + chrono::Duration::seconds(secs),
+            size_before: None,
+            size_after: None,
+            bytes_freed: 0,
+            error: None,
+            code: None,
+            unneeded: false,
+        };
+        let r = ApplyReport {
+            outcomes: vec![
+                ActionOutcome {
+                    size_before: Some(54_525_952),
+                    size_after: Some(4_194_304),
+                    bytes_freed: 50_331_648,
+                    ..o("127.0.0.1:23307", "orders", ActionStatus::Done, 312)
+                },
+                ActionOutcome {
+                    error: Some("the deadline passed: KILL QUERY 41 on 127.0.0.1:23307".into()),
+                    code: Some(ErrorCode::Timeout),
+                    ..o("127.0.0.1:23307", "logs", ActionStatus::Skipped, 3)
+                },
+                ActionOutcome {
+                    size_before: Some(83_886_080),
+                    size_after: Some(83_886_080),
+                    error: Some("The table 'events' is full".into()),
+                    code: Some(ErrorCode::Internal),
+                    ..o("127.0.0.1:23308", "events", ActionStatus::Failed, 2)
+                },
+            ],
+            already_done: vec![("127.0.0.1:23308".into(), "shop".into(), "docs".into())],
+            ..Default::default()
+        };
+        insta::assert_snapshot!(result_table(&r));
+    }
+}

@@ -36,6 +36,9 @@ pub fn new_table(header: &[&str]) -> Table {
     t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
+    // Unit-test snapshots must not take the width of the terminal `cargo test` runs in.
+    #[cfg(test)]
+    t.force_no_tty();
     // Pipes and pseudo-terminals that report no (or a tiny) width get a readable fixed one.
     if t.width().is_none_or(|w| w < 80) {
         t.set_width(120);

@@ -2,7 +2,10 @@
 //!
 //! The cluster (primary, two replicas, a chained replica below replica 1) is started on first use
 //! in a temp dir on free ports, by the same code as `sandbox up`, and killed and deleted when the
-//! test binary exits (an `atexit` hook: libtest ends with `exit`, so it always runs).
+//! test binary exits (an `atexit` hook: libtest ends with `exit`, so it always runs). Two
+//! binaries use one: `cluster` (tests that work in their own schemas, or have the cluster to
+//! themselves a while with [`serial`]) and `replication` (tests that stop or reconfigure
+//! replication). Every test that uses the cluster holds [`shared`] or [`serial`].
 #![allow(dead_code)]
 
 use mysql_tablespace_recycling::mysql::{self, ConnectSpec, Credentials, Endpoint};
@@ -166,13 +169,25 @@ impl TestCluster {
     }
 }
 
-/// Serializes the tests of one binary that assert on cluster-wide state (binlog positions,
-/// read-only flags) or change it.
-pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
-    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
-        .lock()
-        .await
+/// The binary's cluster lock: every test that uses the cluster holds it, shared or alone.
+fn cluster_lock() -> &'static tokio::sync::RwLock<()> {
+    static LOCK: OnceLock<tokio::sync::RwLock<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::RwLock::new(()))
+}
+
+/// The cluster to this test alone, for a test that asserts on cluster-wide state (binlog
+/// positions, read-only flags, load, the processlist) or changes it for a while (a writable
+/// replica, a global variable, stopped replication): no other test of the binary runs on it
+/// meanwhile.
+pub async fn serial() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    cluster_lock().write().await
+}
+
+/// The cluster shared with the other tests that take it so: for a test that works in its own
+/// schema (or only reads) and needs the cluster as it is between `serial` tests — replicating,
+/// read-only replicas, nothing else touching the server-wide state.
+pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    cluster_lock().read().await
 }
 
 impl TestCluster {

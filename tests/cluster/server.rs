@@ -4,9 +4,7 @@
 //! (gone from the processlist within 2 s), pause / resume / PATCH of a running job, queue full,
 //! stale plans, auth, OpenAPI, metrics, and the Alertmanager alert of a failed job.
 
-mod common;
-
-use common::{PASSWORD, USER, cluster, serial};
+use crate::common::{PASSWORD, USER, cluster, serial, shared};
 use futures::{SinkExt, StreamExt};
 use mysql_tablespace_recycling::config::Config;
 use mysql_tablespace_recycling::jobs::Store;
@@ -384,6 +382,13 @@ async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
             .iter()
             .all(|t| t["status"] == "done" && t["node"] == json!(r1.to_string()))
     );
+    // The job keeps its login, minus the password.
+    assert_eq!(
+        d["config"]["credentials"],
+        json!({"username": USER}),
+        "{}",
+        d["config"]
+    );
     assert!(
         !d["config"].to_string().contains("password"),
         "{}",
@@ -432,6 +437,7 @@ async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn job_list_filters_and_pages_and_every_path_is_documented() {
+    let _g = shared().await;
     let c = cluster();
     let r2 = c.replica(2);
     let app = App::start(|_| {}).await;
@@ -580,6 +586,7 @@ async fn job_list_filters_and_pages_and_every_path_is_documented() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_plan_is_refused_with_409_naming_the_change() {
+    let _g = shared().await;
     let c = cluster();
     c.fragment(&[TableSpec::sized(
         "sstale",
@@ -818,6 +825,7 @@ async fn with_a_token_every_endpoint_but_health_needs_it() {
 /// when the receiver refuses the first try; the alert carries no password.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_job_posts_an_alertmanager_alert_with_retries() {
+    let _g = shared().await;
     let c = cluster();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
     let tries = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -1085,6 +1093,7 @@ fn closed_port() -> u16 {
 /// — and the message does not echo it; a well-formed address that refuses stays 500/1002.
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_addresses_are_400_naming_the_field() {
+    let _g = shared().await;
     let r2 = cluster().replica(2);
     let app = App::start(|_| {}).await;
     let bad_hosts = [
@@ -1206,6 +1215,7 @@ async fn malformed_addresses_are_400_naming_the_field() {
 /// well-formed digest that does not match is 409.
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_values_name_the_allowed_ones_and_a_malformed_digest_is_400() {
+    let _g = shared().await;
     let r2 = cluster().replica(2);
     let app = App::start(|_| {}).await;
     for (config, field, allowed) in [
@@ -1302,6 +1312,7 @@ fn property<'a>(doc: &'a Value, schema: &str, prop: &str) -> &'a Value {
 /// without an upgrade and of DELETE of a finished job are documented, and are error bodies.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openapi_document_is_the_truth() {
+    let _g = shared().await;
     let r2 = cluster().replica(2);
     let app = App::start(|cfg| {
         cfg.server.auth_token = Some(mysql_tablespace_recycling::secret::Secret::new("tok-123"));
@@ -1477,9 +1488,12 @@ async fn the_openapi_document_is_the_truth() {
 
     // Without a token nothing is declared as needing one.
     let app = App::start(|_| {}).await;
-    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let (s, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(s, 200, "{doc}");
+    let mut open_ops = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
+            open_ops += 1;
             assert_eq!(op["security"], json!([]), "{method} {path}");
             assert!(
                 !documented(&doc, path, method).contains(&"401".into()),
@@ -1487,6 +1501,7 @@ async fn the_openapi_document_is_the_truth() {
             );
         }
     }
+    assert_eq!(open_ops, ops, "the same operations without a token");
     app.stop().await;
 }
 

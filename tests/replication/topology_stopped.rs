@@ -1,14 +1,13 @@
 //! Discovery with a replica whose replication is stopped: it stays in the tree with its state.
-//! (A binary of its own: it changes the cluster's replication state.)
+//! (It stops replication: the cluster to itself, running again when it ends.)
 
-mod common;
-
-use common::cluster;
+use crate::common::{cluster, serial};
 use mysql_tablespace_recycling::topology::{DiscoverOptions, discover};
 use sqlx::Executor;
 
 #[tokio::test]
 async fn a_stopped_replica_is_shown_with_its_state() {
+    let _g = serial().await;
     let c = cluster();
     let r2 = c.replica(2);
     c.conn(&r2).await.execute("STOP SLAVE").await.unwrap();
@@ -30,4 +29,5 @@ async fn a_stopped_replica_is_shown_with_its_state() {
         assert!(!n.replicating());
     }
     c.conn(&r2).await.execute("START SLAVE").await.unwrap();
+    c.sync_from(&c.primary(), &r2).await;
 }

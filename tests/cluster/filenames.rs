@@ -4,9 +4,7 @@
 //! written `caf@00400p`) keeps its own size. Sizes are measured on the server by the file names
 //! it reports, never through the tool's decoder.
 
-mod common;
-
-use common::{apply, cluster, plan_file, serial};
+use crate::common::{apply, cluster, plan_file, serial, shared};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::plan::{Plan, read_plan};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
@@ -165,6 +163,7 @@ async fn compactly_encoded_names_are_planned_with_their_own_sizes_and_rebuilt() 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_encoding_is_the_servers_for_every_bmp_character() {
     use mysql_tablespace_recycling::inspect::catalog::encode_filename;
+    let _g = shared().await;
     let c = cluster();
     let mut conn = c.conn(&c.primary()).await;
     sqlx::query("SET SESSION max_recursive_iterations = 70000")
@@ -205,6 +204,7 @@ async fn the_encoding_is_the_servers_for_every_bmp_character() {
 #[tokio::test(flavor = "multi_thread")]
 async fn decoding_agrees_with_the_server() {
     use mysql_tablespace_recycling::inspect::catalog::{decode_filename, encode_filename};
+    let _g = shared().await;
     let mut inputs: Vec<String> = Vec::new();
     for a in 0x21u8..0x7f {
         for b in 0x21u8..0x7f {

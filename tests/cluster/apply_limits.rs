@@ -3,9 +3,7 @@
 //! behind it), a node made writable during a retry's backoff gets no further try, and an
 //! interrupted apply resumes without rebuilding a table twice.
 
-mod common;
-
-use common::{apply, cluster, plan_file, serial};
+use crate::common::{self, apply, cluster, plan_file, serial};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use sqlx::{Connection, Executor};
@@ -146,28 +144,30 @@ async fn a_transaction_holding_the_table_is_waited_for_never_queued_behind_then_
         let stop = stop.clone();
         let mut conn = c.conn(&node).await;
         tokio::spawn(async move {
-            let mut worst = Duration::ZERO;
+            let (mut worst, mut reads) = (Duration::ZERO, 0);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let t = Instant::now();
                 conn.execute("SELECT id FROM mdl.locked LIMIT 1")
                     .await
                     .unwrap();
                 worst = worst.max(t.elapsed());
+                reads += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            worst
+            (worst, reads)
         })
     };
     let sampler = {
         let stop = stop.clone();
         let node = node.clone();
         tokio::spawn(async move {
-            let mut seen = 0;
+            let (mut seen, mut samples) = (0, 0);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 seen += alters_running(cluster(), &node, "mdl").await;
+                samples += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            seen
+            (seen, samples)
         })
     };
     let (code, out, err) = tokio::task::spawn_blocking({
@@ -177,8 +177,8 @@ async fn a_transaction_holding_the_table_is_waited_for_never_queued_behind_then_
     .await
     .unwrap();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let worst = reader.await.unwrap();
-    let alters = sampler.await.unwrap();
+    let (worst, reads) = reader.await.unwrap();
+    let (alters, samples) = sampler.await.unwrap();
     holder.execute("ROLLBACK").await.unwrap();
     assert_eq!(code, 5, "{err}");
     let o = &report(&out)["outcomes"][0];
@@ -188,11 +188,16 @@ async fn a_transaction_holding_the_table_is_waited_for_never_queued_behind_then_
         why.contains(&format!("thread {holder_id} (recycler@")) && why.contains("2 tries"),
         "the reason names the holder: {why}"
     );
+    // Both watched the whole wait (two tries a second apart), not just its end.
+    assert!(
+        samples >= 10 && reads >= 10,
+        "{samples} processlist samples, {reads} reads"
+    );
     assert_eq!(
         alters, 0,
         "an ALTER was issued while the transaction was open"
     );
-    println!("worst SELECT wait while apply waited for the holder: {worst:?}");
+    println!("worst SELECT wait while apply waited for the holder: {worst:?} ({reads} reads)");
     assert!(
         worst < Duration::from_millis(1_000),
         "a SELECT waited {worst:?}, longer than lock_wait_timeout (1s)"

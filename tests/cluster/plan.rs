@@ -1,9 +1,7 @@
 //! Planning against a real sandbox cluster: estimate accuracy, scopes, thresholds, filters,
 //! quoting, the plan file and the review commands' exit codes. Each test has its own schema.
 
-mod common;
-
-use common::{PASSWORD, cli, cluster, plan_file, target_args};
+use crate::common::{PASSWORD, cli, cluster, plan_file, shared, target_args};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::plan::{Plan, read_plan};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
@@ -28,6 +26,7 @@ fn actions_on(p: &Plan, ep: &Endpoint) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn estimate_is_within_15_percent_of_what_a_rebuild_frees() {
+    let _g = shared().await;
     let c = cluster();
     let tables = vec![
         TableSpec::sized(
@@ -100,6 +99,7 @@ async fn estimate_is_within_15_percent_of_what_a_rebuild_frees() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_scope_from_any_node_plans_every_replica_and_never_the_primary() {
+    let _g = shared().await;
     let c = cluster();
     c.fragment(&[TableSpec::sized(
         "scope",
@@ -154,6 +154,7 @@ async fn cluster_scope_from_any_node_plans_every_replica_and_never_the_primary()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thresholds_and_filters_select_exactly_the_expected_tables() {
+    let _g = shared().await;
     let c = cluster();
     let mut specs = Vec::new();
     for db in ["sel_a", "sel_b"] {
@@ -275,6 +276,7 @@ async fn thresholds_and_filters_select_exactly_the_expected_tables() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_password_appears_nowhere_in_plan_files() {
+    let _g = shared().await;
     let c = cluster();
     c.fragment(&[TableSpec::sized(
         "pw",
@@ -315,14 +317,25 @@ async fn the_password_appears_nowhere_in_plan_files() {
         ])
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
-    assert!(!String::from_utf8_lossy(&o.stderr).contains(PASSWORD));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    // The plan was printed: the password is not in it because it was left out.
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("format_version: 1") && out.contains("table: frag"),
+        "{out}"
+    );
+    assert!(!out.contains(PASSWORD));
+    assert!(!err.contains(PASSWORD));
     let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap();
     assert!(!log.contains(PASSWORD), "password in the log");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_table_named_with_a_backtick_a_space_and_a_dot_round_trips() {
+    let _g = shared().await;
     let c = cluster();
     let (schema, table) = ("odd schema", "we`ird. name");
     c.fragment(&[TableSpec::sized(
@@ -364,6 +377,7 @@ fn run_exit(work: &tempfile::TempDir, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn detailed_exitcode_diff_and_check_exit_codes() {
+    let _g = shared().await;
     let c = cluster();
     c.fragment(&[TableSpec::sized(
         "rev",
@@ -483,8 +497,9 @@ async fn detailed_exitcode_diff_and_check_exit_codes() {
     assert_eq!(p.digest, p.computed_digest());
 }
 
-#[test]
-fn sandbox_fragment_builds_the_demo_schema() {
+#[tokio::test]
+async fn sandbox_fragment_builds_the_demo_schema() {
+    let _g = shared().await;
     let c = cluster();
     let work = tempfile::tempdir().unwrap();
     let dir = c.sandbox.dir.to_str().unwrap();
@@ -517,6 +532,7 @@ fn sandbox_fragment_builds_the_demo_schema() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_privileges_are_error_1008_naming_the_privilege() {
+    let _g = shared().await;
     let c = cluster();
     let node = c.replica(1);
     // An account on this replica only (binlog off), without PROCESS.

@@ -3,9 +3,7 @@
 //! action, a table the rebuild brings it through replication; and one server listed twice under
 //! two spellings of its address.
 
-mod common;
-
-use common::{apply, cli, cluster, plan_file, serial};
+use crate::common::{self, apply, cli, cluster, plan_file, serial};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::plan::Plan;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};

@@ -1,8 +1,6 @@
 //! Topology discovery against a real sandbox cluster with a chained replica.
 
-mod common;
-
-use common::{PASSWORD, cli, cluster, target_args};
+use crate::common::{self, PASSWORD, cli, cluster, shared, target_args};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::topology::{
     ClusterTopology, DatabaseNode, DiscoverOptions, Role, discover,
@@ -37,6 +35,7 @@ fn shape(n: &DatabaseNode) -> String {
 
 #[tokio::test]
 async fn the_same_tree_from_primary_replica_and_chained_replica() {
+    let _g = shared().await;
     let c = cluster();
     let opts = DiscoverOptions::default();
     let mut trees = Vec::new();
@@ -89,6 +88,7 @@ fn pt_edges(text: &str) -> BTreeSet<(String, String)> {
 
 #[tokio::test]
 async fn agrees_with_pt_slave_find() {
+    let _g = shared().await;
     let c = cluster();
     let p = c.primary();
     let out = std::process::Command::new("pt-slave-find")
@@ -114,8 +114,9 @@ async fn agrees_with_pt_slave_find() {
     assert_eq!(ours.len(), 4);
 }
 
-#[test]
-fn max_depth_1_stops_after_the_first_level() {
+#[tokio::test]
+async fn max_depth_1_stops_after_the_first_level() {
+    let _g = shared().await;
     let c = cluster();
     let work = tempfile::tempdir().unwrap();
     let out = cli(&work)
@@ -160,8 +161,9 @@ fn max_depth_1_stops_after_the_first_level() {
     }
 }
 
-#[test]
-fn yaml_table_and_output_file() {
+#[tokio::test]
+async fn yaml_table_and_output_file() {
+    let _g = shared().await;
     let c = cluster();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("out/topo.yaml");
@@ -224,8 +226,9 @@ fn refused_host_is_error_1002_naming_host_and_port() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
-#[test]
-fn bad_password_is_a_clear_error_without_the_password() {
+#[tokio::test]
+async fn bad_password_is_a_clear_error_without_the_password() {
+    let _g = shared().await;
     let c = cluster();
     let work = tempfile::tempdir().unwrap();
     let wrong = "Wr0ng-Pa55-d81e";
@@ -259,8 +262,9 @@ fn bad_password_is_a_clear_error_without_the_password() {
     );
 }
 
-#[test]
-fn password_from_the_environment() {
+#[tokio::test]
+async fn password_from_the_environment() {
+    let _g = shared().await;
     let c = cluster();
     let work = tempfile::tempdir().unwrap();
     cli(&work)

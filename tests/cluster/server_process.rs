@@ -5,9 +5,7 @@
 //! or store row contains the password. And `status`/`monitor` show a CLI apply running in
 //! another process from the local job store.
 
-mod common;
-
-use common::{PASSWORD, USER, cli, cluster, serial};
+use crate::common::{self, PASSWORD, USER, cli, cluster, serial};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use serde_json::{Value, json};

@@ -3,9 +3,7 @@
 //! no file the tool wrote (plans, logs, the SQLite store and its WAL), no output and no response
 //! contains it, raw or encoded (base64 at every alignment, hex).
 
-mod common;
-
-use common::{PASSWORD, USER, cli, cli_std, cluster, serial, target_args};
+use crate::common::{PASSWORD, USER, cli, cli_std, cluster, serial, target_args};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -113,15 +111,23 @@ async fn the_password_appears_in_no_file_output_or_response() {
     )
     .unwrap();
     let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut run = |name: &str, args: &[&str], env_password: bool| {
+    // Runs a command, asserts its exit code and that it printed `shows` (so a crash cannot
+    // pass for a clean output), keeps its output for the sweep.
+    let mut run = |name: &str, args: &[&str], env_password: bool, code: i32, shows: &str| {
         let mut cmd = cli(&work);
         if env_password {
             cmd.env("RECYCLER_DB_PASSWORD", PASSWORD);
         }
         let o = cmd.args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(code), "{name}: {text}");
+        assert!(text.contains(shows), "{name} shows {shows:?}: {text}");
         outputs.push((format!("{name} stdout"), o.stdout));
         outputs.push((format!("{name} stderr"), o.stderr));
-        o.status.code().unwrap_or(-1)
     };
     let t = target_args(&node);
     let t: Vec<&str> = t.iter().map(String::as_str).collect();
@@ -130,22 +136,27 @@ async fn the_password_appears_in_no_file_output_or_response() {
     let pj = w.join("p.json");
     let pj_s = pj.to_str().unwrap();
     let low = ["--database", "sweep", "--table", "t", "--threshold-mb", "1"];
-    assert_eq!(run("topology", &with(&["topology"], &t), false), 0);
-    assert_eq!(
-        run(
-            "topology json",
-            &["topology", "--cluster", "sb", "--output-format", "json"],
-            false
-        ),
-        0
+    let primary_addr = primary.to_string();
+    run(
+        "topology",
+        &with(&["topology"], &t),
+        false,
+        0,
+        &format!("{primary_addr}  master"),
     );
-    assert_eq!(
-        run(
-            "plan",
-            &with(&with(&["plan"], &t), &with(&low, &["--out", plan_s])),
-            false
-        ),
-        0
+    run(
+        "topology json",
+        &["topology", "--cluster", "sb", "--output-format", "json"],
+        false,
+        0,
+        "\"cluster_name\": \"sb\"",
+    );
+    run(
+        "plan",
+        &with(&with(&["plan"], &t), &with(&low, &["--out", plan_s])),
+        false,
+        0,
+        "sweep.t",
     );
     let host_port = [
         "--host",
@@ -157,43 +168,59 @@ async fn the_password_appears_in_no_file_output_or_response() {
     ]
     .map(str::to_string);
     let hp: Vec<&str> = host_port.iter().map(String::as_str).collect();
-    assert_eq!(
-        run(
-            "plan (env password)",
-            &with(&with(&["plan"], &hp), &with(&low, &["--out", pj_s])),
-            true
-        ),
-        0
+    run(
+        "plan (env password)",
+        &with(&with(&["plan"], &hp), &with(&low, &["--out", pj_s])),
+        true,
+        0,
+        "sweep.t",
     );
-    for f in ["table", "json", "yaml"] {
-        run("show", &["show", plan_s, "--output-format", f], false);
+    for (f, shows) in [
+        ("table", "sweep.t"),
+        ("json", "\"table\": \"t\""),
+        ("yaml", "table: t"),
+    ] {
+        run(
+            "show",
+            &["show", plan_s, "--output-format", f],
+            false,
+            0,
+            shows,
+        );
     }
-    run("check", &["check", plan_s], false);
-    run("diff", &["diff", plan_s, pj_s], false);
+    run("check", &["check", plan_s], false, 0, "finding(s)");
+    run(
+        "diff",
+        &["diff", plan_s, pj_s],
+        false,
+        0,
+        "0 added, 0 removed, 0 changed",
+    );
     let creds = ["--user", USER, "--password", PASSWORD];
-    assert_eq!(
-        run(
-            "dry-run apply",
-            &with(&["--dry-run", "apply", plan_s], &creds),
-            false
-        ),
-        0
+    run(
+        "dry-run apply",
+        &with(&["--dry-run", "apply", plan_s], &creds),
+        false,
+        0,
+        "ALTER TABLE `sweep`.`t`",
     );
-    assert_eq!(
-        run(
-            "apply",
-            &with(
-                &["apply", plan_s, "--yes", "--output-format", "json"],
-                &creds
-            ),
-            false
+    run(
+        "apply",
+        &with(
+            &["apply", plan_s, "--yes", "--output-format", "json"],
+            &creds,
         ),
-        0
+        false,
+        0,
+        "\"status\": \"done\"",
     );
+    // Rebuilt by the apply: nothing qualifies any more.
     run(
         "recycle dry-run",
         &with(&with(&["--dry-run", "recycle"], &t), &low),
         false,
+        0,
+        "total: 0 action(s)",
     );
     run(
         "wrong password",
@@ -209,13 +236,23 @@ async fn the_password_appears_in_no_file_output_or_response() {
             &format!("{PASSWORD}-wrong"),
         ],
         false,
+        1,
+        "access denied",
     );
-    run("status", &["status"], false);
-    run("status json", &["status", "--format", "json"], false);
+    run("status", &["status"], false, 0, "completed");
+    run(
+        "status json",
+        &["status", "--format", "json"],
+        false,
+        0,
+        "\"status\": \"completed\"",
+    );
     run(
         "monitor",
         &["monitor", "--count", "1", "--output-format", "json"],
         false,
+        0,
+        "\"jobs\":[]",
     );
 
     // Every endpoint, with the password in every body that takes one.
@@ -242,81 +279,107 @@ async fn the_password_appears_in_no_file_output_or_response() {
     let mut responses: Vec<(String, String)> = Vec::new();
     let target =
         json!({"host": node.host, "port": node.port, "username": USER, "password": PASSWORD});
-    let mut call = async |m: reqwest::Method, path: &str, body: Option<Value>| -> Value {
+    // Sends a request, asserts its status (so an error page cannot pass for a clean answer),
+    // keeps the response for the sweep.
+    let mut call = async |m: reqwest::Method, path: &str, body: Option<Value>, want: u16| {
         let mut r = http.request(m.clone(), format!("{base}{path}"));
         if let Some(b) = body {
             r = r.json(&b);
         }
-        let text = r.send().await.unwrap().text().await.unwrap();
+        let res = r.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, want, "{m} {path}: {text}");
         responses.push((format!("{m} {path}"), text.clone()));
         serde_json::from_str(&text).unwrap_or(Value::Null)
     };
     use reqwest::Method as M;
-    call(M::GET, "/api/v1/health", None).await;
+    call(M::GET, "/api/v1/health", None, 200).await;
+    // Discover takes the login at the top level (spec §3.2.1), or a cluster of the config.
+    let d = call(
+        M::POST,
+        "/api/v1/topology/discover",
+        Some(target.clone()),
+        200,
+    )
+    .await;
+    assert_eq!(d["data"]["topology"]["master"]["port"], primary.port, "{d}");
     call(
         M::POST,
         "/api/v1/topology/discover",
-        Some(json!({"target": target})),
+        Some(json!({"cluster": "sb"})),
+        200,
     )
     .await;
-    call(
+    let d = call(
         M::POST,
         "/api/v1/topology/discover",
-        Some(json!({"target": {"host": node.host, "port": node.port, "username": USER, "password": format!("{PASSWORD}-wrong")}})),
+        Some(json!({"host": node.host, "port": node.port, "username": USER, "password": format!("{PASSWORD}-wrong")})),
+        500,
     )
     .await;
+    assert_eq!(d["code"], 1002, "{d}");
     let config = json!({"databases": ["sweep"], "tables": ["u"], "threshold_mb": 1});
     let p = call(
         M::POST,
         "/api/v1/plans",
         Some(json!({"target": target, "config": config})),
+        201,
     )
     .await;
-    let plan_id = p["data"]["plan_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    call(M::GET, &format!("/api/v1/plans/{plan_id}"), None).await;
-    call(
+    let plan_id = p["data"]["plan_id"].as_str().expect("plan id").to_string();
+    assert_eq!(p["data"]["summary"]["actions"], 1, "{p}");
+    call(M::GET, &format!("/api/v1/plans/{plan_id}"), None, 200).await;
+    // The config's cluster names the primary: planned cluster-wide, the replicas are.
+    let p = call(
         M::POST,
         "/api/v1/plans",
-        Some(json!({"cluster": "sb", "config": config})),
+        Some(
+            json!({"cluster": "sb", "config": {"databases": ["sweep"], "tables": ["u"],
+                    "threshold_mb": 1, "scope": "cluster"}}),
+        ),
+        201,
     )
     .await;
+    assert_eq!(p["data"]["summary"]["actions"], 3, "{p}");
     let j = call(
         M::POST,
         "/api/v1/recycle/jobs",
         Some(json!({"target": target, "config": config, "dry_run": true})),
+        201,
     )
     .await;
-    let dry = j["data"]["job_id"].as_str().unwrap_or_default().to_string();
+    let dry = j["data"]["job_id"].as_str().expect("job id").to_string();
     let j = call(
         M::POST,
         "/api/v1/recycle/jobs",
         Some(json!({"plan_id": plan_id, "credentials": {"username": USER, "password": PASSWORD}})),
+        201,
     )
     .await;
-    let job = j["data"]["job_id"].as_str().unwrap_or_default().to_string();
-    assert!(!dry.is_empty() && !job.is_empty(), "jobs were created: {j}");
+    let job = j["data"]["job_id"].as_str().expect("job id").to_string();
     // Let the jobs end, then look at them every way there is.
     let end = std::time::Instant::now() + std::time::Duration::from_secs(120);
     for id in [&dry, &job] {
         loop {
-            let v = call(M::GET, &format!("/api/v1/recycle/jobs/{id}"), None).await;
+            let v = call(M::GET, &format!("/api/v1/recycle/jobs/{id}"), None, 200).await;
             let s = v["data"]["status"].as_str().unwrap_or("");
-            if ["completed", "failed", "cancelled"].contains(&s) || id.is_empty() {
+            if ["completed", "failed", "cancelled"].contains(&s) {
+                assert_eq!(s, "completed", "{v}");
                 break;
             }
             assert!(std::time::Instant::now() < end, "job {id} never ended: {v}");
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-    call(M::GET, "/api/v1/recycle/jobs?limit=50", None).await;
+    call(M::GET, "/api/v1/recycle/jobs?limit=50", None, 200).await;
+    // The job is finished: these are refused (1007), their answers swept all the same.
     for suffix in ["/pause", "/resume"] {
         call(
             M::POST,
             &format!("/api/v1/recycle/jobs/{job}{suffix}"),
             None,
+            400,
         )
         .await;
     }
@@ -324,17 +387,18 @@ async fn the_password_appears_in_no_file_output_or_response() {
         M::PATCH,
         &format!("/api/v1/recycle/jobs/{job}"),
         Some(json!({"max_lag": "5s"})),
+        400,
     )
     .await;
-    call(M::DELETE, &format!("/api/v1/recycle/jobs/{job}"), None).await;
-    call(M::GET, "/api/v1/openapi.json", None).await;
-    call(M::GET, "/metrics", None).await;
+    call(M::DELETE, &format!("/api/v1/recycle/jobs/{job}"), None, 400).await;
+    call(M::GET, "/api/v1/openapi.json", None, 200).await;
+    call(M::GET, "/metrics", None, 200).await;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
     server.0.wait().unwrap();
 
     assert!(
-        responses.len() >= 15 && outputs.len() >= 30,
+        responses.len() >= 18 && outputs.len() == 32,
         "the sweep ran ({} responses, {} outputs)",
         responses.len(),
         outputs.len()

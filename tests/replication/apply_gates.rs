@@ -4,9 +4,7 @@
 //! does not hold it; load above `--max-load` holds it and above `--critical-load` kills the
 //! running rebuild; the pause file holds it and the panic file kills and stops it.
 
-mod common;
-
-use common::{TestCluster, apply, cli, cluster, plan_file, serial, target_args};
+use crate::common::{self, TestCluster, apply, cli, cluster, plan_file, serial, target_args};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use sqlx::Executor;

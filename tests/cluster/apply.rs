@@ -3,9 +3,7 @@
 //! replication; stale plans are refused before any DDL. Tests run one at a time (`serial`): they
 //! assert on binlog positions and flip read-only flags.
 
-mod common;
-
-use common::{apply, cli, cluster, plan_file, serial};
+use crate::common::{self, apply, cli, cluster, plan_file, serial};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use serde_json::Value;
 use sqlx::Executor;
@@ -157,6 +155,10 @@ async fn dry_run_runs_nothing_and_no_tty_without_yes_refuses() {
         .await
         .unwrap();
     assert_eq!(store.jobs(None, 10, 0).await.unwrap().1, 0);
+    // The store looked at is the one an apply records its job in.
+    let (code, _, err) = apply(&work, &plan, &["--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(store.jobs(None, 10, 0).await.unwrap().1, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
