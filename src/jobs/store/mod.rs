@@ -1,109 +1,32 @@
 //! The SQLite job store (`persistence.job_state.file`, WAL): jobs, plans and the per-table
 //! ledger. Written as events happen; never holds a password (job configs are stored as given
-//! minus credentials, which callers strip). Its layout is the migrations in `migrations/`,
-//! applied when it is opened (a store made before them is adopted first: `adopt`); every row
-//! is read back strictly — a value that does not decode is an error naming the row and column.
+//! minus credentials, which callers strip). The queries are here; `record` is a job's row,
+//! `rows` binds and strictly decodes rows (a value that does not decode is an error naming the
+//! row and column), `schema` applies the migrations in `migrations/` when a store is opened
+//! (adopting a store made before them).
+
+mod record;
+mod rows;
+mod schema;
+
+pub use record::JobRecord;
+use rows::{Cols, JOB_STATE, action_status, bind_state, job_status, json, named, time};
 
 use super::{JobKind, JobPhase, JobStatus};
-use crate::apply::{ActionOutcome, ActionStatus, Ledger, RunState};
+use crate::apply::{ActionOutcome, ActionStatus, Ledger};
 use crate::error::{Error, ErrorCode, Result};
 use crate::plan::Plan;
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
+use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
-
-/// The store's layout: `migrations/`, applied in order when the store is opened.
-static MIGRATOR: Migrator = sqlx::migrate!();
-
-/// The migration whose layout a store made before migrations is brought to first.
-const BASELINE: i64 = 1;
-
-/// One job row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobRecord {
-    pub job_id: String,
-    pub kind: JobKind,
-    pub status: JobStatus,
-    pub phase: Option<JobPhase>,
-    pub plan_id: Option<String>,
-    pub plan_digest: Option<String>,
-    /// The job's settings as given, without credentials.
-    pub config: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-    pub total_tables: u64,
-    pub processed_tables: u64,
-    pub failed_tables: u64,
-    pub bytes_freed: u64,
-    pub current_table: Option<String>,
-    /// The process running the job (a CLI apply or a server): a job left `running` by a
-    /// process that no longer exists was interrupted.
-    pub owner_pid: Option<u32>,
-    /// While it applies: running, throttled (why, since when) or paused.
-    pub run_state: Option<RunState>,
-}
-
-impl JobRecord {
-    /// A new job of `kind` owned by this process, created now.
-    pub fn new(
-        job_id: String,
-        kind: JobKind,
-        status: JobStatus,
-        config: serde_json::Value,
-    ) -> Self {
-        Self {
-            job_id,
-            kind,
-            status,
-            phase: None,
-            plan_id: None,
-            plan_digest: None,
-            config,
-            created_at: Utc::now(),
-            started_at: None,
-            completed_at: None,
-            error: None,
-            total_tables: 0,
-            processed_tables: 0,
-            failed_tables: 0,
-            bytes_freed: 0,
-            current_table: None,
-            owner_pid: Some(std::process::id()),
-            run_state: None,
-        }
-    }
-
-    /// Makes `plan` the job's: its id, digest and number of tables. Returns the digest.
-    pub fn set_plan(&mut self, plan: &Plan) -> &str {
-        self.plan_id = Some(plan.plan_id.clone());
-        self.total_tables = plan.actions().count() as u64;
-        self.plan_digest.insert(plan.computed_digest())
-    }
-
-    /// The job applies `plan` from now on: running, phase applying, started (now, unless it
-    /// started earlier: planning, waiting for its nodes), with the plan's id, digest and number
-    /// of tables. Returns the digest.
-    pub fn start_applying(&mut self, plan: &Plan) -> &str {
-        self.status = JobStatus::Running;
-        self.phase = Some(JobPhase::Applying);
-        self.started_at.get_or_insert_with(Utc::now);
-        self.set_plan(plan)
-    }
-}
 
 /// What the store knows in aggregate (for `/metrics`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -141,116 +64,6 @@ pub struct Store {
     pool: SqlitePool,
 }
 
-/// The columns of a job's row that change while it runs, in the order [`bind_state`] binds
-/// them.
-const JOB_STATE: [&str; 14] = [
-    "status",
-    "phase",
-    "plan_id",
-    "plan_digest",
-    "started_at",
-    "completed_at",
-    "error",
-    "total_tables",
-    "processed_tables",
-    "failed_tables",
-    "bytes_freed",
-    "current_table",
-    "owner_pid",
-    "run_state",
-];
-
-/// Binds the [`JOB_STATE`] columns of `j` to `q`.
-fn bind_state<'q>(
-    q: Query<'q, Sqlite, SqliteArguments<'q>>,
-    j: &'q JobRecord,
-) -> Query<'q, Sqlite, SqliteArguments<'q>> {
-    q.bind(j.status.as_str())
-        .bind(j.phase.map(JobPhase::as_str))
-        .bind(&j.plan_id)
-        .bind(&j.plan_digest)
-        .bind(j.started_at.map(|t| t.to_rfc3339()))
-        .bind(j.completed_at.map(|t| t.to_rfc3339()))
-        .bind(&j.error)
-        .bind(j.total_tables as i64)
-        .bind(j.processed_tables as i64)
-        .bind(j.failed_tables as i64)
-        .bind(j.bytes_freed as i64)
-        .bind(&j.current_table)
-        .bind(j.owner_pid.map(i64::from))
-        // JSON, `NULL` when there is none.
-        .bind(
-            j.run_state
-                .as_ref()
-                .and_then(|s| serde_json::to_string(s).ok()),
-        )
-}
-
-/// Brings a store made before migrations (it has a `jobs` table and no `_sqlx_migrations`) to
-/// the layout of the [`BASELINE`] migration, which is written to run safely on it then: each of
-/// its tables gets the columns of that migration it lacks (added over time: `jobs.owner_pid`,
-/// `jobs.run_state`, `ledger.unneeded`), defined as the migration defines them. Tables it lacks
-/// altogether, and indexes, the migration creates.
-async fn adopt(tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    let tables = |c| {
-        sqlx::query_scalar::<_, String>(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_all(c)
-    };
-    let have = tables(&mut *tx).await?;
-    if !have.iter().any(|t| t == "jobs") || have.iter().any(|t| t == "_sqlx_migrations") {
-        return Ok(());
-    }
-    let baseline = MIGRATOR
-        .iter()
-        .find(|m| m.version == BASELINE)
-        .ok_or_else(|| {
-            sqlx::Error::Configuration("this build lacks the baseline migration".into())
-        })?;
-    // The baseline's layout, read from a scratch database it is run on.
-    let mut scratch = SqliteConnectOptions::from_str("sqlite::memory:")?
-        .connect()
-        .await?;
-    sqlx::raw_sql(&baseline.sql).execute(&mut scratch).await?;
-    type Column = (String, String, bool, Option<String>);
-    let columns = |t: String| {
-        sqlx::query_as::<_, Column>(
-            "SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?)",
-        )
-        .bind(t)
-    };
-    for table in tables(&mut scratch).await? {
-        if !have.contains(&table) {
-            continue;
-        }
-        let present = columns(table.clone()).fetch_all(&mut *tx).await?;
-        for (name, ty, not_null, default) in columns(table.clone()).fetch_all(&mut scratch).await? {
-            if present.iter().any(|c| c.0 == name) {
-                continue;
-            }
-            let mut def = format!(
-                "ALTER TABLE {} ADD COLUMN {} {ty}",
-                quote(&table),
-                quote(&name)
-            );
-            if not_null {
-                def.push_str(" NOT NULL");
-            }
-            if let Some(d) = default {
-                def.push_str(&format!(" DEFAULT {d}"));
-            }
-            sqlx::query(&def).execute(&mut *tx).await?;
-        }
-    }
-    scratch.close().await
-}
-
-/// `name` as an SQLite identifier.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// A statement of the store failed (1000).
 fn db_err(e: sqlx::Error) -> Error {
     Error::Store {
@@ -264,101 +77,6 @@ fn create_err(e: sqlx::Error) -> Error {
     Error::Store {
         message: e.to_string(),
         creating: true,
-    }
-}
-
-/// The state `s` names, read by `parse`; else an error saying it is not `what`.
-fn named<T>(s: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<T, String> {
-    parse(s).ok_or_else(|| format!("{s:?} is not {what}"))
-}
-
-fn job_status(s: &str) -> Result<JobStatus, String> {
-    named(s, JobStatus::parse, "a job status")
-}
-
-fn action_status(s: &str) -> Result<ActionStatus, String> {
-    named(s, ActionStatus::parse, "an action status")
-}
-
-/// A value stored as JSON.
-fn json<T: serde::de::DeserializeOwned>(s: &str) -> serde_json::Result<T> {
-    serde_json::from_str(s)
-}
-
-/// A stored timestamp (RFC 3339).
-fn time(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
-    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc))
-}
-
-/// The columns of one stored row, each read as the type it must have: a value of another type
-/// or that does not parse is an error of the store naming the row and the column, never a
-/// panic or a default.
-struct Cols<'r> {
-    row: &'r SqliteRow,
-    /// The row, for messages: `job job-…`.
-    what: String,
-}
-
-impl<'r> Cols<'r> {
-    /// The row `what` names after its column `id`, itself read as text.
-    fn named(row: &'r SqliteRow, what: &str, id: &str) -> Result<Self> {
-        let anon = Cols {
-            row,
-            what: format!("a {what} row"),
-        };
-        let name: String = anon.get(id)?;
-        Ok(Cols {
-            row,
-            what: format!("{what} {name}"),
-        })
-    }
-
-    fn bad(&self, col: &str, why: impl std::fmt::Display) -> Error {
-        Error::Store {
-            message: format!("{}: column {col}: {why}", self.what),
-            creating: false,
-        }
-    }
-
-    fn get<T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(&self, col: &str) -> Result<T> {
-        self.row.try_get(col).map_err(|e| match e {
-            sqlx::Error::ColumnDecode { source, .. } => self.bad(col, source),
-            e => self.bad(col, e),
-        })
-    }
-
-    /// A text column read by `parse`.
-    fn parse<T, E: std::fmt::Display>(
-        &self,
-        col: &str,
-        parse: impl FnOnce(&str) -> Result<T, E>,
-    ) -> Result<T> {
-        let text: String = self.get(col)?;
-        parse(&text).map_err(|e| self.bad(col, e))
-    }
-
-    /// A text column that may be `NULL`, read by `parse`.
-    fn parse_opt<T, E: std::fmt::Display>(
-        &self,
-        col: &str,
-        parse: impl FnOnce(&str) -> Result<T, E>,
-    ) -> Result<Option<T>> {
-        let text: Option<String> = self.get(col)?;
-        text.map(|t| parse(&t).map_err(|e| self.bad(col, e)))
-            .transpose()
-    }
-
-    /// An integer column that may be `NULL`, as the unsigned type it counts in.
-    fn count_opt<T: TryFrom<i64>>(&self, col: &str) -> Result<Option<T>> {
-        let n: Option<i64> = self.get(col)?;
-        n.map(|n| T::try_from(n).map_err(|_| self.bad(col, format!("{n} is out of range"))))
-            .transpose()
-    }
-
-    /// An integer column, as the unsigned type it counts in.
-    fn count<T: TryFrom<i64>>(&self, col: &str) -> Result<T> {
-        self.count_opt(col)?
-            .ok_or_else(|| self.bad(col, "NULL where a number is stored"))
     }
 }
 
@@ -402,22 +120,9 @@ impl Store {
             .await
     }
 
-    /// Brings the store's tables up to date: every migration it lacks, in one write
-    /// transaction, so two processes opening a store at once take turns.
+    /// Brings the store's tables up to date ([`schema::migrate`]).
     async fn set_up(pool: SqlitePool) -> Result<Self, String> {
-        let mut tx = pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| e.to_string())?;
-        adopt(&mut tx).await.map_err(|e| e.to_string())?;
-        MIGRATOR.run(&mut *tx).await.map_err(|e| match e {
-            MigrateError::VersionMissing(v) => format!(
-                "it was written by a newer version of this tool (migration {v} is unknown \
-                 here); use that version"
-            ),
-            e => e.to_string(),
-        })?;
-        tx.commit().await.map_err(|e| e.to_string())?;
+        schema::migrate(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -854,6 +559,7 @@ impl Ledger for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::RunState;
 
     fn job(id: &str, status: JobStatus) -> JobRecord {
         JobRecord {
@@ -1212,7 +918,7 @@ mod tests {
                         .fetch_all(&s.pool)
                         .await
                         .unwrap();
-                assert_eq!(applied, [BASELINE], "{name}");
+                assert_eq!(applied, [schema::BASELINE], "{name}");
                 let indexes: Vec<String> = sqlx::query_scalar(
                     "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
                      ORDER BY name",
