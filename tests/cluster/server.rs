@@ -665,6 +665,7 @@ async fn a_stale_plan_is_refused_with_409_naming_the_change() {
             .is_some_and(|m| m.contains("already names another plan")),
         "{v}"
     );
+    assert_eq!(v["details"]["field"], "plan.plan_id", "{v}");
     assert_eq!(c.file_size(&r2, "sstale", "t").await, size, "nothing ran");
     app.stop().await;
 }

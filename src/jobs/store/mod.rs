@@ -451,11 +451,14 @@ impl Store {
             .map_err(create_err)?;
         match have {
             Some(d) if d == digest => Ok(true),
-            Some(d) => Err(Error::invalid(format!(
-                "plan.plan_id: {} already names another plan in the store (digest {d}, this one \
-                 {digest}); give an edited plan a new plan_id",
-                p.plan_id
-            ))),
+            Some(d) => Err(Error::field(
+                "plan.plan_id",
+                format!(
+                    "{} already names another plan in the store (digest {d}, this one \
+                     {digest}); give an edited plan a new plan_id",
+                    p.plan_id
+                ),
+            )),
             None => Ok(false),
         }
     }
