@@ -246,18 +246,9 @@ fn outcome(
     secs: i64,
 ) -> ActionOutcome {
     ActionOutcome {
-        node: format!("127.0.0.1:{port}"),
-        schema: "shop".into(),
-        table: table.into(),
-        status,
         started_at: Some(started),
         finished_at: started + Duration::seconds(secs),
-        size_before: None,
-        size_after: None,
-        bytes_freed: 0,
-        error: None,
-        code: None,
-        unneeded: false,
+        ..ActionOutcome::new(&format!("127.0.0.1:{port}"), "shop", table, status)
     }
 }
 

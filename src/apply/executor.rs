@@ -81,20 +81,7 @@ impl Ctx<'_> {
 }
 
 fn outcome(node: &str, a: &Action, status: ActionStatus) -> ActionOutcome {
-    ActionOutcome {
-        node: node.to_string(),
-        schema: a.schema.clone(),
-        table: a.table.clone(),
-        status,
-        started_at: None,
-        finished_at: Utc::now(),
-        size_before: None,
-        size_after: None,
-        bytes_freed: 0,
-        error: None,
-        code: None,
-        unneeded: false,
-    }
+    ActionOutcome::new(node, &a.schema, &a.table, status)
 }
 
 /// Runs the actions of `plan` after a successful [`super::preflight`].

@@ -96,6 +96,24 @@ pub struct ActionOutcome {
 }
 
 impl ActionOutcome {
+    /// `status` for `schema.table` on `node`, finished now, nothing measured yet.
+    pub fn new(node: &str, schema: &str, table: &str, status: ActionStatus) -> Self {
+        Self {
+            node: node.to_string(),
+            schema: schema.to_string(),
+            table: table.to_string(),
+            status,
+            started_at: None,
+            finished_at: Utc::now(),
+            size_before: None,
+            size_after: None,
+            bytes_freed: 0,
+            error: None,
+            code: None,
+            unneeded: false,
+        }
+    }
+
     /// Seconds the statement ran.
     pub fn duration(&self) -> Option<f64> {
         self.started_at

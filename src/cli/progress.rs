@@ -183,18 +183,9 @@ mod tests {
     fn result_table_snapshot() {
         let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().expect("a time");
         let o = |node: &str, table: &str, status, secs: i64| ActionOutcome {
-            node: node.into(),
-            schema: "shop".into(),
-            table: table.into(),
-            status,
             started_at: Some(at("2026-11-26T21:30:00Z")),
             finished_at: at("2026-11-26T21:30:00Z") + chrono::Duration::seconds(secs),
-            size_before: None,
-            size_after: None,
-            bytes_freed: 0,
-            error: None,
-            code: None,
-            unneeded: false,
+            ..ActionOutcome::new(node, "shop", table, status)
         };
         let r = ApplyReport {
             outcomes: vec![

@@ -339,18 +339,8 @@ mod tests {
         );
         assert_eq!(j.current_table.as_deref(), Some("s.t"));
         let o = ActionOutcome {
-            node: "n:1".into(),
-            schema: "s".into(),
-            table: "t".into(),
-            status: ActionStatus::Failed,
-            started_at: None,
-            finished_at: Utc::now(),
-            size_before: None,
-            size_after: None,
             bytes_freed: 7,
-            error: None,
-            code: None,
-            unneeded: false,
+            ..ActionOutcome::new("n:1", "s", "t", ActionStatus::Failed)
         };
         track(&mut j, &Event::TableFinished(o));
         assert_eq!(
@@ -384,18 +374,9 @@ mod tests {
             Default::default(),
         );
         let unneeded = ActionOutcome {
-            node: "n:1".into(),
-            schema: "s".into(),
-            table: "t".into(),
-            status: ActionStatus::Skipped,
-            started_at: None,
-            finished_at: Utc::now(),
-            size_before: None,
-            size_after: None,
-            bytes_freed: 0,
             error: Some("no longer qualifies: the file is 96.0 KiB now".into()),
-            code: None,
             unneeded: true,
+            ..ActionOutcome::new("n:1", "s", "t", ActionStatus::Skipped)
         };
         let r = ApplyReport {
             outcomes: vec![unneeded.clone()],

@@ -674,18 +674,11 @@ mod tests {
 
     fn outcome() -> ActionOutcome {
         ActionOutcome {
-            node: "127.0.0.1:23307".into(),
-            schema: "shop".into(),
-            table: "orders".into(),
-            status: ActionStatus::Done,
             started_at: Some(Utc::now()),
-            finished_at: Utc::now(),
             size_before: Some(100),
             size_after: Some(10),
             bytes_freed: 90,
-            error: None,
-            code: None,
-            unneeded: false,
+            ..ActionOutcome::new("127.0.0.1:23307", "shop", "orders", ActionStatus::Done)
         }
     }
 
