@@ -207,3 +207,100 @@ fn a_malformed_host_or_port_is_1001() {
         assert!(!err.contains('\u{1}'), "the host is not echoed: {err}");
     }
 }
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn bool_flags_take_their_value_after_a_space_as_the_spec_writes_them() {
+    let work = tempfile::tempdir().unwrap();
+    let port = closed_port().to_string();
+    for flag in [
+        &["--exclude-primary", "false"][..],
+        &["--exclude-primary=false"],
+        &["--exclude-primary"],
+    ] {
+        let out = cli(&work)
+            .args([
+                "plan",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--user",
+                "u",
+            ])
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Parsed: the command went on to connect (1002), not a usage error (1001).
+        assert_eq!(out.status.code(), Some(1), "{flag:?}: {err}");
+        assert!(
+            err.starts_with("error[1002]: cannot connect"),
+            "{flag:?}: {err}"
+        );
+    }
+    let out = cli(&work)
+        .args([
+            "plan",
+            "--exclude-primary",
+            "maybe",
+            "--host",
+            "h",
+            "--user",
+            "u",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error[1001]: invalid value 'maybe'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn format_and_output_format_are_both_accepted_where_a_command_prints() {
+    let work = tempfile::tempdir().unwrap();
+    for flag in ["--format", "--output-format"] {
+        let out = cli(&work).args(["status", flag, "json"]).output().unwrap();
+        assert!(out.status.success(), "status {flag}: {out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v.is_array(), "status {flag}: {v}");
+        let out = cli(&work)
+            .args(["sandbox", "status", "--dir", "nowhere", flag, "json"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("unexpected argument"),
+            "sandbox status {flag}: {err}"
+        );
+    }
+    let port = closed_port().to_string();
+    for cmd in [&["topology"][..], &["plan"]] {
+        let out = cli(&work)
+            .args(cmd)
+            .args([
+                "--format",
+                "json",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--user",
+                "u",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error[1002]"), "{cmd:?} --format: {err}");
+    }
+}

@@ -116,8 +116,9 @@ pub struct SettingsArgs {
     /// binlog-off: each node rebuilds locally; binlog-on: the rebuild replicates downstream
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
-    /// Never touch the primary or writable nodes (`--exclude-primary=false` to allow)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    /// Never touch the primary or writable nodes (`--exclude-primary false` or
+    /// `--exclude-primary=false` to allow)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub exclude_primary: Option<bool>,
     /// Tables per batch on a node (groups the log; every gate runs before every table)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -273,7 +274,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub panic_file: Option<PathBuf>,
     /// Format of the final report on stdout
-    #[arg(long, value_enum, default_value_t = ApplyFormat::Table)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = ApplyFormat::Table)]
     pub output_format: ApplyFormat,
 }
 
@@ -305,6 +306,11 @@ mod tests {
         use clap::Parser;
         let t = T::try_parse_from(["t", "--exclude-primary=false"]).unwrap();
         assert_eq!(t.s.exclude_primary, Some(false));
+        // As the spec's bool flags read: the value after a space.
+        let t = T::try_parse_from(["t", "--exclude-primary", "false"]).unwrap();
+        assert_eq!(t.s.exclude_primary, Some(false));
+        let t = T::try_parse_from(["t", "--exclude-primary", "--batch-size", "2"]).unwrap();
+        assert_eq!(t.s.exclude_primary, Some(true));
         let t = T::try_parse_from(["t", "--exclude-primary"]).unwrap();
         assert_eq!(t.s.exclude_primary, Some(true));
         let t = T::try_parse_from(["t"]).unwrap();

@@ -43,7 +43,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// What to print on stdout: the summary table or the plan document
-    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = PlanFormat::Table)]
     pub output_format: PlanFormat,
 }
 
@@ -82,7 +82,7 @@ pub struct ShowArgs {
     /// The plan file
     pub plan: PathBuf,
     /// Output format
-    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = PlanFormat::Table)]
     pub output_format: PlanFormat,
 }
 
@@ -126,7 +126,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = CheckFormat::Table)]
     pub output_format: CheckFormat,
 }
 

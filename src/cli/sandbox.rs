@@ -51,7 +51,7 @@ pub enum SandboxAction {
         #[command(flatten)]
         dir: DirArg,
         /// Output format
-        #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+        #[arg(long, visible_alias = "format", value_enum, default_value_t = StatusFormat::Table)]
         output_format: StatusFormat,
     },
 }

@@ -42,7 +42,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub job_id: Option<String>,
     /// Output format
-    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    #[arg(long, visible_alias = "output-format", value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
     /// Jobs listed without --job-id
     #[arg(long, default_value_t = 20)]
@@ -63,7 +63,7 @@ pub struct MonitorArgs {
     #[arg(long, default_value = "5s")]
     pub refresh_interval: HumanDuration,
     /// table: a screen redrawn each refresh; json: one JSON document per line per refresh
-    #[arg(long, value_enum, default_value_t = MonitorFormat::Table)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = MonitorFormat::Table)]
     pub output_format: MonitorFormat,
     /// Also show finished jobs (the latest 20)
     #[arg(long)]

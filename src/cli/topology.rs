@@ -12,7 +12,7 @@ pub struct TopologyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = OutputFormat::Table)]
     pub output_format: OutputFormat,
     /// Write the output to this file instead of stdout
     #[arg(long)]
