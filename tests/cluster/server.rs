@@ -1248,6 +1248,21 @@ async fn unknown_values_name_the_allowed_ones_and_a_malformed_digest_is_400() {
             "the value is echoed: {v}"
         );
     }
+    // Malformed JSON names where it breaks, never echoing the text.
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/recycle/jobs")
+        .header("content-type", "application/json")
+        .body("{\"target\": {\"host\": \"h\",\n  \"password\": Pw-s3cr3t}}")
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    assert_error(s, &v, 400, 1001);
+    assert_eq!(v["details"]["field"], "body", "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("line 2 column"), "no line and column: {v}");
+    assert!(!msg.contains("Pw-s3cr3t"), "the value is echoed: {v}");
     let (s, v) = app.get("/api/v1/recycle/jobs?status=sleeping").await;
     assert_error(s, &v, 400, 1001);
     assert_eq!(v["details"]["field"], "status", "{v}");
