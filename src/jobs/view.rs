@@ -79,59 +79,55 @@ pub struct JobStatistics {
     pub tables_processed: Vec<TableResult>,
 }
 
-/// Declares a view of a job: the fields every one starts with (which job, what it does, where
-/// it is), then its own. Flat on the wire and in the OpenAPI document (a `#[serde(flatten)]`
-/// head would be an `allOf` there).
-macro_rules! job_view {
-    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
-        $(#[$attr])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-        pub struct $name {
-            pub job_id: String,
-            pub kind: JobKind,
-            pub status: JobStatus,
-            pub phase: Option<JobPhase>,
-            pub plan_id: Option<String>,
-            $($own)*
-        }
-    };
+/// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub job_id: String,
+    /// `recycle` (plan, then apply), `apply` (a saved plan) or `plan` (dry run).
+    pub kind: JobKind,
+    pub status: JobStatus,
+    /// `planning`, `waiting` (for another job to release a node) or `applying`.
+    pub phase: Option<JobPhase>,
+    pub plan_id: Option<String>,
+    pub plan_digest: Option<String>,
+    /// The job's settings as given, without credentials.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    pub progress: JobProgress,
+    pub statistics: JobStatistics,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
+    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    pub run_state: Option<RunState>,
 }
 
-job_view! {
-    /// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
-    pub struct JobView {
-        pub plan_digest: Option<String>,
-        /// The job's settings as given, without credentials.
-        #[schema(value_type = Object)]
-        pub config: serde_json::Value,
-        pub progress: JobProgress,
-        pub statistics: JobStatistics,
-        pub created_at: DateTime<Utc>,
-        pub started_at: Option<DateTime<Utc>>,
-        pub completed_at: Option<DateTime<Utc>>,
-        pub error: Option<String>,
-        /// While applying.
-        pub run_state: Option<RunState>,
-    }
-}
-
-job_view! {
-    /// An item of the job list (spec §3.2.5, plus what `monitor` shows).
-    pub struct JobSummary {
-        pub created_at: DateTime<Utc>,
-        pub started_at: Option<DateTime<Utc>>,
-        pub completed_at: Option<DateTime<Utc>>,
-        /// Percentage done.
-        pub progress: f64,
-        pub total_tables: u64,
-        pub processed_tables: u64,
-        pub failed_tables: u64,
-        pub current_table: Option<String>,
-        pub space_freed_mb: u64,
-        pub error: Option<String>,
-        /// While applying.
-        pub run_state: Option<RunState>,
-    }
+/// An item of the job list (spec §3.2.5, plus what `monitor` shows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobSummary {
+    pub job_id: String,
+    /// `recycle` (plan, then apply), `apply` (a saved plan) or `plan` (dry run).
+    pub kind: JobKind,
+    pub status: JobStatus,
+    /// `planning`, `waiting` (for another job to release a node) or `applying`.
+    pub phase: Option<JobPhase>,
+    pub plan_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Percentage done.
+    pub progress: f64,
+    pub total_tables: u64,
+    pub processed_tables: u64,
+    pub failed_tables: u64,
+    pub current_table: Option<String>,
+    pub space_freed_mb: u64,
+    pub error: Option<String>,
+    /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
+    /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
+    pub run_state: Option<RunState>,
 }
 
 /// The WebSocket message (spec §3.3), sent on every change of a job's status or progress.

@@ -328,10 +328,10 @@ impl ListParams {
             if !seen.insert(key.clone()) {
                 return Err(ApiError::field(key, "is given twice"));
             }
-            let number = |max: u32| {
-                value.parse::<u32>().map_err(|_| {
-                    ApiError::field(key.as_ref(), format!("is not a whole number up to {max}"))
-                })
+            let number = || {
+                value
+                    .parse::<u32>()
+                    .map_err(|_| ApiError::field(key.as_ref(), "is not a whole number"))
             };
             match key.as_ref() {
                 "status" => {
@@ -342,8 +342,8 @@ impl ListParams {
                         )
                     })?)
                 }
-                "limit" => p.limit = Some(number(u32::MAX)?),
-                "offset" => p.offset = Some(number(u32::MAX)?),
+                "limit" => p.limit = Some(number()?),
+                "offset" => p.offset = Some(number()?),
                 _ => {
                     return Err(ApiError::field(
                         key.as_ref(),
@@ -593,6 +593,25 @@ impl JobRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_job_list_query_is_read_typed_naming_a_bad_parameter() {
+        let p = ListParams::parse("status=running&limit=5&offset=10").unwrap();
+        assert_eq!(
+            (p.status, p.limit, p.offset),
+            (Some(JobStatus::Running), Some(5), Some(10))
+        );
+        assert_eq!(ListParams::parse("").unwrap(), ListParams::default());
+        let field = |q: &str| match ListParams::parse(q) {
+            Err(ApiError(crate::error::Error::InvalidArgument { field, .. })) => field,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(field("status=sleeping").as_deref(), Some("status"));
+        assert_eq!(field("limit=-1").as_deref(), Some("limit"));
+        assert_eq!(field("offset=x").as_deref(), Some("offset"));
+        assert_eq!(field("limit=1&limit=2").as_deref(), Some("limit"));
+        assert_eq!(field("pasword=Pw-s3cr3t").as_deref(), Some("pasword"));
+    }
 
     #[test]
     fn digests() {
