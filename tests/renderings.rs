@@ -18,7 +18,8 @@ use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::mysql::flavor::Flavor;
 use mysql_tablespace_recycling::plan::{Plan, diff, read_plan, rebuild_statement, write_plan};
 use mysql_tablespace_recycling::topology::{
-    ClusterTopology, DatabaseNode, OutputFormat, ReplicationState, Role, TopologyTree, render,
+    ClusterTopology, DatabaseNode, OutputFormat, ReplicationState, Role, TopologyTree, Truncation,
+    render,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -104,12 +105,30 @@ fn topology() -> ClusterTopology {
         topology: TopologyTree {
             master: node(23306, 1, Role::Master, vec![r1, r2, gone, portless]),
         },
+        truncated: None,
     }
 }
 
 #[test]
 fn topology_tree() {
     assert_snapshot!(render(&topology(), OutputFormat::Table).unwrap());
+}
+
+/// A tree `--max-depth 1` cut both ways: walked from replica 1, whose source (the primary) was
+/// not probed, with the chained replica below it not probed either.
+#[test]
+fn topology_tree_truncated() {
+    let mut t = topology();
+    let mut r1 = t.topology.master.slaves.remove(0);
+    r1.slaves.clear();
+    t.topology.master = r1;
+    t.truncated = Some(Truncation {
+        max_depth: 1,
+        source_not_reached: Some(Endpoint::new("127.0.0.1", 23306)),
+        replicas_below: 1,
+        not_probed_below: vec![Endpoint::new("127.0.0.1", 23307)],
+    });
+    assert_snapshot!(render(&t, OutputFormat::Table).unwrap());
 }
 
 #[test]

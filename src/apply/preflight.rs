@@ -6,7 +6,7 @@ use super::drift::node_drift;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
-use crate::topology::eligibility::{loop_reaches_primary, protection, reach};
+use crate::topology::eligibility::{loop_reaches_primary, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DiscoverOptions, discover};
 use std::collections::BTreeSet;
 
@@ -54,7 +54,7 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
             topo.root().endpoint()
         ));
     }
-    if let Some(e) = loop_reaches_primary(&topo, s) {
+    if let Some(e) = truncated(&topo).or_else(|| loop_reaches_primary(&topo, s)) {
         return Err(e);
     }
     let root = topo.root();

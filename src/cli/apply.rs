@@ -6,6 +6,7 @@ use super::progress::{Bars, result_table};
 use crate::apply::{ApplyOptions, ApplyReport, SessionSetup, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
+use crate::jobs::view::RecycleConfig;
 use crate::jobs::{JobKind, JobRecord, JobStatus};
 use crate::mysql::ConnectSpec;
 use crate::plan::{DigestProblem, Plan, PlanFormat, read_plan, render_plan};
@@ -63,7 +64,16 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
         }
     }
     let spec = a.credentials.resolve(&ctx.config)?;
-    run_plan(ctx, plan, spec, &a.run, a.resume, JobKind::Apply).await
+    run_plan(
+        ctx,
+        plan,
+        spec,
+        &a.run,
+        a.resume,
+        JobKind::Apply,
+        a.expect_digest.as_deref(),
+    )
+    .await
 }
 
 pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
@@ -75,7 +85,16 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
         eprintln!("dry run: nothing was executed");
         return Ok(0);
     }
-    run_plan(ctx, plan, target.spec, &a.run, false, JobKind::Recycle).await
+    run_plan(
+        ctx,
+        plan,
+        target.spec,
+        &a.run,
+        false,
+        JobKind::Recycle,
+        None,
+    )
+    .await
 }
 
 /// Every statement per node, with its session setup; nothing connects.
@@ -159,6 +178,7 @@ pub(super) async fn run_plan(
     run: &RunArgs,
     resume: bool,
     kind: JobKind,
+    pinned: Option<&str>,
 ) -> Result<i32> {
     if ctx.dry_run {
         print!("{}", dry_run(&plan));
@@ -180,8 +200,8 @@ pub(super) async fn run_plan(
         );
     }
     let id = store.next_id("job", Utc::now().date_naive()).await?;
-    let config = serde_json::to_value(&plan.settings).unwrap_or_default();
-    let mut job = JobRecord::new(id, kind, JobStatus::Running, config);
+    let config = RecycleConfig::applying(&plan, &spec.credentials.user, pinned);
+    let mut job = JobRecord::new(id, kind, JobStatus::Running, config.to_value());
     let digest = job.start_applying(&plan).to_string();
     store.insert_job(&job).await?;
     eprintln!("job {} applies {} ({digest})", job.job_id, plan.plan_id);

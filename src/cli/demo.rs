@@ -157,7 +157,16 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         pause_file: None,
         panic_file: None,
     };
-    let code = run_plan(ctx, plan, spec, &run, false, crate::jobs::JobKind::Apply).await?;
+    let code = run_plan(
+        ctx,
+        plan,
+        spec,
+        &run,
+        false,
+        crate::jobs::JobKind::Apply,
+        None,
+    )
+    .await?;
     let after = position(query_rows(&mut admin, &primary, "SHOW MASTER STATUS").await?);
     if before == after {
         println!("primary {primary}: binlog position {after} unchanged — nothing ran there");

@@ -6,6 +6,8 @@
 use super::{JobKind, JobPhase, JobRecord, JobStatus};
 use crate::apply::{ActionOutcome, ActionStatus, RunState};
 use crate::error::ErrorCode;
+use crate::plan::{Plan, PlanRequest};
+use crate::settings::Settings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +21,8 @@ pub struct JobProgress {
     pub failed_tables: u64,
     /// processed ÷ total × 100 (100 for a finished job with nothing to do).
     pub percentage: f64,
-    /// `schema.table` being rebuilt now.
+    /// `schema.table` being rebuilt now; omitted between tables (spec `omitempty`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_table: Option<String>,
 }
 
@@ -79,6 +82,105 @@ pub struct JobStatistics {
     pub tables_processed: Vec<TableResult>,
 }
 
+/// The login a job connects with (spec §5.1 `DatabaseTarget`), without its password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TargetView {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+}
+
+/// The settings a job runs with (spec §5.1 `RecycleConfig`): the spec's keys with the values
+/// in force (a key the request left out shows the default it took), then the design's plan
+/// settings and filters. A job applying a plan shows the plan's settings and seed.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RecycleConfig {
+    /// The node planned from (a plan job: the plan's seed) and the user logged in as.
+    pub target: TargetView,
+    /// The cluster of `database.clusters` the target came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Only these databases (globs); omitted for all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<String>,
+    /// Only these tables (globs); omitted for all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude_databases: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tables: Vec<String>,
+    /// `mode`, `threshold_mb`, `threshold_percent`, `exclude_primary`, `batch_size`, `timeout`
+    /// (spec) and the design's `scope`, `parallel`, `lock_wait_timeout`, `max_lag`, … .
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Statistics refreshed before the scan.
+    pub analyze: bool,
+    /// Levels of discovery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<usize>,
+    /// Plan only.
+    pub dry_run: bool,
+    /// The plan applied (a plan job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// The digest the plan was pinned to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_digest: Option<String>,
+}
+
+impl RecycleConfig {
+    /// A job that plans `req` (and applies the plan unless `dry_run`), logged in as `user`.
+    pub fn planning(req: &PlanRequest, user: &str, dry_run: bool) -> Self {
+        Self {
+            target: TargetView {
+                host: req.seed.host.clone(),
+                port: req.seed.port,
+                username: user.to_string(),
+            },
+            cluster: req.cluster_name.clone(),
+            databases: req.filter.databases.clone(),
+            tables: req.filter.tables.clone(),
+            exclude_databases: req.filter.exclude_databases.clone(),
+            exclude_tables: req.filter.exclude_tables.clone(),
+            settings: req.settings.clone(),
+            analyze: req.analyze,
+            max_depth: Some(req.max_depth),
+            dry_run,
+            plan_id: None,
+            expect_digest: None,
+        }
+    }
+
+    /// A job that applies `plan`, logged in as `user`.
+    pub fn applying(plan: &Plan, user: &str, expect_digest: Option<&str>) -> Self {
+        let seed = &plan.cluster.seed;
+        Self {
+            target: TargetView {
+                host: seed.host.clone(),
+                port: seed.port,
+                username: user.to_string(),
+            },
+            cluster: None,
+            databases: Vec::new(),
+            tables: Vec::new(),
+            exclude_databases: Vec::new(),
+            exclude_tables: Vec::new(),
+            settings: plan.settings.clone(),
+            analyze: false,
+            max_depth: None,
+            dry_run: false,
+            plan_id: Some(plan.plan_id.clone()),
+            expect_digest: expect_digest.map(str::to_string),
+        }
+    }
+
+    /// As stored with the job.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
 /// A job (spec §5.1 `RecycleJob` plus the design's `phase`, `plan_id`, `plan_digest`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
@@ -90,14 +192,20 @@ pub struct JobView {
     pub phase: Option<JobPhase>,
     pub plan_id: Option<String>,
     pub plan_digest: Option<String>,
-    /// The job's settings as given, without credentials.
-    #[schema(value_type = Object)]
+    /// The settings the job runs with ([`RecycleConfig`]), never a password.
+    #[schema(value_type = RecycleConfig)]
     pub config: serde_json::Value,
     pub progress: JobProgress,
     pub statistics: JobStatistics,
     pub created_at: DateTime<Utc>,
+    /// Omitted until the job starts (spec §5.1 `omitempty`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// Omitted until the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// Omitted unless the job failed or stopped short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
     /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
@@ -115,15 +223,22 @@ pub struct JobSummary {
     pub phase: Option<JobPhase>,
     pub plan_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Omitted until the job starts (as in the job view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// Omitted until the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Percentage done.
     pub progress: f64,
     pub total_tables: u64,
     pub processed_tables: u64,
     pub failed_tables: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_table: Option<String>,
     pub space_freed_mb: u64,
+    /// Omitted unless the job failed or stopped short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
     /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
@@ -312,11 +427,14 @@ mod tests {
                 "statistics",
                 "created_at",
                 "started_at",
-                "completed_at",
-                "error",
                 "run_state",
             ],
         );
+        // Unset, they are omitted (spec §5.1 `omitempty`).
+        let shown = serde_json::to_value(&v).unwrap();
+        for key in ["completed_at", "error"] {
+            assert!(shown.get(key).is_none(), "{key}: {shown}");
+        }
         keys_in_order(
             serde_json::to_string(&JobSummary::from(&j)).unwrap(),
             &[
@@ -327,14 +445,11 @@ mod tests {
                 "plan_id",
                 "created_at",
                 "started_at",
-                "completed_at",
                 "progress",
                 "total_tables",
                 "processed_tables",
                 "failed_tables",
-                "current_table",
                 "space_freed_mb",
-                "error",
                 "run_state",
             ],
         );

@@ -18,7 +18,7 @@ use crate::inspect::estimate::EstimateMethod;
 use crate::inspect::{NodeScan, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Scope, Settings};
-use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach};
+use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -60,7 +60,7 @@ pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> 
     let root = topo.root();
     let is_root = |n: &DatabaseNode| std::ptr::eq(n, root);
     let prot = |n: &DatabaseNode| protection(n, is_root(n), s.exclude_primary);
-    if let Some(e) = loop_reaches_primary(topo, s) {
+    if let Some(e) = truncated(topo).or_else(|| loop_reaches_primary(topo, s)) {
         return Err(e);
     }
     let mut sel = Selection::default();
@@ -349,6 +349,7 @@ mod tests {
             cluster_name: "c".into(),
             discover_time: Utc::now(),
             topology: TopologyTree { master: root },
+            truncated: None,
         }
     }
 

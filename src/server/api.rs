@@ -2,7 +2,7 @@
 //! extractor that names the offending field of a bad body (400/1001).
 //!
 //! Passwords arrive as [`Secret`]s and go no further than the connection spec; what is stored
-//! as a job's `config` is [`JobRequest::stored_config`], which has none.
+//! as a job's `config` is [`crate::jobs::view::RecycleConfig`], which has none.
 
 use super::error::ApiError;
 use crate::config::Config;
@@ -21,7 +21,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// The success envelope `{code: 0, message, data}`.
@@ -559,34 +559,6 @@ impl JobRequest {
             },
             spec,
         ))
-    }
-
-    /// The request as stored with the job: everything but passwords.
-    pub fn stored_config(&self) -> Value {
-        let mut v = json!({});
-        if let Some(t) = &self.target {
-            v["target"] =
-                json!({"host": t.host, "port": t.port.unwrap_or(3306), "username": t.username});
-        }
-        if let Some(c) = &self.cluster {
-            v["cluster"] = json!(c);
-        }
-        if let Some(c) = &self.config {
-            v["config"] = serde_json::to_value(c).unwrap_or_default();
-        }
-        if let Some(c) = &self.credentials {
-            v["credentials"] = json!({"username": c.username});
-        }
-        if let Some(p) = &self.plan_id {
-            v["plan_id"] = json!(p);
-        }
-        if let Some(d) = &self.expect_digest {
-            v["expect_digest"] = json!(d);
-        }
-        if self.dry_run {
-            v["dry_run"] = json!(true);
-        }
-        v
     }
 }
 

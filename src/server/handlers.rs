@@ -10,7 +10,7 @@ use super::api::{
 use super::error::{ApiError, ErrorBody};
 use crate::apply::{ApplyHandle, TunablesPatch, preflight};
 use crate::error::Error;
-use crate::jobs::view::{JobSummary, JobView};
+use crate::jobs::view::{JobSummary, JobView, RecycleConfig};
 use crate::jobs::{JobStatus, Submission, Work};
 use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
 use crate::settings::MAX_BATCH_SIZE;
@@ -73,7 +73,6 @@ pub async fn create_job(
     let jobs = st.jobs();
     jobs.has_room().await?;
     let cfg = st.config();
-    let mut stored = req.stored_config();
     let sub = if req.is_plan_job() {
         let spec = req.plan_login(cfg)?;
         let plan = plan_of(&st, &req).await?;
@@ -108,23 +107,25 @@ pub async fn create_job(
         if req.plan.is_some() {
             jobs.store().save_new_plan(&plan).await?;
         }
-        stored["plan_id"] = serde_json::json!(plan.plan_id);
+        let config =
+            RecycleConfig::applying(&plan, &spec.credentials.user, req.expect_digest.as_deref());
         Submission {
             work: Work::Apply {
                 plan: Box::new(plan),
             },
             spec,
-            config: stored,
+            config: config.to_value(),
         }
     } else {
         let (request, spec) = req.plan_request(cfg)?;
+        let config = RecycleConfig::planning(&request, &spec.credentials.user, req.dry_run);
         Submission {
             work: Work::Recycle {
                 request: Box::new(request),
                 dry_run: req.dry_run,
             },
             spec,
-            config: stored,
+            config: config.to_value(),
         }
     };
     let job = jobs.submit(sub).await?;

@@ -9,7 +9,7 @@
 //! node that cannot be reached stays in the tree with its error. Galera and Group Replication
 //! members are refused.
 
-use super::{ClusterTopology, DatabaseNode, Role, TopologyTree};
+use super::{ClusterTopology, DatabaseNode, Role, TopologyTree, Truncation};
 use crate::error::{Error, Result};
 use crate::mysql::flavor::{ServerInfo, server_info};
 use crate::mysql::replication::{
@@ -167,8 +167,14 @@ pub async fn discover(
 ) -> Result<ClusterTopology> {
     let seed_probe = probe(seed, spec).await?;
     let (root, upward) = walk_up(seed_probe, spec, opts).await?;
-    let tree = match root {
+    let mut source_not_reached = None;
+    let (tree, below) = match root {
         Top::Reached(root) => walk_down(root, Role::Master, upward, spec, opts).await,
+        Top::Truncated { root, source } => {
+            // The highest node reached replicates from a node not probed: it is no master.
+            source_not_reached = Some(source);
+            walk_down(root, Role::Slave, upward, spec, opts).await
+        }
         Top::Unreachable {
             endpoint,
             error,
@@ -177,11 +183,17 @@ pub async fn discover(
             // The source of the topmost reachable node is down: keep it as the root with its
             // error and hang the reachable part below it.
             let mut top = unreachable_node(&endpoint, 0, None, error);
-            let below_tree = walk_down(below, Role::Slave, upward, spec, opts).await;
+            let (below_tree, cut) = walk_down(below, Role::Slave, upward, spec, opts).await;
             top.slaves.push(below_tree);
-            top
+            (top, cut)
         }
     };
+    let truncated = (source_not_reached.is_some() || below.0 > 0).then_some(Truncation {
+        max_depth: opts.max_depth,
+        source_not_reached,
+        replicas_below: below.0,
+        not_probed_below: below.1,
+    });
     let mut hasher = Sha256::new();
     hasher.update(format!(
         "{}:{}:{}",
@@ -198,11 +210,17 @@ pub async fn discover(
             .unwrap_or_else(|| tree.endpoint().to_string()),
         discover_time: chrono::Utc::now(),
         topology: TopologyTree { master: tree },
+        truncated,
     })
 }
 
 enum Top {
     Reached(Probe),
+    /// `--max-depth` stopped the walk at this replica; its `source` was not probed.
+    Truncated {
+        root: Probe,
+        source: Endpoint,
+    },
     Unreachable {
         endpoint: Endpoint,
         error: String,
@@ -234,11 +252,17 @@ async fn walk_up(
         if chain.len() > opts.max_depth {
             tracing::warn!(
                 node = %cur.endpoint,
-                "stopped walking up at --max-depth {}; the tree is rooted at the highest node reached",
+                "stopped walking up at --max-depth {}: the primary was not reached",
                 opts.max_depth
             );
             let root = chain.pop().expect("non-empty");
-            return Ok((Top::Reached(root), chain));
+            return Ok((
+                Top::Truncated {
+                    root,
+                    source: src.source.clone(),
+                },
+                chain,
+            ));
         }
         match probe(&src.source, spec).await {
             Ok(p) => {
@@ -290,14 +314,17 @@ fn resolve_loop(chain: &mut Vec<Probe>, start: usize) -> Result<Probe> {
     }
 }
 
-/// Builds the tree below `root`, breadth first.
+/// Replicas below the last level walked, not probed, and the nodes they hang under.
+type Unprobed = (usize, Vec<Endpoint>);
+
+/// Builds the tree below `root`, breadth first, and says what `--max-depth` left unprobed.
 async fn walk_down(
     root: Probe,
     root_role: Role,
     upward: Vec<Probe>,
     spec: &ConnectSpec,
     opts: &DiscoverOptions,
-) -> DatabaseNode {
+) -> (DatabaseNode, Unprobed) {
     // Probes already made on the way up are reused, and nodes found on the way up (e.g. a
     // stopped replica that no longer shows in its source's SHOW SLAVE HOSTS) are kept.
     let mut known: HashMap<Endpoint, Probe> = upward
@@ -418,16 +445,23 @@ async fn walk_down(
         }
         level = next;
     }
-    if !level.is_empty() {
-        let below: usize = level.iter().map(|(_, p)| p.announced.len()).sum();
-        if below > 0 {
-            tracing::info!(
-                "stopped at --max-depth {}: {below} more replica(s) below",
-                opts.max_depth
-            );
+    // Each node of the last level has as many replicas as it announces or has dump threads.
+    let mut unprobed: Unprobed = (0, Vec::new());
+    for (_, p) in &level {
+        let n = p.announced.len().max(p.dump_hosts.len());
+        if n > 0 {
+            unprobed.0 += n;
+            unprobed.1.push(p.endpoint.clone());
         }
     }
-    root_node
+    if unprobed.0 > 0 {
+        tracing::warn!(
+            "stopped at --max-depth {}: {} more replica(s) below, not probed",
+            opts.max_depth,
+            unprobed.0
+        );
+    }
+    (root_node, unprobed)
 }
 
 /// Hosts with more dump threads on `parent` than replicas announced from that host.

@@ -7,7 +7,7 @@
 //! - A binlogged rebuild replicates to a node's replicas, and on through each replica with a
 //!   binary log and `log_slave_updates` ([`passes_on`], [`reach`]).
 //! - binlog-on with the primary protected is refused in a co-master loop
-//!   ([`loop_reaches_primary`]).
+//!   ([`loop_reaches_primary`]), and any plan on a tree `--max-depth` cut short ([`truncated`]).
 
 use super::{ClusterTopology, DatabaseNode};
 use crate::error::Error;
@@ -48,6 +48,19 @@ pub fn protection(n: &DatabaseNode, is_root: bool, exclude_primary: bool) -> Opt
         ));
     }
     None
+}
+
+/// A tree `--max-depth` cut short is refused: above the cut the primary is not known (1004),
+/// below it sit replicas no one checked that a rebuild could reach (1003).
+pub fn truncated(topo: &ClusterTopology) -> Option<Error> {
+    let cut = topo.truncated.as_ref()?;
+    let why = cut.describe(topo.root()).join("; ");
+    let advice = "raise --max-depth (or max_depth) to walk the whole tree";
+    Some(if cut.source_not_reached.is_some() {
+        Error::Primary(format!("{why}: {advice}"))
+    } else {
+        Error::Discovery(format!("{why}: {advice}"))
+    })
 }
 
 /// binlog-on with the primary protected is refused in a co-master loop: the primary replicates

@@ -80,6 +80,8 @@ pub struct DatabaseNode {
     pub replication: Option<ReplicationState>,
     /// Why the node could not be probed; the other fields are then what its parent knew.
     pub error: Option<String>,
+    /// Its replicas; omitted for a leaf (spec §5.1 `omitempty`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
     pub slaves: Vec<DatabaseNode>,
 }
@@ -178,6 +180,57 @@ pub struct ClusterTopology {
     pub cluster_name: String,
     pub discover_time: DateTime<Utc>,
     pub topology: TopologyTree,
+    /// Where `--max-depth` cut the walk short; omitted when the whole tree was walked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
+}
+
+/// Where `--max-depth` stopped discovery before the tree's ends: the root may then not be the
+/// primary, or replicas below the last level were not probed. Plans refuse such a tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Truncation {
+    pub max_depth: usize,
+    /// The source of the highest node reached, not probed: the root is a replica and the
+    /// primary is not known.
+    #[serde(with = "crate::mysql::address::as_text::option")]
+    #[schema(value_type = Option<String>)]
+    pub source_not_reached: Option<Endpoint>,
+    /// Replicas announced below the last level walked, not probed.
+    pub replicas_below: usize,
+    /// The nodes of the last level those replicas hang under.
+    #[serde(with = "crate::mysql::address::as_text::list")]
+    #[schema(value_type = Vec<String>)]
+    pub not_probed_below: Vec<Endpoint>,
+}
+
+impl Truncation {
+    /// One sentence per direction the walk was cut in, each starting `truncated at
+    /// --max-depth N:`; `root` is the highest node reached.
+    pub fn describe(&self, root: &DatabaseNode) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(src) = &self.source_not_reached {
+            out.push(format!(
+                "truncated at --max-depth {}: {} replicates from {src}, which was not probed; \
+                 the primary is not known",
+                self.max_depth,
+                root.display_address()
+            ));
+        }
+        if self.replicas_below > 0 {
+            let under: Vec<String> = self
+                .not_probed_below
+                .iter()
+                .map(|e| e.to_string())
+                .collect();
+            out.push(format!(
+                "truncated at --max-depth {}: {} replica(s) below {} were not probed",
+                self.max_depth,
+                self.replicas_below,
+                under.join(", ")
+            ));
+        }
+        out
+    }
 }
 
 impl ClusterTopology {

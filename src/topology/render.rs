@@ -79,6 +79,11 @@ fn tree(t: &ClusterTopology) -> String {
         t.cluster_id,
         t.discover_time.format("%Y-%m-%dT%H:%M:%SZ")
     );
+    if let Some(cut) = &t.truncated {
+        for line in cut.describe(t.root()) {
+            out.push_str(&format!("# {line}\n"));
+        }
+    }
     out.push_str(&describe(&t.topology.master));
     out.push('\n');
     children(&t.topology.master, "", &mut out);
@@ -132,6 +137,7 @@ mod tests {
                     ],
                 ),
             },
+            truncated: None,
         };
         let text = render(&t, OutputFormat::Table).unwrap();
         let expected = "\

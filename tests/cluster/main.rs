@@ -8,6 +8,7 @@ mod common;
 
 mod apply;
 mod apply_limits;
+mod conformance;
 mod filenames;
 mod plan;
 mod plan_edits;

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Executor;
 use std::time::{Duration, Instant};
 
-struct App {
-    base: String,
+pub(crate) struct App {
+    pub(crate) base: String,
     http: reqwest::Client,
     token: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -27,7 +27,7 @@ struct App {
 }
 
 impl App {
-    async fn start(edit: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start(edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config::default();
         cfg.server.host = "127.0.0.1".into();
@@ -60,7 +60,7 @@ impl App {
         }
     }
 
-    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(m, format!("{}{path}", self.base));
         match &self.token {
             Some(t) => r.bearer_auth(t),
@@ -68,7 +68,12 @@ impl App {
         }
     }
 
-    async fn call(&self, m: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        m: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self.req(m, path);
         if let Some(b) = body {
             r = r.json(&b);
@@ -86,29 +91,34 @@ impl App {
         )
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn delete(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::DELETE, path, None).await
     }
 
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     /// A POST without a body (pause, resume).
-    async fn post_empty(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn post_empty(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, None).await
     }
 
     /// Polls a job until `pred` holds (or panics after `secs`).
-    async fn wait_job(&self, id: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_job(
+        &self,
+        id: &str,
+        secs: u64,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let end = Instant::now() + Duration::from_secs(secs);
         loop {
             let (s, v) = self.get(&format!("/api/v1/recycle/jobs/{id}")).await;
@@ -121,7 +131,7 @@ impl App {
         }
     }
 
-    async fn wait_final(&self, id: &str) -> Value {
+    pub(crate) async fn wait_final(&self, id: &str) -> Value {
         self.wait_job(id, 300, |d| {
             matches!(
                 d["status"].as_str(),
@@ -131,7 +141,7 @@ impl App {
         .await
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -141,15 +151,15 @@ impl App {
     }
 }
 
-fn target(ep: &Endpoint) -> Value {
+pub(crate) fn target(ep: &Endpoint) -> Value {
     json!({"host": ep.host, "port": ep.port, "username": USER, "password": PASSWORD})
 }
 
-fn creds() -> Value {
+pub(crate) fn creds() -> Value {
     json!({"username": USER, "password": PASSWORD})
 }
 
-fn assert_error(status: u16, v: &Value, want_status: u16, want_code: u64) {
+pub(crate) fn assert_error(status: u16, v: &Value, want_status: u16, want_code: u64) {
     assert_eq!(status, want_status, "{v}");
     assert_eq!(v["code"], want_code, "{v}");
     assert!(v["message"].is_string() && v["details"].is_object(), "{v}");
@@ -169,9 +179,26 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
         s.as_object().is_some_and(|o| !o.is_empty()),
         "{at}: no schema in the OpenAPI document"
     );
-    assert!(s.get("allOf").is_none(), "{at}: allOf is not checked here");
     if v.is_null() {
         return;
+    }
+    // `allOf` (a `#[serde(flatten)]`ed struct): the object has the parts' properties together.
+    if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
+        let (mut props, mut required) = (serde_json::Map::new(), Vec::new());
+        for part in parts {
+            let mut p = part;
+            while let Some(r) = p.get("$ref").and_then(Value::as_str) {
+                p = &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")];
+            }
+            assert!(
+                p.get("allOf").is_none(),
+                "{at}: nested allOf is not checked here"
+            );
+            props.extend(p["properties"].as_object().cloned().unwrap_or_default());
+            required.extend(p["required"].as_array().cloned().unwrap_or_default());
+        }
+        let merged = json!({"type": "object", "properties": props, "required": required});
+        return conforms(doc, &merged, v, at);
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(alts) = s.get(key).and_then(Value::as_array) {
@@ -382,13 +409,25 @@ async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
             .iter()
             .all(|t| t["status"] == "done" && t["node"] == json!(r1.to_string()))
     );
-    // The job keeps its login, minus the password.
+    // The job shows the settings it ran with (spec §5.1 RecycleConfig): the plan's seed and the
+    // login's user, never the password; the plan's settings; which plan.
+    let jc = &d["config"];
     assert_eq!(
-        d["config"]["credentials"],
-        json!({"username": USER}),
-        "{}",
-        d["config"]
+        jc["target"],
+        json!({"host": r1.host, "port": r1.port, "username": USER}),
+        "{jc}"
     );
+    assert_eq!(jc["plan_id"], json!(plan_id), "{jc}");
+    for key in [
+        "mode",
+        "threshold_mb",
+        "threshold_percent",
+        "exclude_primary",
+        "batch_size",
+        "timeout",
+    ] {
+        assert_eq!(jc[key], plan["settings"][key], "{key} in {jc}");
+    }
     assert!(
         !d["config"].to_string().contains("password"),
         "{}",

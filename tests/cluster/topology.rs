@@ -138,11 +138,16 @@ async fn max_depth_1_stops_after_the_first_level() {
     for s in slaves {
         assert_eq!(s["role"], "slave");
         assert_eq!(s["read_only"], true);
-        assert!(
-            s["slaves"].as_array().unwrap().is_empty(),
-            "no second level"
-        );
+        // A leaf's `slaves` is omitted (spec §5.1 `omitempty`), in JSON as in YAML (below).
+        assert!(s.get("slaves").is_none(), "no second level: {s}");
     }
+    // The walk stopped with a replica below replica 1 not probed: the output says so.
+    assert_eq!(
+        v["truncated"],
+        serde_json::json!({"max_depth": 1, "source_not_reached": null, "replicas_below": 1,
+                           "not_probed_below": [c.replica(1).to_string()]}),
+        "{v}"
+    );
     // The spec's fields are all there.
     for key in [
         "host",
@@ -180,6 +185,28 @@ async fn yaml_table_and_output_file() {
         yaml["topology"]["master"]["port"].as_u64(),
         Some(u64::from(c.primary().port))
     );
+    // `slaves` only where there are some (spec §5.1 `omitempty`), and no `truncated` key.
+    let master = &yaml["topology"]["master"];
+    let ports = |v: &serde_yaml::Value| {
+        v.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|n| n["port"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let r1 = u64::from(c.replica(1).port);
+    assert_eq!(
+        ports(&master["slaves"]),
+        vec![r1, u64::from(c.replica(2).port)]
+    );
+    let r1_node = &master["slaves"][0];
+    assert_eq!(ports(&r1_node["slaves"]), vec![u64::from(c.chained().port)]);
+    for leaf in [&master["slaves"][1], &r1_node["slaves"][0]] {
+        let keys = leaf.as_mapping().unwrap();
+        assert!(!keys.contains_key("slaves"), "{leaf:?}");
+        assert!(keys.contains_key("server_id"), "{leaf:?}");
+    }
+    assert!(!yaml.as_mapping().unwrap().contains_key("truncated"));
 
     let out = cli(&work)
         .arg("topology")
@@ -279,4 +306,87 @@ async fn password_from_the_environment() {
         .env("RECYCLER_DB_PASSWORD", PASSWORD)
         .assert()
         .success();
+}
+
+/// `--max-depth` that stops the walk up below the primary (issue 13 item 9): the highest node
+/// reached is still a `slave`, the output says the primary was not reached, and a plan refuses
+/// with that reason (1004) instead of calling the replica "the writable end of a loop".
+#[tokio::test]
+async fn a_walk_up_cut_short_by_max_depth_never_labels_a_replica_master() {
+    let _g = shared().await;
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        cli(&work)
+            .args(args)
+            .args(target_args(&c.chained()))
+            .args(["--max-depth", "1"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&["topology", "--output-format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top = &v["topology"]["master"];
+    assert_eq!(top["port"], c.replica(1).port, "{v}");
+    assert_eq!(top["role"], "slave", "{v}");
+    assert_eq!(
+        v["truncated"],
+        serde_json::json!({
+            "max_depth": 1,
+            "source_not_reached": c.primary().to_string(),
+            "replicas_below": 0,
+            "not_probed_below": []
+        }),
+        "{v}"
+    );
+    let out = run(&["topology"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "# truncated at --max-depth 1: {} replicates from {}, which was not probed; the \
+             primary is not known",
+            c.replica(1),
+            c.primary()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("master"), "{text}");
+
+    let out = run(&["plan", "--scope", "cluster", "--out", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[1004]"), "{err}");
+    assert!(err.contains("truncated at --max-depth 1"), "{err}");
+    assert!(!err.contains("loop"), "{err}");
+    assert!(!work.path().join("p.yaml").exists());
+}
+
+/// `--max-depth` that leaves replicas below the last level unprobed: a plan refuses (1003),
+/// since a binlogged rebuild would reach nodes nobody checked.
+#[tokio::test]
+async fn a_plan_on_a_tree_cut_short_below_refuses() {
+    let _g = shared().await;
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    let out = cli(&work)
+        .arg("plan")
+        .args(target_args(&c.primary()))
+        .args(["--max-depth", "1", "--scope", "cluster", "--out", "p.yaml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[1003]"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "truncated at --max-depth 1: 1 replica(s) below {} were not probed",
+            c.replica(1)
+        )),
+        "{err}"
+    );
 }
