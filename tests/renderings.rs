@@ -474,6 +474,8 @@ async fn store(work: &tempfile::TempDir) -> Clock {
             outcomes.len() as u64
         };
         j.processed_tables = outcomes.len() as u64;
+        // batch_size 2.
+        j.batches_done = j.processed_tables.div_ceil(2);
         j.failed_tables = outcomes
             .iter()
             .filter(|o| o.status == ActionStatus::Failed)

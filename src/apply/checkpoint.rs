@@ -86,6 +86,17 @@ impl Bounds<'_> {
         {
             tracing::info!(target: "progress", node = %node, "{line}");
         }
+        if let Event::BatchDone {
+            node,
+            batch,
+            tables,
+            done,
+            total,
+        } = &e
+        {
+            tracing::info!(target: "progress", node = %node,
+                "batch {batch} done ({tables} table(s); {done} of {total} on this node)");
+        }
         // Nobody listening is fine.
         let _ = self.events.send(e);
     }

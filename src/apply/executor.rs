@@ -279,20 +279,37 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         downstream,
         held: Held::default(),
     };
+    // Tables with an outcome in the batch under way, and batches done.
+    let (mut in_batch, mut batches) = (0, 0);
     for (i, a) in actions.iter().enumerate() {
-        let batch = w.ctx.bounds.handle.tunables().batch_size.max(1);
-        if i > 0 && i % batch == 0 {
-            tracing::info!(target: "progress", "batch of {batch} done ({i} of {})", actions.len());
-        }
         if let Some(stop) = w.checkpoint().await {
             for o in stop_rest(&mut res, i, stop) {
                 ctx.finish(&mut res, o).await;
             }
             return res;
         }
+        if in_batch == 0 && batches > 0 {
+            tracing::info!(target: "progress", node = %node,
+                "checkpoint after batch {batches} passed: not cancelled or paused, the node and \
+                 the replicas it reaches as planned, gates open; {i} of {} table(s) done",
+                actions.len());
+        }
         let (o, stop) = w.rebuild(a).await;
         let done = o.status == ActionStatus::Done;
         ctx.finish(&mut res, o).await;
+        // The batch size may change while the job runs (PATCH): it is read at every table.
+        in_batch += 1;
+        if in_batch >= w.ctx.bounds.handle.tunables().batch_size.max(1) || i + 1 == actions.len() {
+            batches += 1;
+            ctx.emit(Event::BatchDone {
+                node: node.clone(),
+                batch: batches,
+                tables: in_batch,
+                done: i + 1,
+                total: actions.len(),
+            });
+            in_batch = 0;
+        }
         let stop = match stop {
             Some(s) => Some(s),
             None if done => w.rebuilt(a).await,

@@ -157,6 +157,15 @@ pub enum Event {
     Gate { node: String, state: RunState },
     /// An action has an outcome.
     TableFinished(ActionOutcome),
+    /// A batch of `batch_size` tables on a node has its outcomes (the last batch may be
+    /// shorter); the checkpoint before the next table follows. `batch` counts from 1.
+    BatchDone {
+        node: String,
+        batch: usize,
+        tables: usize,
+        done: usize,
+        total: usize,
+    },
     /// A node's worker stopped early.
     NodeStopped { node: String, reason: String },
     /// Everything is over (the outcomes are in the report and were sent one by one).

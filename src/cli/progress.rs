@@ -91,6 +91,8 @@ impl Observer for Bars {
                     t.set_message(human_bytes(job.bytes_freed));
                 }
             }
+            // The log has the line; the bars count tables.
+            Event::BatchDone { .. } => {}
             Event::NodeStopped { node, reason } => {
                 if let Some(b) = self.bars.get(node) {
                     b.abandon_with_message(format!("stopped: {reason}"));

@@ -281,8 +281,8 @@ fn job_text(v: &JobView) -> String {
     let p = &v.progress;
     let s = &v.statistics;
     let mut out = format!(
-        "job {} ({}) {}{}\nplan: {} {}\nprogress: {}/{} tables ({:.1}%), {} failed{}\nfreed: {} \
-         (measured); elapsed {}{}\n",
+        "job {} ({}) {}{}\nplan: {} {}\nprogress: {}/{} tables ({:.1}%), {} failed, {} batch(es) \
+         done{}\nfreed: {} (measured); elapsed {}{}\n",
         v.job_id,
         v.kind,
         v.status.as_str(),
@@ -296,6 +296,7 @@ fn job_text(v: &JobView) -> String {
         p.total_tables,
         p.percentage,
         p.failed_tables,
+        p.batches_done,
         p.current_table
             .as_ref()
             .map(|t| format!(", rebuilding {t}"))

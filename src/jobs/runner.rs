@@ -97,6 +97,10 @@ pub fn track(job: &mut JobRecord, e: &Event) -> bool {
             job.bytes_freed += o.bytes_freed;
             true
         }
+        Event::BatchDone { .. } => {
+            job.batches_done += 1;
+            true
+        }
         Event::Finished => {
             job.current_table = None;
             true

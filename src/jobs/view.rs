@@ -19,6 +19,9 @@ pub struct JobProgress {
     /// Tables with an outcome (done, failed or skipped).
     pub processed_tables: u64,
     pub failed_tables: u64,
+    /// Batches of `batch_size` tables finished (over all nodes); the checkpoint after each is
+    /// logged.
+    pub batches_done: u64,
     /// processed ÷ total × 100 (100 for a finished job with nothing to do).
     pub percentage: f64,
     /// `schema.table` being rebuilt now; omitted between tables (spec `omitempty`).
@@ -322,6 +325,7 @@ impl JobView {
                 total_tables: j.total_tables,
                 processed_tables: j.processed_tables,
                 failed_tables: j.failed_tables,
+                batches_done: j.batches_done,
                 percentage: percentage(j),
                 current_table: j.current_table.clone(),
             },

@@ -412,3 +412,58 @@ async fn recycle_plans_in_memory_then_applies() {
     assert!(c.file_size(&r, "rcy", "t").await < before);
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 done, 0 failed, 0 skipped"));
 }
+
+/// `batch_size` is visible (issue 13 item 11): in binlog-off, after every batch of
+/// `batch_size` tables the log says the batch is done and that the checkpoint before the next
+/// table passed, and the job view counts `batches_done`.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_batch_end_is_logged_and_counted_in_binlog_off() {
+    let _g = serial().await;
+    let c = cluster();
+    c.fragment(&[
+        TableSpec::sized("batches", "t1", 3, Pattern::RandomDelete { keep_every: 4 }),
+        TableSpec::sized("batches", "t2", 3, Pattern::RandomDelete { keep_every: 4 }),
+        TableSpec::sized("batches", "t3", 3, Pattern::RandomDelete { keep_every: 4 }),
+    ])
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let r2 = c.replica(2);
+    let plan = plan_file(
+        &work,
+        &r2,
+        "batches.yaml",
+        &[
+            "--database",
+            "batches",
+            "--threshold-mb",
+            "1",
+            "--batch-size",
+            "2",
+        ],
+    );
+    let (code, _out, err) = apply(&work, &plan, &["--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap();
+    for line in [
+        "batch 1 done (2 table(s); 2 of 3 on this node)",
+        "checkpoint after batch 1 passed",
+        "batch 2 done (1 table(s); 3 of 3 on this node)",
+    ] {
+        assert!(log.contains(line), "{line:?} not in the log:\n{log}");
+    }
+    assert!(!log.contains("checkpoint after batch 2"), "{log}");
+    let job = err
+        .split_whitespace()
+        .skip_while(|w| *w != "job")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no job id in {err}"))
+        .to_string();
+    let o = cli(&work)
+        .args(["status", "--job-id", &job, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["progress"]["batches_done"], 2, "{v}");
+    assert_eq!(v["config"]["batch_size"], 2, "{v}");
+}

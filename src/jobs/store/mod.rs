@@ -201,6 +201,7 @@ impl Store {
             total_tables: c.count("total_tables")?,
             processed_tables: c.count("processed_tables")?,
             failed_tables: c.count("failed_tables")?,
+            batches_done: c.count("batches_done")?,
             bytes_freed: c.count("bytes_freed")?,
             current_table: c.get("current_table")?,
             owner_pid: c.count_opt("owner_pid")?,
@@ -580,6 +581,7 @@ mod tests {
             total_tables: 2,
             processed_tables: 0,
             failed_tables: 0,
+            batches_done: 3,
             bytes_freed: 0,
             current_table: None,
             owner_pid: None,
@@ -914,7 +916,9 @@ mod tests {
                         .fetch_all(&s.pool)
                         .await
                         .unwrap();
-                assert_eq!(applied, [schema::BASELINE], "{name}");
+                // The baseline, then every migration since (0002: jobs.batches_done).
+                assert_eq!(applied, [schema::BASELINE, 2], "{name}");
+                assert_eq!(j.batches_done, 0, "{name}");
                 let indexes: Vec<String> = sqlx::query_scalar(
                     "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
                      ORDER BY name",

@@ -24,6 +24,8 @@ pub struct JobRecord {
     pub total_tables: u64,
     pub processed_tables: u64,
     pub failed_tables: u64,
+    /// Batches of `batch_size` tables finished, over all nodes.
+    pub batches_done: u64,
     pub bytes_freed: u64,
     pub current_table: Option<String>,
     /// The process running the job (a CLI apply or a server): a job left `running` by a
@@ -56,6 +58,7 @@ impl JobRecord {
             total_tables: 0,
             processed_tables: 0,
             failed_tables: 0,
+            batches_done: 0,
             bytes_freed: 0,
             current_table: None,
             owner_pid: Some(std::process::id()),

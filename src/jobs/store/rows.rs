@@ -13,7 +13,7 @@ use sqlx::{Row, Sqlite};
 
 /// The columns of a job's row that change while it runs, in the order [`bind_state`] binds
 /// them.
-pub(super) const JOB_STATE: [&str; 14] = [
+pub(super) const JOB_STATE: [&str; 15] = [
     "status",
     "phase",
     "plan_id",
@@ -24,6 +24,7 @@ pub(super) const JOB_STATE: [&str; 14] = [
     "total_tables",
     "processed_tables",
     "failed_tables",
+    "batches_done",
     "bytes_freed",
     "current_table",
     "owner_pid",
@@ -45,6 +46,7 @@ pub(super) fn bind_state<'q>(
         .bind(j.total_tables as i64)
         .bind(j.processed_tables as i64)
         .bind(j.failed_tables as i64)
+        .bind(j.batches_done as i64)
         .bind(j.bytes_freed as i64)
         .bind(&j.current_table)
         .bind(j.owner_pid.map(i64::from))
