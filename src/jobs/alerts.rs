@@ -3,10 +3,47 @@
 //! `generatorURL`), in a task of its own with retries, so a slow or dead alert receiver never
 //! delays a job.
 
-use super::JobRecord;
+use super::{JobRecord, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::json;
 use std::time::Duration;
+
+/// Where a job's failure alert stands (the store's `jobs.alert`; no state: no alert is wanted,
+/// the job's process had no webhook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    /// Posted if the job fails.
+    Wanted,
+    /// The job failed and the alert was not delivered yet: the server posts it (again) at its
+    /// next start — a job interrupted by a shutdown or a crash included.
+    Pending,
+    Delivered,
+}
+
+impl AlertState {
+    pub const ALL: [AlertState; 3] = [Self::Wanted, Self::Pending, Self::Delivered];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wanted => "wanted",
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The state once the job failed.
+    pub fn failed(state: Option<Self>) -> Option<Self> {
+        match state {
+            Some(Self::Wanted) => Some(Self::Pending),
+            other => other,
+        }
+    }
+}
 
 /// Where alerts go and how hard to try.
 #[derive(Debug, Clone)]
@@ -62,16 +99,23 @@ impl AlertSink {
         json!([alert])
     }
 
-    /// Posts the alert of `job` in the background; returns at once.
-    pub fn send(&self, job: &JobRecord, generator_url: Option<String>) {
+    /// Posts the alert of `job` in the background and records it delivered in `store`;
+    /// returns at once. Undelivered, it stays pending for the server's next start.
+    pub fn send(&self, job: &JobRecord, generator_url: Option<String>, store: &Store) {
         let body = Self::body(job, generator_url.as_deref());
         let sink = self.clone();
         let job_id = job.job_id.clone();
+        let store = store.clone();
         tokio::spawn(async move {
             if let Err(e) = sink.post(&body).await {
-                tracing::error!(job = %job_id, "alert for the failed job not delivered: {e}");
-            } else {
-                tracing::info!(job = %job_id, "alert for the failed job delivered");
+                tracing::error!(job = %job_id,
+                    "alert for the failed job not delivered: {e}; the server tries again at its \
+                     next start");
+                return;
+            }
+            tracing::info!(job = %job_id, "alert for the failed job delivered");
+            if let Err(e) = store.set_alert(&job_id, AlertState::Delivered).await {
+                tracing::error!(job = %job_id, "could not record the alert as delivered: {e}");
             }
         });
     }
@@ -103,6 +147,18 @@ mod tests {
     use crate::jobs::{JobKind, JobStatus};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn alert_states_are_named_and_a_failure_makes_a_wanted_alert_pending() {
+        for a in AlertState::ALL {
+            assert_eq!(AlertState::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        use AlertState::*;
+        assert_eq!(AlertState::failed(Some(Wanted)), Some(Pending));
+        assert_eq!(AlertState::failed(Some(Delivered)), Some(Delivered));
+        assert_eq!(AlertState::failed(None), None);
+    }
 
     #[tokio::test]
     async fn retries_until_the_receiver_takes_it() {

@@ -8,7 +8,7 @@
 //! [`super::runner`]), and ends `completed`, `failed` or `cancelled`. Every state is written to
 //! the store before it is broadcast.
 
-use super::alerts::AlertSink;
+use super::alerts::{AlertSink, AlertState};
 use super::runner::{self, Applied, ApplyJob, Observer, Stop};
 use super::{JobKind, JobPhase, JobRecord, JobStatus, Store};
 use crate::apply::{ApplyHandle, ApplyOptions, Event};
@@ -168,6 +168,9 @@ impl JobManager {
             Work::Apply { .. } => JobKind::Apply,
         };
         let mut job = JobRecord::new(id.clone(), kind, JobStatus::Pending, sub.config.clone());
+        if self.inner.cfg.alerts.is_some() {
+            job.alert = Some(AlertState::Wanted);
+        }
         if let Work::Apply { plan } = &sub.work {
             job.set_plan(plan);
         }
@@ -303,18 +306,41 @@ impl JobManager {
             self.save(&job).await;
         }
         tracing::info!(job = %job.job_id, status = job.status.as_str(), "job ended");
-        if job.status == JobStatus::Failed
-            && let Some(sink) = &self.inner.cfg.alerts
-        {
-            let url = self
-                .inner
-                .cfg
-                .public_url
-                .as_ref()
-                .map(|u| format!("{u}/api/v1/recycle/jobs/{}", job.job_id));
-            sink.send(&job, url);
+        if job.status == JobStatus::Failed && job.alert == Some(AlertState::Wanted) {
+            // Recorded before it is sent: a shutdown or crash before delivery leaves it for
+            // the next start.
+            job.alert = AlertState::failed(job.alert);
+            self.save(&job).await;
+            self.alert(&job);
         }
         job.status
+    }
+
+    /// Posts the failure alert of `job` in the background (when alerts are configured).
+    fn alert(&self, job: &JobRecord) {
+        let Some(sink) = &self.inner.cfg.alerts else {
+            return;
+        };
+        let url = self
+            .inner
+            .cfg
+            .public_url
+            .as_ref()
+            .map(|u| format!("{u}/api/v1/recycle/jobs/{}", job.job_id));
+        sink.send(job, url, &self.inner.store);
+    }
+
+    /// At start: posts the alerts of failed jobs not delivered before — jobs a shutdown or a
+    /// crash interrupted, and alerts a stopping server could not deliver. Returns their ids.
+    pub async fn send_pending_alerts(&self) -> Result<Vec<String>> {
+        if self.inner.cfg.alerts.is_none() {
+            return Ok(Vec::new());
+        }
+        let jobs = self.inner.store.alerts_pending().await?;
+        for j in &jobs {
+            self.alert(j);
+        }
+        Ok(jobs.into_iter().map(|j| j.job_id).collect())
     }
 
     async fn run_inner(

@@ -67,10 +67,19 @@ impl AppState {
             "http://{}:{}",
             config.server.host, config.server.port
         ));
+        let jobs = JobManager::new(store, mc);
+        let alerted = jobs.send_pending_alerts().await?;
+        if !alerted.is_empty() {
+            tracing::warn!(
+                "job(s) {} failed without their alert delivered (an interrupted job, or a \
+                 shutdown before delivery): alerting now",
+                alerted.join(", ")
+            );
+        }
         Ok(Self {
             inner: Arc::new(StateInner {
                 token: config.server.auth_token.clone(),
-                jobs: JobManager::new(store, mc),
+                jobs,
                 config,
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),

@@ -13,6 +13,8 @@ use sqlx::{Executor, Row};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Tables on replica 1 only (binlog off): two small ones, rebuilt first (actions run in name
@@ -72,12 +74,73 @@ struct Server {
     http: reqwest::Client,
 }
 
-fn write_config(work: &Path) {
-    std::fs::write(
-        work.join("config.yaml"),
-        "server:\n  host: 127.0.0.1\nlogging:\n  level: debug\n",
-    )
-    .unwrap();
+fn write_config(work: &Path, alerts: Option<&str>) {
+    let mut cfg = "server:\n  host: 127.0.0.1\nlogging:\n  level: debug\n".to_string();
+    if let Some(url) = alerts {
+        cfg.push_str(&format!(
+            "monitoring:\n  alerts:\n    enabled: true\n    webhook_url: {url}\n"
+        ));
+    }
+    std::fs::write(work.join("config.yaml"), cfg).unwrap();
+}
+
+/// An Alertmanager stand-in on a free port: keeps the alerts it accepts, and refuses every
+/// post (503) while `accept` is off.
+struct Receiver {
+    url: String,
+    accept: Arc<AtomicBool>,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let accept = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (a, g) = (accept.clone(), got.clone());
+        let app = axum::Router::new().route(
+            "/api/v2/alerts",
+            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+                let (a, g) = (a.clone(), g.clone());
+                async move {
+                    if !a.load(Ordering::SeqCst) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    g.lock()
+                        .unwrap()
+                        .extend(v.as_array().cloned().unwrap_or_default());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v2/alerts", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, accept, got }
+    }
+
+    /// How many accepted alerts name job `id`.
+    fn count(&self, id: &str) -> usize {
+        let got = self.got.lock().unwrap();
+        got.iter().filter(|a| a["labels"]["job_id"] == id).count()
+    }
+
+    /// Waits until an alert of job `id` arrived.
+    async fn wait_for(&self, id: &str) -> Value {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(a) = self
+                .got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|a| a["labels"]["job_id"] == id)
+            {
+                return a.clone();
+            }
+            assert!(Instant::now() < end, "no alert for {id}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Server {
@@ -213,7 +276,9 @@ async fn sigterm_interrupts_and_sigkill_then_restart_resumes_without_rebuilding(
     let schema = "scrash";
     let node = tables(schema).await;
     let work = tempfile::tempdir().unwrap();
-    write_config(work.path());
+    // Alerts go to a receiver that refuses them until the first restart.
+    let receiver = Receiver::start().await;
+    write_config(work.path(), Some(&receiver.url));
     let mut srv = Server::start(work.path());
 
     // A password in the wrong place is not echoed back.
@@ -273,8 +338,23 @@ async fn sigterm_interrupts_and_sigkill_then_restart_resumes_without_rebuilding(
     println!("SIGTERM → server exited in {:?}", t.elapsed());
     assert_eq!(cluster().file_size(&node, schema, "zbig").await, big_before);
 
-    // Restart: the job is failed/interrupted, the two small tables done.
+    // Restart: the job is failed/interrupted, the two small tables done, and its alert —
+    // refused before the shutdown — is posted now.
+    assert_eq!(receiver.count(&first), 0);
+    receiver.accept.store(true, Ordering::SeqCst);
     let mut srv = Server::start(work.path());
+    let alert = receiver.wait_for(&first).await;
+    assert_eq!(
+        alert["labels"]["alertname"], "TablespaceRecyclingJobFailed",
+        "{alert}"
+    );
+    assert!(
+        alert["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted"),
+        "{alert}"
+    );
     let d = srv.job(&first).await;
     assert_eq!(d["status"], "failed", "{d}");
     assert!(
@@ -326,7 +406,17 @@ async fn sigterm_interrupts_and_sigkill_then_restart_resumes_without_rebuilding(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Restart after the crash: the job is failed/interrupted and alerted; the first job's
+    // alert, delivered already, is not posted again.
     let mut srv = Server::start(work.path());
+    let alert = receiver.wait_for(&second).await;
+    assert!(
+        alert["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("zbig"),
+        "{alert}"
+    );
     let d = srv.job(&second).await;
     assert_eq!(d["status"], "failed", "{d}");
     assert!(d["error"].as_str().unwrap().contains("interrupted"), "{d}");
@@ -384,6 +474,8 @@ async fn sigterm_interrupts_and_sigkill_then_restart_resumes_without_rebuilding(
     assert_eq!(v["data"]["total"], 3, "{v}");
     srv.signal(libc::SIGTERM);
     srv.wait_exit();
+    assert_eq!((receiver.count(&first), receiver.count(&second)), (1, 1));
+    assert_eq!(receiver.count(&third), 0, "a completed job raises no alert");
 
     // No log line or store row holds the password (responses: checked in `Server::call`).
     let logs = read_all_logs(work.path());

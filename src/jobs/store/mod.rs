@@ -10,8 +10,11 @@ mod rows;
 mod schema;
 
 pub use record::JobRecord;
-use rows::{Cols, JOB_STATE, action_status, bind_state, job_status, json, named, time};
+use rows::{
+    Cols, JOB_STATE, action_status, alert_state, bind_state, job_status, json, named, time,
+};
 
+use super::alerts::AlertState;
 use super::{JobKind, JobPhase, JobStatus};
 use crate::apply::{ActionOutcome, ActionStatus, Ledger};
 use crate::error::{Error, ErrorCode, Result};
@@ -206,7 +209,29 @@ impl Store {
             current_table: c.get("current_table")?,
             owner_pid: c.count_opt("owner_pid")?,
             run_state: c.parse_opt("run_state", json)?,
+            alert: c.parse_opt("alert", alert_state)?,
         })
+    }
+
+    /// Records where the failure alert of `job_id` stands.
+    pub async fn set_alert(&self, job_id: &str, state: AlertState) -> Result<()> {
+        sqlx::query("UPDATE jobs SET alert = ? WHERE job_id = ?")
+            .bind(state.as_str())
+            .bind(job_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Failed jobs whose alert was not delivered, oldest first.
+    pub async fn alerts_pending(&self) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE alert = ? ORDER BY created_at, job_id")
+            .bind(AlertState::Pending.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(Self::job_from_row).collect()
     }
 
     /// One job, or [`Error::JobNotFound`].
@@ -348,6 +373,7 @@ impl Store {
                     .into(),
             });
             j.completed_at = Some(Utc::now());
+            j.alert = AlertState::failed(j.alert);
             j.current_table = None;
             j.run_state = None;
             self.update_job(&j).await?;
@@ -585,6 +611,7 @@ mod tests {
             bytes_freed: 0,
             current_table: None,
             owner_pid: None,
+            alert: Some(AlertState::Pending),
             // Kept as JSON: it must come back as it went in.
             run_state: Some(RunState::Throttled {
                 reason: "waiting for replicas: r3 is 3s behind".into(),

@@ -1,6 +1,7 @@
 //! One job's row: what a job is, as the store keeps it and the views show it.
 
 use crate::apply::RunState;
+use crate::jobs::alerts::AlertState;
 use crate::jobs::{JobKind, JobPhase, JobStatus};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
@@ -33,6 +34,8 @@ pub struct JobRecord {
     pub owner_pid: Option<u32>,
     /// While it applies: running, throttled (why, since when) or paused.
     pub run_state: Option<RunState>,
+    /// Whether its failure is posted to the alert webhook, and whether that happened.
+    pub alert: Option<AlertState>,
 }
 
 impl JobRecord {
@@ -63,6 +66,7 @@ impl JobRecord {
             current_table: None,
             owner_pid: Some(std::process::id()),
             run_state: None,
+            alert: None,
         }
     }
 

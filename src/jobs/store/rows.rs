@@ -5,6 +5,7 @@
 use super::JobRecord;
 use crate::apply::ActionStatus;
 use crate::error::{Error, Result};
+use crate::jobs::alerts::AlertState;
 use crate::jobs::{JobPhase, JobStatus};
 use chrono::{DateTime, Utc};
 use sqlx::query::Query;
@@ -13,7 +14,7 @@ use sqlx::{Row, Sqlite};
 
 /// The columns of a job's row that change while it runs, in the order [`bind_state`] binds
 /// them.
-pub(super) const JOB_STATE: [&str; 15] = [
+pub(super) const JOB_STATE: [&str; 16] = [
     "status",
     "phase",
     "plan_id",
@@ -29,6 +30,7 @@ pub(super) const JOB_STATE: [&str; 15] = [
     "current_table",
     "owner_pid",
     "run_state",
+    "alert",
 ];
 
 /// Binds the [`JOB_STATE`] columns of `j` to `q`.
@@ -56,6 +58,7 @@ pub(super) fn bind_state<'q>(
                 .as_ref()
                 .and_then(|s| serde_json::to_string(s).ok()),
         )
+        .bind(j.alert.map(AlertState::as_str))
 }
 
 /// The state `s` names, read by `parse`; else an error saying it is not `what`.
@@ -69,6 +72,10 @@ pub(super) fn named<T>(
 
 pub(super) fn job_status(s: &str) -> Result<JobStatus, String> {
     named(s, JobStatus::parse, "a job status")
+}
+
+pub(super) fn alert_state(s: &str) -> Result<AlertState, String> {
+    named(s, AlertState::parse, "an alert state")
 }
 
 pub(super) fn action_status(s: &str) -> Result<ActionStatus, String> {
