@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub read_timeout: HumanDuration,
     pub write_timeout: HumanDuration,
     pub idle_timeout: HumanDuration,
+    /// Longest a synchronous request (discover, plan, a job's creation with its preflight)
+    /// may work before it is stopped and answered 408/1009 naming what was still running.
+    pub request_timeout: HumanDuration,
     /// Bearer token every endpoint but health requires; unset: no authentication (then the
     /// server should listen on loopback only).
     pub auth_token: Option<Secret>,
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             read_timeout: HumanDuration::secs(30),
             write_timeout: HumanDuration::secs(30),
             idle_timeout: HumanDuration::secs(120),
+            request_timeout: HumanDuration::secs(60),
             auth_token: None,
         }
     }
@@ -427,6 +431,7 @@ impl Config {
             ("server.read_timeout", self.server.read_timeout),
             ("server.write_timeout", self.server.write_timeout),
             ("server.idle_timeout", self.server.idle_timeout),
+            ("server.request_timeout", self.server.request_timeout),
             ("database.default.timeout", self.database.default.timeout),
         ] {
             // A zero timeout answers nothing (a POST gets no reply, a connect fails at once).

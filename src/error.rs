@@ -179,6 +179,18 @@ pub enum Error {
     /// A deadline passed.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A request ran past `server.request_timeout`; `running` is what it was still doing (its
+    /// work was stopped).
+    #[error(
+        "the request did not finish within {} (server.request_timeout) and was stopped; still \
+         running then: {}",
+        humantime::format_duration(*limit),
+        if running.is_empty() { "nothing reported".to_string() } else { running.join("; ") }
+    )]
+    RequestDeadline {
+        limit: std::time::Duration,
+        running: Vec<String>,
+    },
     /// The live cluster no longer matches the plan (CLI exit 3, HTTP 409): every difference
     /// found, each naming its node. Nothing was executed.
     #[error("plan is stale: {}; nothing was executed, make a new plan", changes.join("; "))]
@@ -232,7 +244,7 @@ impl Error {
             Self::Discovery(_) => ErrorCode::Discovery,
             Self::Primary(_) => ErrorCode::Primary,
             Self::Privilege { .. } => ErrorCode::Permission,
-            Self::Timeout(_) => ErrorCode::Timeout,
+            Self::Timeout(_) | Self::RequestDeadline { .. } => ErrorCode::Timeout,
             Self::JobNotFound(_) => ErrorCode::JobNotFound,
             Self::JobState(_) => ErrorCode::JobState,
             Self::Busy(_) => ErrorCode::Busy,

@@ -8,6 +8,7 @@
 //! [`mysql`] holds every flavor-specific question, [`sandbox`] runs a real local cluster for
 //! demos and tests, and [`cli`] is the thin command-line layer over all of it.
 
+pub mod activity;
 pub mod apply;
 pub mod cli;
 pub mod config;

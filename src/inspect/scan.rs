@@ -155,6 +155,7 @@ pub async fn scan_node(
     worth_sampling: WorthSampling<'_>,
 ) -> Result<NodeScan> {
     let started = Instant::now();
+    let _step = crate::activity::step(|| format!("scanning the catalog of {node}"));
     // Three sessions per node: the catalog statements are split between them and run at once
     // (COLUMNS and STATISTICS, the heaviest, each on its own).
     let (first, second, third) = tokio::join!(
@@ -299,6 +300,8 @@ pub async fn scan_node(
                     .is_some_and(|e| e.method == EstimateMethod::RecordSize)
                 && worth_sampling(&stats);
             if needs_sample {
+                let _step =
+                    crate::activity::step(|| format!("sampling {schema}.{table} on {node}"));
                 match sample(&mut c, node, &schema, &table, &shape, opts.sample_rows).await {
                     Ok(s) => {
                         sampled += 1;

@@ -80,6 +80,11 @@ fn safe_details(e: &Error) -> Value {
         // Built by this tool from addresses and states, never from SQL text.
         Error::Primary(m) | Error::Discovery(m) => json!({ "error": m }),
         Error::Stale { changes } => json!({ "error": "plan_stale", "changes": changes }),
+        // Steps this tool names (probing, scanning, sampling a node's table), no SQL.
+        Error::RequestDeadline { limit, running } => json!({
+            "limit": humantime::format_duration(*limit).to_string(),
+            "running": running,
+        }),
         Error::InvalidArgument {
             field: Some(field),
             message,
@@ -125,6 +130,12 @@ mod tests {
         assert_eq!(s(Error::JobState("j".into())), 400);
         assert_eq!(s(Error::Busy("b".into())), 503);
         assert_eq!(s(Error::Timeout("t".into())), 408);
+        let late = Error::RequestDeadline {
+            limit: std::time::Duration::from_secs(60),
+            running: vec!["probing 127.0.0.1:3307".into()],
+        };
+        assert_eq!(safe_details(&late)["limit"], "1m");
+        assert_eq!(s(late), 408);
         assert_eq!(s(Error::stale(vec!["s".into()])), 409);
         assert_eq!(s(Error::Unauthorized("u".into())), 401);
         assert_eq!(s(Error::Discovery("d".into())), 500);

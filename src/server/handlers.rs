@@ -8,6 +8,7 @@ use super::api::{
     JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT,
 };
 use super::error::{ApiError, ErrorBody};
+use crate::activity::Tracker;
 use crate::apply::{ApplyHandle, TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView, RecycleConfig};
@@ -24,6 +25,27 @@ use chrono::Utc;
 
 type ApiResult<T> = Result<(StatusCode, Json<Envelope<T>>), ApiError>;
 
+/// Runs a synchronous request's work under `server.request_timeout`: past it the work is
+/// dropped (its connections closed, so its statements end) and the answer is 408/1009 naming
+/// the steps that were still under way.
+async fn within<T>(
+    st: &AppState,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let limit = st.config().server.request_timeout.0;
+    let tracker = Tracker::default();
+    let work = tracker.run(work);
+    tokio::pin!(work);
+    tokio::select! {
+        r = &mut work => r,
+        () = tokio::time::sleep(limit) => {
+            // Read while the work is still alive: its steps end when it is dropped.
+            let running = tracker.now();
+            Err(Error::RequestDeadline { limit, running }.into())
+        }
+    }
+}
+
 fn ok<T>(message: &str, data: T) -> ApiResult<T> {
     Ok((StatusCode::OK, Json(Envelope::ok(message, data))))
 }
@@ -39,6 +61,7 @@ fn created<T>(message: &str, data: T) -> ApiResult<T> {
         (status = 200, description = "The topology (design §4)", body = Envelope<ClusterTopology>),
         (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
         (status = 403, description = "The login lacks a privilege discovery needs (1008)", body = ErrorBody),
+        (status = 408, description = "Past server.request_timeout (1009); details.running names what was still running", body = ErrorBody),
         (status = 500, description = "Connection (1002) or discovery (1003, 1004) failed", body = ErrorBody),
     ))]
 pub async fn discover_topology(
@@ -51,7 +74,7 @@ pub async fn discover_topology(
         parallel: DEFAULT_PARALLEL,
         cluster_name: req.cluster.clone(),
     };
-    let topo = discover(&seed, &spec, &opts).await?;
+    let topo = within(&st, async { Ok(discover(&seed, &spec, &opts).await?) }).await?;
     ok("success", topo)
 }
 
@@ -62,6 +85,7 @@ pub async fn discover_topology(
         (status = 201, description = "Job created, pending", body = Envelope<JobCreated>),
         (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
         (status = 403, description = "Preflight of a plan: the login lacks a privilege (1008)", body = ErrorBody),
+        (status = 408, description = "Past server.request_timeout (1009); details.running names what was still running", body = ErrorBody),
         (status = 409, description = "The plan is stale: the live cluster changed (1001, details.changes)", body = ErrorBody),
         (status = 500, description = "Preflight of a plan could not reach a node (1002) or its primary (1003, 1004)", body = ErrorBody),
         (status = 503, description = "Too many jobs running and queued (1010)", body = ErrorBody),
@@ -72,10 +96,27 @@ pub async fn create_job(
 ) -> ApiResult<JobCreated> {
     let jobs = st.jobs();
     jobs.has_room().await?;
+    // The checks and a plan's preflight run under the deadline; the job is created after.
+    let sub = within(&st, submission(&st, req)).await?;
+    let job = jobs.submit(sub).await?;
+    created(
+        "job created successfully",
+        JobCreated {
+            job_id: job.job_id,
+            status: job.status,
+            created_at: job.created_at,
+            plan_id: job.plan_id,
+        },
+    )
+}
+
+/// The job a request asks for, checked (a plan's digest and preflight included).
+async fn submission(st: &AppState, req: JobRequest) -> Result<Submission, ApiError> {
+    let jobs = st.jobs();
     let cfg = st.config();
-    let sub = if req.is_plan_job() {
+    Ok(if req.is_plan_job() {
         let spec = req.plan_login(cfg)?;
-        let plan = plan_of(&st, &req).await?;
+        let plan = plan_of(st, &req).await?;
         match plan.check_digest(req.expect_digest.as_deref()) {
             Ok(_) => {}
             Err(DigestProblem::Mismatch { actual, want }) => {
@@ -127,17 +168,7 @@ pub async fn create_job(
             spec,
             config: config.to_value(),
         }
-    };
-    let job = jobs.submit(sub).await?;
-    created(
-        "job created successfully",
-        JobCreated {
-            job_id: job.job_id,
-            status: job.status,
-            created_at: job.created_at,
-            plan_id: job.plan_id,
-        },
-    )
+    })
 }
 
 /// The plan a plan job names: saved (by id) or given (validated like a plan file; saved by the
@@ -341,6 +372,7 @@ pub async fn health(State(st): State<AppState>) -> ApiResult<Health> {
         (status = 201, description = "The plan document (design §5)", body = Envelope<Plan>),
         (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
         (status = 403, description = "The login lacks a privilege planning needs (1008)", body = ErrorBody),
+        (status = 408, description = "Past server.request_timeout (1009); details.running names what was still running", body = ErrorBody),
         (status = 500, description = "Connection (1002), discovery (1003) or primary (1004) failure", body = ErrorBody),
     ))]
 pub async fn create_plan(
@@ -356,7 +388,8 @@ pub async fn create_plan(
     let (mut request, spec) = req.plan_request(st.config())?;
     let store = st.jobs().store();
     request.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
-    let (plan, _) = make_plan(&request, &spec).await?;
+    // The plan is saved only when it was made in time.
+    let (plan, _) = within(&st, async { Ok(make_plan(&request, &spec).await?) }).await?;
     store.save_plan(&plan).await?;
     created("plan created successfully", plan)
 }

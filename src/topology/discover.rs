@@ -75,6 +75,7 @@ impl Probe {
 
 #[tracing::instrument(skip(spec), fields(node = %ep))]
 async fn probe(ep: &Endpoint, spec: &ConnectSpec) -> Result<Probe> {
+    let _step = crate::activity::step(|| format!("probing {ep}"));
     let mut c = mysql::connect(ep, spec).await?;
     let info = server_info(&mut c, ep).await?;
     if info.wsrep_on {

@@ -1,12 +1,16 @@
 //! The seed spec's shapes where they differ from a plain serialization (issue 13), through a
 //! server on port 0: a job's `config` is the spec's `RecycleConfig` with the values in force;
-//! `started_at`, `completed_at`, `error` and `current_table` are omitted while unset.
+//! `started_at`, `completed_at`, `error` and `current_table` are omitted while unset; a
+//! synchronous request past `server.request_timeout` is 408/1009 naming what still ran.
 
 use super::server::{App, assert_error, target};
 use crate::common::{PASSWORD, USER, cluster, shared};
 use mysql_tablespace_recycling::config::Config;
+use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use mysql_tablespace_recycling::settings::HumanDuration;
 use serde_json::{Value, json};
+use sqlx::Executor;
+use std::time::{Duration, Instant};
 
 /// Paths of every `null` in `v`.
 fn nulls(v: &Value, at: &str, out: &mut Vec<String>) {
@@ -121,5 +125,91 @@ async fn a_job_shows_the_settings_it_runs_with_and_omits_what_is_unset() {
 
     let (s, v) = app.get("/api/v1/recycle/jobs/job-20000101-999").await;
     assert_error(s, &v, 404, 1006);
+    app.stop().await;
+}
+
+/// Synchronous requests have a deadline (`server.request_timeout`, issue 13 item 3): past it
+/// the work is stopped and the answer is 408/1009 naming what was still running; nothing is
+/// saved. A connect that times out before it stays 500/1002.
+#[tokio::test]
+async fn a_request_past_its_deadline_is_408_naming_what_still_ran() {
+    let _g = shared().await;
+    let c = cluster();
+    let r2 = c.replica(2);
+    c.fragment(&[TableSpec::sized(
+        "deadline",
+        "t",
+        4,
+        Pattern::RandomDelete { keep_every: 4 },
+    )])
+    .await;
+    c.sync_from(&c.primary(), &r2).await;
+    // The table has variable-length columns, so the plan samples it; a write lock on it (on
+    // replica 2 only) stalls the sample.
+    let mut lock = c.sandbox.admin(&c.sandbox.node(2)).await.unwrap();
+    lock.execute("LOCK TABLES deadline.t WRITE").await.unwrap();
+    let app = App::start(|cfg: &mut Config| {
+        cfg.server.request_timeout = HumanDuration::secs(2);
+        cfg.database.default.timeout = HumanDuration::secs(1);
+    })
+    .await;
+    let body = json!({"target": target(&r2),
+                      "config": {"databases": ["deadline"], "threshold_mb": 1}});
+    let t = Instant::now();
+    let (s, v) = app.post("/api/v1/plans", body.clone()).await;
+    let took = t.elapsed();
+    assert_error(s, &v, 408, 1009);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(v["details"]["limit"], "2s", "{v}");
+    let running: Vec<&str> = v["details"]["running"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        running.contains(&format!("sampling deadline.t on {r2}").as_str()),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 2s"),
+        "{v}"
+    );
+    // Nothing was saved, and the stalled statement went with its connection.
+    let (_, list) = app.get("/api/v1/recycle/jobs").await;
+    assert_eq!(list["data"]["total"], 0, "{list}");
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%deadline%' \
+             AND ID <> CONNECTION_ID()",
+        )
+        .fetch_one(&mut lock)
+        .await
+        .unwrap();
+        if waiting == 0 {
+            break;
+        }
+        assert!(Instant::now() < end, "the sample still waits on the node");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lock.execute("UNLOCK TABLES").await.unwrap();
+    let (s, v) = app.post("/api/v1/plans", body).await;
+    assert_eq!(s, 201, "in time once the lock is gone: {v}");
+
+    // A connect that times out within the deadline stays a connection failure.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (s, v) = app
+        .post(
+            "/api/v1/topology/discover",
+            json!({"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}),
+        )
+        .await;
+    assert_error(s, &v, 500, 1002);
+    drop(silent);
     app.stop().await;
 }
