@@ -106,8 +106,9 @@ pub struct DatabaseConfig {
     pub clusters: Vec<ClusterConfig>,
 }
 
-/// `database.default:` — per-node connection settings. Only `timeout` is used today; the pool
-/// keys are accepted for compatibility with the spec (every connection is dedicated).
+/// `database.default:` — per-node connection settings: the connect timeout, and the read pool
+/// of each node ([`crate::mysql::pool`]: discovery and catalog scans; DDL and its control
+/// session are always dedicated connections).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionDefaults {
@@ -119,6 +120,23 @@ pub struct ConnectionDefaults {
     pub max_idle_conns: u32,
     /// A read connection is closed after this age.
     pub conn_max_lifetime: HumanDuration,
+}
+
+impl ConnectionDefaults {
+    /// Read pools with these limits.
+    pub fn pools(&self) -> crate::mysql::pool::ReadPools {
+        crate::mysql::pool::ReadPools::new(crate::mysql::pool::PoolSettings {
+            max_open: self.max_open_conns,
+            max_idle: self.max_idle_conns,
+            max_lifetime: self.conn_max_lifetime.0,
+        })
+    }
+
+    /// How to reach nodes with `credentials`: this connect timeout, and read pools of their
+    /// own with these limits.
+    pub fn spec(&self, credentials: crate::mysql::Credentials) -> crate::mysql::ConnectSpec {
+        crate::mysql::ConnectSpec::new(credentials, self.timeout.0).with_pools(self.pools())
+    }
 }
 
 impl Default for ConnectionDefaults {

@@ -8,7 +8,7 @@ use super::opts::{ApplyFormat, RunArgs, SandboxPassword};
 use super::{Context, DEFAULT_PARALLEL};
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
-use crate::mysql::{ConnectSpec, Credentials, query_rows};
+use crate::mysql::{Credentials, query_rows};
 use crate::plan::{PlanRequest, make_plan, summary_table, write_plan};
 use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, Sandbox};
@@ -85,13 +85,10 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
     }
 
     step(3, "topology discovered from the primary");
-    let spec = ConnectSpec::new(
-        Credentials {
-            user: sandbox.layout.user.clone(),
-            password,
-        },
-        ctx.config.database.default.timeout.0,
-    );
+    let spec = ctx.config.database.default.spec(Credentials {
+        user: sandbox.layout.user.clone(),
+        password,
+    });
     let topo = discover(&primary, &spec, &DiscoverOptions::default()).await?;
     print!("{}", render(&topo, OutputFormat::Table)?);
 

@@ -51,10 +51,7 @@ impl CredentialArgs {
             .clone()
             .or_else(|| cluster.map(|c| c.primary.password.clone()))
             .unwrap_or_default();
-        Ok(ConnectSpec::new(
-            Credentials { user, password },
-            cfg.database.default.timeout.0,
-        ))
+        Ok(cfg.database.default.spec(Credentials { user, password }))
     }
 }
 

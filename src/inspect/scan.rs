@@ -156,18 +156,14 @@ pub async fn scan_node(
 ) -> Result<NodeScan> {
     let started = Instant::now();
     let _step = crate::activity::step(|| format!("scanning the catalog of {node}"));
-    // Three sessions per node: the catalog statements are split between them and run at once
-    // (COLUMNS and STATISTICS, the heaviest, each on its own).
-    let (first, second, third) = tokio::join!(
-        mysql::connect(node, spec),
-        mysql::connect(node, spec),
-        mysql::connect(node, spec)
-    );
-    let (mut c, mut c2, mut c3) = (first?, second?, third?);
-    let info = server_info(&mut c, node).await?;
+    // Up to three sessions per node from its read pool (fewer when `max_open_conns` is
+    // lower): the catalog statements are split between them and run at once (COLUMNS and
+    // STATISTICS, the heaviest, each on its own).
+    let mut sessions = spec.pools.get_many(node, spec, 3).await?;
+    let info = server_info(&mut sessions[0], node).await?;
     if matches!(info.flavor, Flavor::MySql80 | Flavor::MySql84) {
         // MySQL 8 caches TABLES figures for a day by default.
-        for conn in [&mut c, &mut c2, &mut c3] {
+        for conn in sessions.iter_mut() {
             conn.execute("SET SESSION information_schema_stats_expiry = 0")
                 .await
                 .map_err(|e| mysql::query_error(node, e))?;
@@ -178,34 +174,39 @@ pub async fn scan_node(
     let mut analyzed = 0;
     if opts.analyze {
         // Statistics must be fresh before they are read.
-        let rows = query_rows(&mut c, node, &catalog::tables_sql()).await?;
+        let c = &mut sessions[0];
+        let rows = query_rows(c, node, &catalog::tables_sql()).await?;
         let keys: Vec<Key> = rows
             .iter()
             .map(|r| key_of(r, "TABLE_SCHEMA", "TABLE_NAME"))
             .filter(|(s, t)| opts.filter.matches(s, t))
             .collect();
         if !keys.is_empty() {
-            analyzed = analyze(&mut c, node, keys.iter()).await?;
+            analyzed = analyze(c, node, keys.iter()).await?;
         }
         tables_rows = Some(rows);
     }
-    let group_a = async {
-        let tables = match tables_rows {
-            Some(r) => r,
-            None => query_rows(&mut c, node, &catalog::tables_sql()).await?,
-        };
-        let innodb_tables = query_rows(&mut c, node, catalog::innodb_tables_sql(flavor)).await?;
-        let spaces = query_rows(&mut c, node, catalog::tablespaces_sql(flavor)).await?;
-        let table_stats = query_rows(&mut c, node, &catalog::table_stats_sql()).await?;
-        Ok::<_, crate::error::Error>((tables, innodb_tables, spaces, table_stats))
+    let (a, rest) = sessions
+        .split_first_mut()
+        .ok_or_else(|| crate::error::Error::Internal("a read pool gave no session".into()))?;
+    let (ra, rb, rc) = match rest {
+        [b, c, ..] => tokio::join!(
+            catalog_a(a, node, flavor, tables_rows),
+            catalog_b(b, node),
+            catalog_c(c, node)
+        ),
+        [b] => {
+            let (ra, (rb, rc)) = tokio::join!(catalog_a(a, node, flavor, tables_rows), async {
+                (catalog_b(b, node).await, catalog_c(b, node).await)
+            });
+            (ra, rb, rc)
+        }
+        [] => (
+            catalog_a(a, node, flavor, tables_rows).await,
+            catalog_b(a, node).await,
+            catalog_c(a, node).await,
+        ),
     };
-    let group_b = async { query_rows(&mut c2, node, &catalog::columns_sql()).await };
-    let group_c = async {
-        let indexes = query_rows(&mut c3, node, &catalog::indexes_sql()).await?;
-        let index_stats = query_rows(&mut c3, node, &catalog::index_stats_sql()).await?;
-        Ok::<_, crate::error::Error>((indexes, index_stats))
-    };
-    let (ra, rb, rc) = tokio::join!(group_a, group_b, group_c);
     let (
         (tables_rows, innodb_tables, spaces, table_stats_rows),
         columns_rows,
@@ -302,7 +303,7 @@ pub async fn scan_node(
             if needs_sample {
                 let _step =
                     crate::activity::step(|| format!("sampling {schema}.{table} on {node}"));
-                match sample(&mut c, node, &schema, &table, &shape, opts.sample_rows).await {
+                match sample(a, node, &schema, &table, &shape, opts.sample_rows).await {
                     Ok(s) => {
                         sampled += 1;
                         stats.estimate =
@@ -318,6 +319,9 @@ pub async fn scan_node(
         }
         out.push(stats);
     }
+    for s in sessions {
+        s.release();
+    }
     Ok(NodeScan {
         node: node.clone(),
         info,
@@ -326,6 +330,36 @@ pub async fn scan_node(
         sampled,
         elapsed: started.elapsed(),
     })
+}
+
+/// `TABLES`, the InnoDB dictionary's tables and tablespaces, `mysql.innodb_table_stats`
+/// (`TABLES` already read when it was read for `ANALYZE`).
+async fn catalog_a(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    flavor: Flavor,
+    tables_rows: Option<Vec<Row>>,
+) -> Result<(Vec<Row>, Vec<Row>, Vec<Row>, Vec<Row>)> {
+    let tables = match tables_rows {
+        Some(r) => r,
+        None => query_rows(c, node, &catalog::tables_sql()).await?,
+    };
+    let innodb_tables = query_rows(c, node, catalog::innodb_tables_sql(flavor)).await?;
+    let spaces = query_rows(c, node, catalog::tablespaces_sql(flavor)).await?;
+    let table_stats = query_rows(c, node, &catalog::table_stats_sql()).await?;
+    Ok((tables, innodb_tables, spaces, table_stats))
+}
+
+/// `COLUMNS`.
+async fn catalog_b(c: &mut MySqlConnection, node: &Endpoint) -> Result<Vec<Row>> {
+    query_rows(c, node, &catalog::columns_sql()).await
+}
+
+/// `STATISTICS` and `mysql.innodb_index_stats`.
+async fn catalog_c(c: &mut MySqlConnection, node: &Endpoint) -> Result<(Vec<Row>, Vec<Row>)> {
+    let indexes = query_rows(c, node, &catalog::indexes_sql()).await?;
+    let index_stats = query_rows(c, node, &catalog::index_stats_sql()).await?;
+    Ok((indexes, index_stats))
 }
 
 /// Scans every node of `nodes`, at most `parallel` at once, keeping the order.

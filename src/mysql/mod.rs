@@ -10,6 +10,7 @@
 pub mod address;
 pub mod flavor;
 pub mod gates;
+pub mod pool;
 pub mod replication;
 
 use crate::error::{ConnectFailure, Error, Result};
@@ -80,22 +81,37 @@ pub struct Credentials {
     pub password: Secret,
 }
 
-/// How to reach nodes: the login shared by every node of a cluster and the connect timeout.
+/// How to reach nodes: the login shared by every node of a cluster, the connect timeout and
+/// the read pools (clones share them).
 #[derive(Debug, Clone)]
 pub struct ConnectSpec {
     pub credentials: Credentials,
     pub connect_timeout: Duration,
     /// Connect through this unix socket instead of TCP (sandbox administration only).
     pub socket: Option<PathBuf>,
+    /// Sessions for discovery and catalog scans ([`pool`]); DDL never uses them.
+    pub pools: pool::ReadPools,
 }
 
 impl ConnectSpec {
+    /// A spec with read pools of their own, with `database.default`'s default limits.
     pub fn new(credentials: Credentials, connect_timeout: Duration) -> Self {
         Self {
             credentials,
             connect_timeout,
             socket: None,
+            pools: pool::ReadPools::default(),
         }
+    }
+
+    /// The same login over `pools` (a server shares one set between its requests).
+    pub fn with_pools(self, pools: pool::ReadPools) -> Self {
+        Self { pools, ..self }
+    }
+
+    /// A read session to `ep` from the pools.
+    pub async fn read(&self, ep: &Endpoint) -> Result<pool::Pooled> {
+        self.pools.get(ep, self).await
     }
 
     fn options(&self, ep: &Endpoint) -> MySqlConnectOptions {

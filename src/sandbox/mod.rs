@@ -239,6 +239,7 @@ impl Sandbox {
             },
             connect_timeout: Duration::from_secs(5),
             socket: Some(node.socket.clone()),
+            pools: Default::default(),
         }
     }
 

@@ -380,14 +380,13 @@ fn check_login(prefix: &str, host: &str, port: Option<u16>, user: &str) -> Resul
     check(&format!("{prefix}username"), user_problem(user))
 }
 
+/// The login with `database.default`'s connect timeout (the handler gives it the server's
+/// read pools).
 fn spec(cfg: &Config, user: String, password: Option<Secret>) -> ConnectSpec {
-    ConnectSpec::new(
-        Credentials {
-            user,
-            password: password.unwrap_or_default(),
-        },
-        cfg.database.default.timeout.0,
-    )
+    cfg.database.default.spec(Credentials {
+        user,
+        password: password.unwrap_or_default(),
+    })
 }
 
 /// A named cluster of the config: its primary and login.

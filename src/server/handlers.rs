@@ -69,6 +69,7 @@ pub async fn discover_topology(
     ApiJson(req): ApiJson<DiscoverRequest>,
 ) -> ApiResult<ClusterTopology> {
     let (seed, spec) = req.target(st.config())?;
+    let spec = st.pooled(spec);
     let opts = DiscoverOptions {
         max_depth: req.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
         parallel: DEFAULT_PARALLEL,
@@ -115,7 +116,7 @@ async fn submission(st: &AppState, req: JobRequest) -> Result<Submission, ApiErr
     let jobs = st.jobs();
     let cfg = st.config();
     Ok(if req.is_plan_job() {
-        let spec = req.plan_login(cfg)?;
+        let spec = st.pooled(req.plan_login(cfg)?);
         let plan = plan_of(st, &req).await?;
         match plan.check_digest(req.expect_digest.as_deref()) {
             Ok(_) => {}
@@ -159,6 +160,7 @@ async fn submission(st: &AppState, req: JobRequest) -> Result<Submission, ApiErr
         }
     } else {
         let (request, spec) = req.plan_request(cfg)?;
+        let spec = st.pooled(spec);
         let config = RecycleConfig::planning(&request, &spec.credentials.user, req.dry_run);
         Submission {
             work: Work::Recycle {
@@ -386,6 +388,7 @@ pub async fn create_plan(
         ));
     }
     let (mut request, spec) = req.plan_request(st.config())?;
+    let spec = st.pooled(spec);
     let store = st.jobs().store();
     request.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
     // The plan is saved only when it was made in time.

@@ -19,6 +19,8 @@ mod ws;
 use crate::config::Config;
 use crate::error::Result;
 use crate::jobs::{JobManager, ManagerConfig, Store};
+use crate::mysql::ConnectSpec;
+use crate::mysql::pool::ReadPools;
 use crate::secret::Secret;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -44,6 +46,8 @@ pub struct AppState {
 
 struct StateInner {
     config: Config,
+    /// The read pools of every node requests and jobs talk to (`database.default.*_conns`).
+    pools: ReadPools,
     jobs: JobManager,
     started: Instant,
     token: Option<Secret>,
@@ -79,6 +83,7 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(StateInner {
                 token: config.server.auth_token.clone(),
+                pools: config.database.default.pools(),
                 jobs,
                 config,
                 started: Instant::now(),
@@ -93,6 +98,11 @@ impl AppState {
 
     pub fn jobs(&self) -> &JobManager {
         &self.inner.jobs
+    }
+
+    /// `spec` over the server's read pools.
+    pub fn pooled(&self, spec: ConnectSpec) -> ConnectSpec {
+        spec.with_pools(self.inner.pools.clone())
     }
 
     fn started(&self) -> Instant {

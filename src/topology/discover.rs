@@ -16,7 +16,7 @@ use crate::mysql::replication::{
     AnnouncedReplica, ReplicationSource, announced_replicas, dump_thread_hosts,
     group_replication_members, primary_source, replication_sources,
 };
-use crate::mysql::{self, ConnectSpec, Endpoint};
+use crate::mysql::{ConnectSpec, Endpoint};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -76,7 +76,7 @@ impl Probe {
 #[tracing::instrument(skip(spec), fields(node = %ep))]
 async fn probe(ep: &Endpoint, spec: &ConnectSpec) -> Result<Probe> {
     let _step = crate::activity::step(|| format!("probing {ep}"));
-    let mut c = mysql::connect(ep, spec).await?;
+    let mut c = spec.read(ep).await?;
     let info = server_info(&mut c, ep).await?;
     if info.wsrep_on {
         return Err(Error::Discovery(format!(
@@ -94,6 +94,7 @@ async fn probe(ep: &Endpoint, spec: &ConnectSpec) -> Result<Probe> {
     let sources = replication_sources(&mut c, ep, &info).await?;
     let announced = announced_replicas(&mut c, ep, &info).await?;
     let dump_hosts = dump_thread_hosts(&mut c, ep).await?;
+    c.release();
     Ok(Probe {
         endpoint: ep.clone(),
         info,

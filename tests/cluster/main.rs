@@ -13,6 +13,7 @@ mod filenames;
 mod plan;
 mod plan_edits;
 mod plan_obstacles;
+mod pools;
 mod secrets;
 mod server;
 mod server_process;
