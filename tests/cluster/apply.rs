@@ -466,4 +466,22 @@ async fn every_batch_end_is_logged_and_counted_in_binlog_off() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["progress"]["batches_done"], 2, "{v}");
     assert_eq!(v["config"]["batch_size"], 2, "{v}");
+    // Unset fields are omitted in YAML as in JSON (spec §5.1 `omitempty`).
+    for doc in [v.clone(), {
+        let o = cli(&work)
+            .args(["status", "--job-id", &job, "--format", "yaml"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_yaml::from_slice(&o.stdout).unwrap()
+    }] {
+        assert!(doc.get("error").is_none(), "{doc}");
+        assert!(doc["progress"].get("current_table").is_none(), "{doc}");
+        assert!(doc["config"].get("tables").is_none(), "{doc}");
+        assert_eq!(doc["config"]["mode"], "binlog-off", "{doc}");
+        assert!(
+            doc["started_at"].is_string() && doc["completed_at"].is_string(),
+            "{doc}"
+        );
+    }
 }
