@@ -22,34 +22,43 @@ fn not_system() -> String {
     format!("NOT IN ({})", list.join(", "))
 }
 
-/// InnoDB base tables with their size figures.
-pub fn tables_sql() -> String {
+/// ` AND (cond)` when a statement reads only some tables (phase 2 of a scan), else nothing.
+fn and(only: Option<&str>) -> String {
+    only.map(|c| format!(" AND ({c})")).unwrap_or_default()
+}
+
+/// InnoDB base tables with their size figures (`only`: a [`naming`] condition on
+/// `TABLE_SCHEMA`, `TABLE_NAME`).
+pub fn tables_sql(only: Option<&str>) -> String {
     let not_system = not_system();
     format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, ROW_FORMAT, TABLE_ROWS, DATA_FREE, CREATE_OPTIONS \
          FROM information_schema.TABLES \
-         WHERE ENGINE = 'InnoDB' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA {not_system}"
+         WHERE ENGINE = 'InnoDB' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA {not_system}{}",
+        and(only)
     )
 }
 
-/// Columns of every user table, in order.
-pub fn columns_sql() -> String {
+/// Columns of the user tables, in order.
+pub fn columns_sql(only: Option<&str>) -> String {
     let not_system = not_system();
     format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, \
          CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, \
-         DATETIME_PRECISION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA {not_system} \
-         ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+         DATETIME_PRECISION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA {not_system}{} \
+         ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+        and(only)
     )
 }
 
-/// Index columns of every user table, including the index type (FULLTEXT, SPATIAL).
-pub fn indexes_sql() -> String {
+/// Index columns of the user tables, including the index type (FULLTEXT, SPATIAL).
+pub fn indexes_sql(only: Option<&str>) -> String {
     let not_system = not_system();
     format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, \
-         SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA {not_system} \
-         ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+         SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA {not_system}{} \
+         ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+        and(only)
     )
 }
 
@@ -80,36 +89,101 @@ pub fn tablespaces_sql(flavor: Flavor) -> &'static str {
     }
 }
 
-/// Persistent table statistics.
-pub fn table_stats_sql() -> String {
+/// Persistent table statistics (`only`: a [`naming`] condition on `database_name`,
+/// `table_name` with partitions).
+pub fn table_stats_sql(only: Option<&str>) -> String {
     let not_system = not_system();
     format!(
         "SELECT database_name, table_name, n_rows FROM mysql.innodb_table_stats \
-         WHERE database_name {not_system}"
+         WHERE database_name {not_system}{}",
+        and(only)
     )
 }
 
 /// Persistent index statistics: leaf pages in use per index.
-pub fn index_stats_sql() -> String {
+pub fn index_stats_sql(only: Option<&str>) -> String {
     let not_system = not_system();
     format!(
         "SELECT database_name, table_name, index_name, stat_name, stat_value \
          FROM mysql.innodb_index_stats WHERE stat_name = 'n_leaf_pages' \
-         AND database_name {not_system}"
+         AND database_name {not_system}{}",
+        and(only)
     )
 }
 
-/// The seven catalog statements of a scan, in the order the scan sends them (also what the
+/// A table a phase-2 statement names: schema, table, and whether it is partitioned.
+pub type Named = (String, String, bool);
+
+/// A `WHERE` condition naming `tables` by a schema and a table column, with its values to
+/// bind in order: per schema `(s = ? AND t IN (?, …))`, OR-ed. The server then opens only those
+/// tables (MariaDB and MySQL look the names up instead of reading every table). With
+/// `partitions`, a partitioned table is named by its partitions' rows instead, `t#P#…`
+/// (`#p#` on MySQL 8), as the statistics tables hold them.
+pub fn naming(
+    schema_col: &str,
+    table_col: &str,
+    tables: &[Named],
+    partitions: bool,
+) -> (String, Vec<String>) {
+    let mut by_schema: std::collections::BTreeMap<&str, Vec<&Named>> = Default::default();
+    for t in tables {
+        by_schema.entry(t.0.as_str()).or_default().push(t);
+    }
+    let mut binds = Vec::new();
+    let mut parts = Vec::new();
+    for (schema, ts) in by_schema {
+        binds.push(schema.to_string());
+        let (like, plain): (Vec<&&Named>, Vec<&&Named>) =
+            ts.iter().partition(|t| partitions && t.2);
+        let mut names = Vec::new();
+        if !plain.is_empty() {
+            names.push(format!(
+                "{table_col} IN ({})",
+                vec!["?"; plain.len()].join(", ")
+            ));
+            binds.extend(plain.iter().map(|t| t.1.clone()));
+        }
+        for t in like {
+            names.push(format!("{table_col} LIKE ? ESCAPE '|'"));
+            binds.push(format!("{}#_#%", escape_like(&t.1)));
+        }
+        parts.push(format!("({schema_col} = ? AND ({}))", names.join(" OR ")));
+    }
+    (parts.join(" OR "), binds)
+}
+
+/// `s` as a `LIKE` pattern that matches only itself (escape character `|`).
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '|' | '%' | '_') {
+            out.push('|');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The catalog statements of a full scan, in the order the scan sends them (also what the
 /// benchmark's baseline sends with the `mariadb` client).
 pub fn scan_statements(flavor: Flavor) -> Vec<String> {
     vec![
-        tables_sql(),
+        tables_sql(None),
         innodb_tables_sql(flavor).to_string(),
         tablespaces_sql(flavor).to_string(),
-        table_stats_sql(),
-        index_stats_sql(),
-        columns_sql(),
-        indexes_sql(),
+        table_stats_sql(None),
+        index_stats_sql(None),
+        columns_sql(None),
+        indexes_sql(None),
+    ]
+}
+
+/// The statements of a scan's phase 1, which every table passes through: the InnoDB dictionary
+/// alone (what the benchmark's floor sends, with the persistent statistics).
+pub fn phase1_statements(flavor: Flavor) -> Vec<String> {
+    vec![
+        innodb_tables_sql(flavor).to_string(),
+        tablespaces_sql(flavor).to_string(),
     ]
 }
 
@@ -370,8 +444,12 @@ pub enum Placement {
 }
 
 /// Joins [`innodb_tables_sql`] rows to [`tablespaces_sql`] rows: (schema, table, partition?,
-/// placement) for every table whose tablespace is known.
-pub fn placements(tables: &[Row], spaces: &[Row]) -> Vec<(String, String, bool, Placement)> {
+/// placement) for every user table (or partition) of the dictionary; the placement is `None`
+/// when its tablespace row is missing (discarded, or being rebuilt right now).
+pub fn dictionary(
+    tables: &[Row],
+    spaces: &[Row],
+) -> Vec<(String, String, bool, Option<Placement>)> {
     let by_id: std::collections::HashMap<u64, &Row> = spaces
         .iter()
         .filter_map(|r| r.u64(&["SPACE"]).map(|id| (id, r)))
@@ -382,7 +460,7 @@ pub fn placements(tables: &[Row], spaces: &[Row]) -> Vec<(String, String, bool, 
         .collect()
 }
 
-fn placement_of(t: &Row, space: Option<&Row>) -> Option<(String, String, bool, Placement)> {
+fn placement_of(t: &Row, space: Option<&Row>) -> Option<(String, String, bool, Option<Placement>)> {
     let name = t.get(&["NAME"])?;
     let (schema, table, partition) = split_innodb_name(name)?;
     let id = t.u64(&["SPACE"]).unwrap_or(0);
@@ -393,19 +471,16 @@ fn placement_of(t: &Row, space: Option<&Row>) -> Option<(String, String, bool, P
         .and_then(|s| s.get(&["SPACE_TYPE"]))
         .unwrap_or_default();
     let placement = if id == 0 || space_type.eq_ignore_ascii_case("System") {
-        Placement::System
+        Some(Placement::System)
     } else if space_type.eq_ignore_ascii_case("General")
         || (!space_name.is_empty() && space_name != name)
     {
-        Placement::General(space_name.to_string())
-    } else if let Some(s) = space {
-        Placement::FilePerTable {
+        Some(Placement::General(space_name.to_string()))
+    } else {
+        space.map(|s| Placement::FilePerTable {
             file_size: s.u64(&["FILE_SIZE"]).unwrap_or(0),
             allocated_size: s.u64(&["ALLOCATED_SIZE"]).unwrap_or(0),
-        }
-    } else {
-        // A table whose tablespace row is missing (discarded, or being rebuilt).
-        return None;
+        })
     };
     Some((schema, table, partition, placement))
 }
@@ -606,7 +681,7 @@ mod tests {
 
     /// Rows captured from MariaDB 10.11 (`INNODB_SYS_TABLES`, `INNODB_SYS_TABLESPACES`).
     #[test]
-    fn placements_on_mariadb() {
+    fn the_dictionary_on_mariadb() {
         let tables = [
             Row::from_pairs([("NAME", Some("exp/t1")), ("SPACE", Some("5"))]),
             Row::from_pairs([("NAME", Some("exp/sys1")), ("SPACE", Some("0"))]),
@@ -619,26 +694,26 @@ mod tests {
             ("FILE_SIZE", Some("130023424")),
             ("ALLOCATED_SIZE", Some("130035712")),
         ])];
-        let p = placements(&tables, &spaces);
-        assert_eq!(
-            p.len(),
-            2,
-            "a table without its tablespace row is left out: {p:?}"
-        );
+        let p = dictionary(&tables, &spaces);
         assert_eq!((p[0].1.as_str(), p[0].2), ("t1", false));
         assert_eq!(
             p[0].3,
-            Placement::FilePerTable {
+            Some(Placement::FilePerTable {
                 file_size: 130023424,
                 allocated_size: 130035712
-            }
+            })
         );
-        assert_eq!(p[1].3, Placement::System);
+        assert_eq!(p[1].3, Some(Placement::System));
+        assert_eq!(
+            (p[2].1.as_str(), &p[2].3),
+            ("gone", &None),
+            "a table without its tablespace row has no placement: {p:?}"
+        );
     }
 
     /// Rows as MySQL 8.0 returns them: a general tablespace and a file-per-table partition.
     #[test]
-    fn placements_on_mysql8() {
+    fn the_dictionary_on_mysql8() {
         let tables = [
             Row::from_pairs([("NAME", Some("shop/audit")), ("SPACE", Some("12"))]),
             Row::from_pairs([("NAME", Some("shop/events#p#p2024")), ("SPACE", Some("13"))]),
@@ -658,16 +733,16 @@ mod tests {
                 ("ALLOCATED_SIZE", Some("4194304")),
             ]),
         ];
-        let p = placements(&tables, &spaces);
-        assert_eq!(p[0].3, Placement::General("ts_audit".into()));
+        let p = dictionary(&tables, &spaces);
+        assert_eq!(p[0].3, Some(Placement::General("ts_audit".into())));
         let (s, t, is_part, pl) = &p[1];
         assert_eq!((s.as_str(), t.as_str(), *is_part), ("shop", "events", true));
         assert!(matches!(
             pl,
-            Placement::FilePerTable {
+            Some(Placement::FilePerTable {
                 file_size: 4194304,
                 ..
-            }
+            })
         ));
     }
 }

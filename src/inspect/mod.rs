@@ -18,7 +18,7 @@ mod scan;
 
 pub use filter::{TableFilter, glob_match};
 pub use sample::DEFAULT_SAMPLE_ROWS;
-pub use scan::{ScanOptions, WorthSampling, scan_node, scan_nodes};
+pub use scan::{Phase2, ScanOptions, WorthSampling, scan_node, scan_nodes};
 
 use crate::mysql::Endpoint;
 use crate::mysql::flavor::ServerInfo;
@@ -82,7 +82,11 @@ pub struct TableStats {
 pub struct NodeScan {
     pub node: Endpoint,
     pub info: ServerInfo,
+    /// The tables phase 2 read (those that could qualify or that an obstacle skips; all of
+    /// them when most could).
     pub tables: Vec<TableStats>,
+    /// The tables of the filter phase 1 found in the InnoDB dictionary.
+    pub dictionary_tables: usize,
     pub analyzed: usize,
     pub sampled: usize,
     pub elapsed: Duration,

@@ -1,14 +1,21 @@
 //! The scan of a node: the catalog statements, their rows joined per table, and an estimate per
 //! table → [`NodeScan`].
 //!
-//! A scan is set-based: seven catalog statements per node whatever the number of tables
-//! ([`catalog`](super::catalog)), split over three sessions, then a sample ([`sample`]) only for
-//! *candidate* tables — those whose upper-bound reclaim (all variable-length columns assumed
-//! empty) the caller finds worth it (the planner: could pass the plan's thresholds) — that have
-//! variable-length columns. Nodes are scanned concurrently. `analyze` first refreshes persistent
-//! statistics with `ANALYZE NO_WRITE_TO_BINLOG TABLE`, which is never replicated.
+//! A scan is set-based and has two phases. **Phase 1** reads every table from the InnoDB
+//! dictionary alone (`INNODB_SYS_TABLES`/`INNODB_TABLES` and the tablespaces: where each table's
+//! data lives and how big its files are), which opens no table. **Phase 2** reads the rest —
+//! `TABLES`, `COLUMNS`, `STATISTICS` and the persistent statistics — only for the tables that
+//! could qualify (a rebuild frees at most the file, so a file below the threshold cannot) and
+//! those an obstacle skips ([`Phase2`]), in statements that name them (values bound), so the
+//! server opens only those; once most tables would be named, it reads them all at once. The
+//! statements of a phase are split over up to three sessions of the node's read pool. Then a
+//! sample ([`sample`]) only for *candidate* tables — those whose upper-bound reclaim (all
+//! variable-length columns assumed empty) the caller finds worth it (the planner: could pass
+//! the plan's thresholds) — that have variable-length columns. Nodes are scanned concurrently.
+//! `analyze` first refreshes the persistent statistics of the phase-2 tables with `ANALYZE
+//! NO_WRITE_TO_BINLOG TABLE`, which is never replicated.
 
-use super::catalog::{self, Placement, placements};
+use super::catalog::{self, Named, Placement};
 use super::estimate::{
     Column, Estimate, EstimateMethod, Index, IndexKind, Sample, TableShape, rebuilt_bytes,
     rebuilt_from_leaf_pages,
@@ -28,10 +35,112 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub filter: TableFilter,
-    /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
+    /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`), of the tables phase 2
+    /// reads.
     pub analyze: bool,
     /// Rows read per sampled table (spread over up to four primary-key ranges).
     pub sample_rows: u64,
+    /// Which tables phase 2 reads.
+    pub phase2: Phase2,
+}
+
+/// Which tables phase 2 of a scan reads (columns, indexes, statistics, `TABLES`): phase 1 has
+/// every table's files from the InnoDB dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase2 {
+    /// Every table (the reference a two-phase scan must agree with).
+    All,
+    /// Tables whose files (partitions summed) are at least this many bytes — no table with
+    /// less can free that much, since a rebuild frees at most its file — and every table an
+    /// obstacle keeps from being rebuilt (the plan lists them as skipped).
+    FilesOfAtLeast(u64),
+}
+
+/// Phase 2 reads every table once more than this share of them would be named (one
+/// unrestricted statement is cheaper than many naming most tables).
+const NAMED_SHARE: f64 = 0.5;
+
+/// Tables a phase-2 statement names at most (its values are bound).
+const NAMED_PER_STATEMENT: usize = 500;
+
+/// What phase 2 reads, as decided from phase 1.
+#[derive(Debug)]
+enum Reading {
+    All,
+    /// These tables, in chunks of [`NAMED_PER_STATEMENT`].
+    Only(Vec<Vec<Named>>),
+}
+
+/// Phase 1: the tables of the filter as the InnoDB dictionary has them.
+struct Dictionary {
+    tables: BTreeMap<Key, DictEntry>,
+}
+
+#[derive(Default)]
+struct DictEntry {
+    partitioned: bool,
+    /// Each file-per-table part's or shared tablespace's placement (none: no tablespace row).
+    placements: Vec<(bool, Placement)>,
+}
+
+impl DictEntry {
+    fn file_bytes(&self) -> u64 {
+        self.placements
+            .iter()
+            .map(|(_, p)| match p {
+                Placement::FilePerTable { file_size, .. } => *file_size,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// A shared tablespace, or no tablespace row: the plan skips it with the reason.
+    fn obstructed(&self) -> bool {
+        self.placements.is_empty()
+            || self
+                .placements
+                .iter()
+                .any(|(_, p)| !matches!(p, Placement::FilePerTable { .. }))
+    }
+}
+
+impl Dictionary {
+    fn of(dict: &[Row], spaces: &[Row], filter: &TableFilter) -> Self {
+        let mut tables: BTreeMap<Key, DictEntry> = BTreeMap::new();
+        for (schema, table, part, placement) in catalog::dictionary(dict, spaces) {
+            if !filter.matches(&schema, &table) {
+                continue;
+            }
+            let e = tables.entry((schema, table)).or_default();
+            e.partitioned |= part;
+            if let Some(p) = placement {
+                e.placements.push((part, p));
+            }
+        }
+        Self { tables }
+    }
+
+    /// What phase 2 reads under `phase2`.
+    fn reading(&self, phase2: Phase2) -> Reading {
+        let Phase2::FilesOfAtLeast(min) = phase2 else {
+            return Reading::All;
+        };
+        let named: Vec<Named> = self
+            .tables
+            .iter()
+            .filter(|(_, e)| e.obstructed() || e.file_bytes() >= min.max(1))
+            .map(|((s, t), e)| (s.clone(), t.clone(), e.partitioned))
+            .collect();
+        if named.len() as f64 > self.tables.len() as f64 * NAMED_SHARE {
+            return Reading::All;
+        }
+        Reading::Only(
+            named
+                .chunks(NAMED_PER_STATEMENT)
+                .map(<[Named]>::to_vec)
+                .collect(),
+        )
+    }
 }
 
 #[derive(Default)]
@@ -61,10 +170,6 @@ impl Partial {
 }
 
 type Key = (String, String);
-
-fn key_of(r: &Row, schema_col: &str, table_col: &str) -> Key {
-    (r.text(&[schema_col]), r.text(&[table_col]))
-}
 
 /// The tables of a scan by `schema␟table`, looked up without allocating (a scan of 20k tables
 /// does several lookups per catalog row).
@@ -120,11 +225,6 @@ impl TableMap {
         None
     }
 
-    fn get_mut(&mut self, schema: &str, table: &str) -> Option<&mut Partial> {
-        Self::key(&mut self.buf, schema, table);
-        self.map.get_mut(self.buf.as_str())
-    }
-
     /// Every table, sorted by (schema, table).
     fn into_sorted(self) -> Vec<(Key, Partial)> {
         let mut v: Vec<(Key, Partial)> = self
@@ -170,54 +270,77 @@ pub async fn scan_node(
         }
     }
     let flavor = info.flavor;
-    let mut tables_rows = None;
-    let mut analyzed = 0;
-    if opts.analyze {
-        // Statistics must be fresh before they are read.
-        let c = &mut sessions[0];
-        let rows = query_rows(c, node, &catalog::tables_sql()).await?;
-        let keys: Vec<Key> = rows
-            .iter()
-            .map(|r| key_of(r, "TABLE_SCHEMA", "TABLE_NAME"))
-            .filter(|(s, t)| opts.filter.matches(s, t))
-            .collect();
-        if !keys.is_empty() {
-            analyzed = analyze(c, node, keys.iter()).await?;
-        }
-        tables_rows = Some(rows);
-    }
     let (a, rest) = sessions
         .split_first_mut()
         .ok_or_else(|| crate::error::Error::Internal("a read pool gave no session".into()))?;
+
+    // Phase 1, every table: the InnoDB dictionary alone (no table is opened).
+    let (dict, spaces) = match rest.first_mut() {
+        Some(b) => tokio::join!(
+            query_rows(a, node, catalog::innodb_tables_sql(flavor)),
+            query_rows(b, node, catalog::tablespaces_sql(flavor))
+        ),
+        None => (
+            query_rows(a, node, catalog::innodb_tables_sql(flavor)).await,
+            query_rows(a, node, catalog::tablespaces_sql(flavor)).await,
+        ),
+    };
+    let dictionary = Dictionary::of(&dict?, &spaces?, &opts.filter);
+    let reading = dictionary.reading(opts.phase2);
+    let dictionary_tables = dictionary.tables.len();
+
+    // Phase 2, the tables that could qualify or that the plan names as skipped: their rows,
+    // columns, indexes and statistics.
+    let mut analyzed = 0;
+    if opts.analyze {
+        // Statistics must be fresh before they are read; only those of phase 2 are.
+        let keys: Vec<Key> = match &reading {
+            Reading::All => dictionary.tables.keys().cloned().collect(),
+            Reading::Only(chunks) => chunks
+                .iter()
+                .flatten()
+                .map(|(s, t, _)| (s.clone(), t.clone()))
+                .collect(),
+        };
+        if !keys.is_empty() {
+            analyzed = analyze(a, node, keys.iter()).await?;
+        }
+    }
     let (ra, rb, rc) = match rest {
         [b, c, ..] => tokio::join!(
-            catalog_a(a, node, flavor, tables_rows),
-            catalog_b(b, node),
-            catalog_c(c, node)
+            catalog_a(a, node, &reading),
+            catalog_b(b, node, &reading),
+            catalog_c(c, node, &reading)
         ),
         [b] => {
-            let (ra, (rb, rc)) = tokio::join!(catalog_a(a, node, flavor, tables_rows), async {
-                (catalog_b(b, node).await, catalog_c(b, node).await)
+            let (ra, (rb, rc)) = tokio::join!(catalog_a(a, node, &reading), async {
+                (
+                    catalog_b(b, node, &reading).await,
+                    catalog_c(b, node, &reading).await,
+                )
             });
             (ra, rb, rc)
         }
         [] => (
-            catalog_a(a, node, flavor, tables_rows).await,
-            catalog_b(a, node).await,
-            catalog_c(a, node).await,
+            catalog_a(a, node, &reading).await,
+            catalog_b(a, node, &reading).await,
+            catalog_c(a, node, &reading).await,
         ),
     };
-    let (
-        (tables_rows, innodb_tables, spaces, table_stats_rows),
-        columns_rows,
-        (indexes_rows, index_stats_rows),
-    ) = (ra?, rb?, rc?);
+    let ((tables_rows, table_stats_rows), columns_rows, (indexes_rows, index_stats_rows)) =
+        (ra?, rb?, rc?);
     let mut tables = TableMap::default();
+    let mut dictionary = dictionary;
     for r in &tables_rows {
         let (s, t) = (r.text(&["TABLE_SCHEMA"]), r.text(&["TABLE_NAME"]));
         if !opts.filter.matches(&s, &t) {
             continue;
         }
+        let placements = dictionary
+            .tables
+            .remove(&(s.clone(), t.clone()))
+            .map(|e| e.placements)
+            .unwrap_or_default();
         tables.insert(
             &s,
             &t,
@@ -229,15 +352,12 @@ pub async fn scan_node(
                     .text(&["CREATE_OPTIONS"])
                     .to_ascii_lowercase()
                     .contains("partitioned"),
+                placements,
                 ..Default::default()
             },
         );
     }
-    for (s, t, part, placement) in placements(&innodb_tables, &spaces) {
-        if let Some(p) = tables.get_mut(&s, &t) {
-            p.placements.push((part, placement));
-        }
-    }
+    drop(dictionary);
     for r in &table_stats_rows {
         if let Some(p) = tables.of_stats_row(r) {
             p.n_rows
@@ -326,40 +446,85 @@ pub async fn scan_node(
         node: node.clone(),
         info,
         tables: out,
+        dictionary_tables,
         analyzed,
         sampled,
         elapsed: started.elapsed(),
     })
 }
 
-/// `TABLES`, the InnoDB dictionary's tables and tablespaces, `mysql.innodb_table_stats`
-/// (`TABLES` already read when it was read for `ANALYZE`).
+/// `TABLES` and `mysql.innodb_table_stats`.
 async fn catalog_a(
     c: &mut MySqlConnection,
     node: &Endpoint,
-    flavor: Flavor,
-    tables_rows: Option<Vec<Row>>,
-) -> Result<(Vec<Row>, Vec<Row>, Vec<Row>, Vec<Row>)> {
-    let tables = match tables_rows {
-        Some(r) => r,
-        None => query_rows(c, node, &catalog::tables_sql()).await?,
-    };
-    let innodb_tables = query_rows(c, node, catalog::innodb_tables_sql(flavor)).await?;
-    let spaces = query_rows(c, node, catalog::tablespaces_sql(flavor)).await?;
-    let table_stats = query_rows(c, node, &catalog::table_stats_sql()).await?;
-    Ok((tables, innodb_tables, spaces, table_stats))
+    reading: &Reading,
+) -> Result<(Vec<Row>, Vec<Row>)> {
+    let tables = read(c, node, reading, catalog::tables_sql, IS_COLUMNS, false).await?;
+    let stats = read(
+        c,
+        node,
+        reading,
+        catalog::table_stats_sql,
+        STATS_COLUMNS,
+        true,
+    )
+    .await?;
+    Ok((tables, stats))
 }
 
 /// `COLUMNS`.
-async fn catalog_b(c: &mut MySqlConnection, node: &Endpoint) -> Result<Vec<Row>> {
-    query_rows(c, node, &catalog::columns_sql()).await
+async fn catalog_b(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    reading: &Reading,
+) -> Result<Vec<Row>> {
+    read(c, node, reading, catalog::columns_sql, IS_COLUMNS, false).await
 }
 
 /// `STATISTICS` and `mysql.innodb_index_stats`.
-async fn catalog_c(c: &mut MySqlConnection, node: &Endpoint) -> Result<(Vec<Row>, Vec<Row>)> {
-    let indexes = query_rows(c, node, &catalog::indexes_sql()).await?;
-    let index_stats = query_rows(c, node, &catalog::index_stats_sql()).await?;
-    Ok((indexes, index_stats))
+async fn catalog_c(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    reading: &Reading,
+) -> Result<(Vec<Row>, Vec<Row>)> {
+    let indexes = read(c, node, reading, catalog::indexes_sql, IS_COLUMNS, false).await?;
+    let stats = read(
+        c,
+        node,
+        reading,
+        catalog::index_stats_sql,
+        STATS_COLUMNS,
+        true,
+    )
+    .await?;
+    Ok((indexes, stats))
+}
+
+/// How `information_schema` and the statistics tables name a table.
+const IS_COLUMNS: (&str, &str) = ("TABLE_SCHEMA", "TABLE_NAME");
+const STATS_COLUMNS: (&str, &str) = ("database_name", "table_name");
+
+/// The rows of the catalog statement `sql` for the tables of `reading`: one unrestricted
+/// statement, or one per chunk naming its tables (values bound).
+async fn read(
+    c: &mut MySqlConnection,
+    node: &Endpoint,
+    reading: &Reading,
+    sql: fn(Option<&str>) -> String,
+    (schema_col, table_col): (&str, &str),
+    partitions: bool,
+) -> Result<Vec<Row>> {
+    match reading {
+        Reading::All => query_rows(c, node, &sql(None)).await,
+        Reading::Only(chunks) => {
+            let mut out = Vec::new();
+            for chunk in chunks {
+                let (cond, binds) = catalog::naming(schema_col, table_col, chunk, partitions);
+                out.extend(mysql::query_rows_bound(c, node, &sql(Some(&cond)), &binds).await?);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Scans every node of `nodes`, at most `parallel` at once, keeping the order.

@@ -335,6 +335,66 @@ pub async fn query_rows(
     Ok(out)
 }
 
+/// Runs a catalog statement whose values (schema and table names) are bound parameters, over
+/// the binary protocol, into the same [`Row`]s as [`query_rows`]: integers are written as text,
+/// every other value is read as its bytes.
+pub async fn query_rows_bound(
+    conn: &mut MySqlConnection,
+    node: &Endpoint,
+    sql: &str,
+    binds: &[String],
+) -> Result<Vec<Row>> {
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = q.bind(b.as_str());
+    }
+    let rows = q
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| query_error(node, e))?;
+    let names: std::sync::Arc<[String]> = rows
+        .first()
+        .map(|r| {
+            use sqlx::Column;
+            r.columns().iter().map(|c| c.name().to_string()).collect()
+        })
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| Row::from_binary_row(r, &names, node))
+        .collect()
+}
+
+impl Row {
+    fn from_binary_row(
+        row: &MySqlRow,
+        names: &std::sync::Arc<[String]>,
+        node: &Endpoint,
+    ) -> Result<Self> {
+        use sqlx::{Column, TypeInfo};
+        let mut r = Self {
+            names: names.clone(),
+            buf: String::new(),
+            spans: Vec::with_capacity(row.columns().len()),
+        };
+        for (i, col) in row.columns().iter().enumerate() {
+            let ty = col.type_info().name();
+            let text = if ty.contains("INT") && ty.contains("UNSIGNED") {
+                row.try_get::<Option<u64>, _>(i)
+                    .map(|v| v.map(|n| n.to_string()))
+            } else if ty.contains("INT") {
+                row.try_get::<Option<i64>, _>(i)
+                    .map(|v| v.map(|n| n.to_string()))
+            } else {
+                row.try_get_unchecked::<Option<&[u8]>, _>(i)
+                    .map(|v| v.map(|b| String::from_utf8_lossy(b).into_owned()))
+            }
+            .map_err(|e| query_error(node, e))?;
+            r.push(text.as_deref());
+        }
+        Ok(r)
+    }
+}
+
 /// Quotes an identifier (schema, table, user) for MySQL: backticks, inner backticks doubled.
 /// The only place identifiers enter SQL text.
 pub fn quote_ident(name: &str) -> String {

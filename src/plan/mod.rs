@@ -14,7 +14,7 @@ mod thresholds;
 pub use check::{Finding, Policy, Severity, check};
 pub use diff::{PlanDiff, diff};
 pub use file::{plan_from_value, read_plan, write_plan};
-pub use planner::{PlanRequest, build_plan, make_plan};
+pub use planner::{PlanRequest, build_plan, make_plan, select_targets};
 pub use render::{PlanFormat, human_bytes, new_table, render_plan, summary_table};
 pub use thresholds::Thresholds;
 

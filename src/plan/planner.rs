@@ -15,7 +15,7 @@ use super::{Action, Plan, PlanCluster, PlanNode, Skipped, Summary, Thresholds};
 use super::{FORMAT_VERSION, rebuild_statement};
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
-use crate::inspect::{NodeScan, ScanOptions, TableFilter, TableStats, scan_nodes};
+use crate::inspect::{NodeScan, Phase2, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Scope, Settings};
 use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach, truncated};
@@ -303,14 +303,17 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
     .await?;
     let sel = select_targets(&topo, &req.seed, s)?;
     let targets: Vec<Endpoint> = sel.executing.iter().map(|e| e.endpoint.clone()).collect();
+    // A rebuild frees at most the table's file: a table whose files are smaller than the
+    // threshold cannot qualify, and phase 2 of the scan does not read it.
+    let thresholds = s.thresholds();
     let opts = ScanOptions {
         filter: req.filter.clone(),
         analyze: req.analyze,
         sample_rows: req.sample_rows,
+        phase2: Phase2::FilesOfAtLeast(thresholds.min_reclaim_bytes),
     };
     // Without a sample the reclaim is an upper bound: a table that fails the thresholds on it
     // is not worth one.
-    let thresholds = s.thresholds();
     let worth_sampling = |t: &TableStats| thresholds.admits(t);
     let mut scans = Vec::new();
     for (_, r) in scan_nodes(&targets, spec, &opts, &worth_sampling, s.parallel).await {

@@ -14,6 +14,7 @@ mod plan;
 mod plan_edits;
 mod plan_obstacles;
 mod pools;
+mod scan;
 mod secrets;
 mod server;
 mod server_process;
