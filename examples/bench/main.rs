@@ -21,7 +21,7 @@ pub struct Args {
     pub runs: usize,
     pub smoke: bool,
     pub out: PathBuf,
-    /// B1 table counts (default 1000, 5000, 20000; smoke 20, 60).
+    /// B1 table counts (default 1000, 20000, 100000; smoke 20, 60).
     pub b1_sizes: Option<Vec<usize>>,
     /// Only re-render BENCHMARKS.md from bench/results.json (and bench/notes/).
     pub report_only: bool,

@@ -146,6 +146,44 @@ impl Bench {
         Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
     }
 
+    /// Runs the CLI under test like [`Bench::tool`]; returns (wall time, peak resident set in
+    /// KiB, read from the kernel's accounting of the child when it is reaped).
+    pub fn tool_rss(&self, args: &[String]) -> BenchResult<(Duration, u64)> {
+        let started = Instant::now();
+        let mut child = Command::new(&self.tool)
+            .current_dir(&self.work)
+            .env_remove("RECYCLER_CONFIG_FILE")
+            .env("RECYCLER_LOG_FILE", self.work.join("bench.log"))
+            .env("RECYCLER_LOG_LEVEL", "warn")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut stderr = child.stderr.take().ok_or("no stderr")?;
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut s).map(|_| s)
+        });
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 reaps our own child and fills it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: waiting for our own child, with valid pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let took = started.elapsed();
+        let stderr = err.join().map_err(|_| "stderr reader")?.unwrap_or_default();
+        if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            return Err(format!(
+                "{} {}: {stderr}",
+                self.tool.display(),
+                args.join(" ")
+            ));
+        }
+        Ok((took, usage.ru_maxrss as u64))
+    }
+
     /// `--host/--port/--user/--password` of `ep`.
     pub fn target(&self, ep: &Endpoint) -> Vec<String> {
         vec![

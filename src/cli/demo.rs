@@ -128,6 +128,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         cluster_name: Some("sandbox".into()),
         plan_id: plan_id.clone(),
         sample_rows: crate::inspect::DEFAULT_SAMPLE_ROWS,
+        full_scan: false,
     };
     let (plan, _) = make_plan(&req, &spec).await?;
     let path = a.plans_dir.join(format!("demo-{plan_id}.yaml"));

@@ -230,6 +230,10 @@ pub struct PlanInputs {
     /// Rows sampled per candidate table with variable-length columns
     #[arg(long, default_value_t = crate::inspect::DEFAULT_SAMPLE_ROWS, hide = true)]
     pub sample_rows: u64,
+    /// Read every table's columns, indexes and statistics, not only those whose files could
+    /// free the threshold (slower; the same plan)
+    #[arg(long)]
+    pub full_scan: bool,
 }
 
 impl PlanInputs {
@@ -246,6 +250,7 @@ impl PlanInputs {
             cluster_name: target.cluster_name.clone(),
             plan_id: String::new(),
             sample_rows: self.sample_rows,
+            full_scan: self.full_scan,
         })
     }
 }

@@ -58,7 +58,8 @@ pub async fn run(ctx: &Context, a: PlanArgs) -> Result<i32> {
     for s in &scans {
         tracing::info!(
             node = %s.node,
-            tables = s.tables.len(),
+            tables = s.dictionary_tables,
+            read_in_phase_2 = s.tables.len(),
             sampled = s.sampled,
             analyzed = s.analyzed,
             "scanned in {:.2}s",

@@ -34,6 +34,8 @@ pub struct PlanRequest {
     pub plan_id: String,
     /// Rows sampled per candidate table with variable-length columns.
     pub sample_rows: u64,
+    /// Phase 2 of the scan reads every table ([`Phase2::All`]), not only the candidates.
+    pub full_scan: bool,
 }
 
 /// A node that will execute rebuilds.
@@ -310,7 +312,11 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
         filter: req.filter.clone(),
         analyze: req.analyze,
         sample_rows: req.sample_rows,
-        phase2: Phase2::FilesOfAtLeast(thresholds.min_reclaim_bytes),
+        phase2: if req.full_scan {
+            Phase2::All
+        } else {
+            Phase2::FilesOfAtLeast(thresholds.min_reclaim_bytes)
+        },
     };
     // Without a sample the reclaim is an upper bound: a table that fails the thresholds on it
     // is not worth one.

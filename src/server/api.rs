@@ -555,6 +555,7 @@ impl JobRequest {
                 cluster_name: self.cluster.clone(),
                 plan_id: String::new(),
                 sample_rows: DEFAULT_SAMPLE_ROWS,
+                full_scan: false,
             },
             spec,
         ))
