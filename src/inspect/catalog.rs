@@ -62,29 +62,31 @@ pub fn indexes_sql(only: Option<&str>) -> String {
     )
 }
 
-/// Each InnoDB table (or partition) and the id of the tablespace it lives in.
+/// Each InnoDB table (or partition) and the id of the tablespace it lives in, by that id (to
+/// be merged with [`tablespaces_sql`] as both arrive).
 pub fn innodb_tables_sql(flavor: Flavor) -> &'static str {
     match flavor {
         Flavor::MySql80 | Flavor::MySql84 => {
-            "SELECT NAME, SPACE FROM information_schema.INNODB_TABLES"
+            "SELECT NAME, SPACE FROM information_schema.INNODB_TABLES ORDER BY SPACE"
         }
         Flavor::MariaDb | Flavor::MySql57 => {
-            "SELECT NAME, SPACE FROM information_schema.INNODB_SYS_TABLES"
+            "SELECT NAME, SPACE FROM information_schema.INNODB_SYS_TABLES ORDER BY SPACE"
         }
     }
 }
 
-/// Every tablespace with its file size. Joined to [`innodb_tables_sql`] here, not in SQL:
-/// information_schema views have no indexes, so a join on the server is quadratic in tables.
+/// Every tablespace with its file size, by id. Joined to [`innodb_tables_sql`] here, not in
+/// SQL: information_schema views have no indexes, so a join on the server is quadratic in
+/// tables; both come sorted by tablespace id and are merged as they arrive.
 pub fn tablespaces_sql(flavor: Flavor) -> &'static str {
     match flavor {
         Flavor::MySql80 | Flavor::MySql84 => {
             "SELECT SPACE, NAME AS SPACE_NAME, SPACE_TYPE, FILE_SIZE, ALLOCATED_SIZE \
-             FROM information_schema.INNODB_TABLESPACES"
+             FROM information_schema.INNODB_TABLESPACES ORDER BY SPACE"
         }
         Flavor::MariaDb | Flavor::MySql57 => {
             "SELECT SPACE, NAME AS SPACE_NAME, NULL AS SPACE_TYPE, FILE_SIZE, ALLOCATED_SIZE \
-             FROM information_schema.INNODB_SYS_TABLESPACES"
+             FROM information_schema.INNODB_SYS_TABLESPACES ORDER BY SPACE"
         }
     }
 }
@@ -443,24 +445,14 @@ pub enum Placement {
     General(String),
 }
 
-/// Joins [`innodb_tables_sql`] rows to [`tablespaces_sql`] rows: (schema, table, partition?,
-/// placement) for every user table (or partition) of the dictionary; the placement is `None`
-/// when its tablespace row is missing (discarded, or being rebuilt right now).
-pub fn dictionary(
-    tables: &[Row],
-    spaces: &[Row],
-) -> Vec<(String, String, bool, Option<Placement>)> {
-    let by_id: std::collections::HashMap<u64, &Row> = spaces
-        .iter()
-        .filter_map(|r| r.u64(&["SPACE"]).map(|id| (id, r)))
-        .collect();
-    tables
-        .iter()
-        .filter_map(|t| placement_of(t, t.u64(&["SPACE"]).and_then(|id| by_id.get(&id).copied())))
-        .collect()
-}
-
-fn placement_of(t: &Row, space: Option<&Row>) -> Option<(String, String, bool, Option<Placement>)> {
+/// What the dictionary says of one [`innodb_tables_sql`] row, given the [`tablespaces_sql`]
+/// row of its tablespace id if there is one: (schema, table, partition?, placement), the
+/// placement `None` when the tablespace row is missing (discarded, or being rebuilt right now);
+/// `None` for a name that is no user table's.
+pub fn placement_of(
+    t: &Row,
+    space: Option<&Row>,
+) -> Option<(String, String, bool, Option<Placement>)> {
     let name = t.get(&["NAME"])?;
     let (schema, table, partition) = split_innodb_name(name)?;
     let id = t.u64(&["SPACE"]).unwrap_or(0);
@@ -680,6 +672,22 @@ mod tests {
     }
 
     /// Rows captured from MariaDB 10.11 (`INNODB_SYS_TABLES`, `INNODB_SYS_TABLESPACES`).
+    /// [`placement_of`] over every row, joined by id.
+    fn dictionary(
+        tables: &[Row],
+        spaces: &[Row],
+    ) -> Vec<(String, String, bool, Option<Placement>)> {
+        tables
+            .iter()
+            .filter_map(|t| {
+                let space = spaces
+                    .iter()
+                    .find(|s| s.u64(&["SPACE"]) == t.u64(&["SPACE"]));
+                placement_of(t, space)
+            })
+            .collect()
+    }
+
     #[test]
     fn the_dictionary_on_mariadb() {
         let tables = [

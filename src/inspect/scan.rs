@@ -65,15 +65,30 @@ const NAMED_PER_STATEMENT: usize = 500;
 
 /// What phase 2 reads, as decided from phase 1.
 #[derive(Debug)]
-enum Reading {
-    All,
-    /// These tables, in chunks of [`NAMED_PER_STATEMENT`].
-    Only(Vec<Vec<Named>>),
+struct Reading {
+    statements: Statements,
+    /// Only the tables phase 1 kept are read on (the others cannot qualify and their
+    /// dictionary rows are gone); else every table of the statements' rows is.
+    kept_only: bool,
 }
 
-/// Phase 1: the tables of the filter as the InnoDB dictionary has them.
+/// Phase 2's statements.
+#[derive(Debug)]
+enum Statements {
+    /// One unrestricted statement per catalog.
+    All,
+    /// Statements naming these tables, in chunks of [`NAMED_PER_STATEMENT`].
+    Naming(Vec<Vec<Named>>),
+}
+
+/// Phase 1: the tables of the filter as the InnoDB dictionary has them — all of them for
+/// [`Phase2::All`], else only those phase 2 is to read (a partitioned table is kept until all
+/// its partitions are in).
 struct Dictionary {
+    phase2: Phase2,
     tables: BTreeMap<Key, DictEntry>,
+    /// Tables of the filter seen.
+    seen: usize,
 }
 
 #[derive(Default)]
@@ -94,6 +109,14 @@ impl DictEntry {
             .sum()
     }
 
+    /// Whether phase 2 reads this table under `phase2`.
+    fn wanted(&self, phase2: Phase2) -> bool {
+        match phase2 {
+            Phase2::All => true,
+            Phase2::FilesOfAtLeast(min) => self.obstructed() || self.file_bytes() >= min.max(1),
+        }
+    }
+
     /// A shared tablespace, or no tablespace row: the plan skips it with the reason.
     fn obstructed(&self) -> bool {
         self.placements.is_empty()
@@ -105,42 +128,103 @@ impl DictEntry {
 }
 
 impl Dictionary {
-    fn of(dict: &[Row], spaces: &[Row], filter: &TableFilter) -> Self {
-        let mut tables: BTreeMap<Key, DictEntry> = BTreeMap::new();
-        for (schema, table, part, placement) in catalog::dictionary(dict, spaces) {
-            if !filter.matches(&schema, &table) {
-                continue;
-            }
-            let e = tables.entry((schema, table)).or_default();
-            e.partitioned |= part;
-            if let Some(p) = placement {
-                e.placements.push((part, p));
-            }
+    fn new(phase2: Phase2) -> Self {
+        Self {
+            phase2,
+            tables: BTreeMap::new(),
+            seen: 0,
         }
-        Self { tables }
     }
 
-    /// What phase 2 reads under `phase2`.
-    fn reading(&self, phase2: Phase2) -> Reading {
-        let Phase2::FilesOfAtLeast(min) = phase2 else {
-            return Reading::All;
+    /// One dictionary row's table or partition, with its placement.
+    fn add(&mut self, (schema, table, part, placement): (String, String, bool, Option<Placement>)) {
+        let placements: Vec<(bool, Placement)> = placement.into_iter().map(|p| (part, p)).collect();
+        if !part {
+            self.seen += 1;
+            let e = DictEntry {
+                partitioned: false,
+                placements,
+            };
+            if e.wanted(self.phase2) {
+                self.tables.insert((schema, table), e);
+            }
+            return;
+        }
+        let e = self.tables.entry((schema, table)).or_insert_with(|| {
+            self.seen += 1;
+            DictEntry {
+                partitioned: true,
+                placements: Vec::new(),
+            }
+        });
+        e.placements.extend(placements);
+    }
+
+    /// Phase 1 read every row: partitioned tables phase 2 is not to read go.
+    fn finish(mut self) -> Self {
+        let phase2 = self.phase2;
+        self.tables.retain(|_, e| e.wanted(phase2));
+        self
+    }
+
+    /// What phase 2 reads.
+    fn reading(&self) -> Reading {
+        let Phase2::FilesOfAtLeast(_) = self.phase2 else {
+            return Reading {
+                statements: Statements::All,
+                kept_only: false,
+            };
         };
+        // Every table kept is one phase 2 reads.
+        if self.tables.len() as f64 > self.seen as f64 * NAMED_SHARE {
+            return Reading {
+                statements: Statements::All,
+                kept_only: true,
+            };
+        }
         let named: Vec<Named> = self
             .tables
             .iter()
-            .filter(|(_, e)| e.obstructed() || e.file_bytes() >= min.max(1))
             .map(|((s, t), e)| (s.clone(), t.clone(), e.partitioned))
             .collect();
-        if named.len() as f64 > self.tables.len() as f64 * NAMED_SHARE {
-            return Reading::All;
+        Reading {
+            statements: Statements::Naming(
+                named
+                    .chunks(NAMED_PER_STATEMENT)
+                    .map(<[Named]>::to_vec)
+                    .collect(),
+            ),
+            kept_only: true,
         }
-        Reading::Only(
-            named
-                .chunks(NAMED_PER_STATEMENT)
-                .map(<[Named]>::to_vec)
-                .collect(),
-        )
     }
+}
+
+/// Phase 1: the dictionary's table rows merged with its tablespace rows as both arrive, both
+/// sorted by tablespace id (several tables can share one: the system or a general tablespace).
+async fn phase1(
+    tables: &mut futures::stream::BoxStream<'_, Result<Row>>,
+    spaces: &mut futures::stream::BoxStream<'_, Result<Row>>,
+    filter: &TableFilter,
+    phase2: Phase2,
+) -> Result<Dictionary> {
+    let mut dict = Dictionary::new(phase2);
+    let id = |r: &Row| r.u64(&["SPACE"]).unwrap_or(0);
+    let mut space = spaces.next().await.transpose()?;
+    while let Some(t) = tables.next().await.transpose()? {
+        let want = id(&t);
+        while let Some(s) = &space
+            && id(s) < want
+        {
+            space = spaces.next().await.transpose()?;
+        }
+        let here = space.as_ref().filter(|s| id(s) == want);
+        if let Some(entry) = catalog::placement_of(&t, here)
+            && filter.matches(&entry.0, &entry.1)
+        {
+            dict.add(entry);
+        }
+    }
+    Ok(dict.finish())
 }
 
 #[derive(Default)]
@@ -274,34 +358,34 @@ pub async fn scan_node(
         .split_first_mut()
         .ok_or_else(|| crate::error::Error::Internal("a read pool gave no session".into()))?;
 
-    // Phase 1, every table: the InnoDB dictionary alone (no table is opened).
-    let (dict, spaces) = match rest.first_mut() {
-        Some(b) => tokio::join!(
-            query_rows(a, node, catalog::innodb_tables_sql(flavor)),
-            query_rows(b, node, catalog::tablespaces_sql(flavor))
-        ),
-        None => (
-            query_rows(a, node, catalog::innodb_tables_sql(flavor)).await,
-            query_rows(a, node, catalog::tablespaces_sql(flavor)).await,
-        ),
+    // Phase 1, every table: the InnoDB dictionary alone (no table is opened), its two
+    // statements merged as their rows arrive (over one session: the tablespaces first).
+    let (tables_sql, spaces_sql) = (
+        catalog::innodb_tables_sql(flavor),
+        catalog::tablespaces_sql(flavor),
+    );
+    let dictionary = match rest.first_mut() {
+        Some(b) => {
+            let mut spaces = mysql::stream_rows(b, node, spaces_sql);
+            let mut dict = mysql::stream_rows(a, node, tables_sql);
+            phase1(&mut dict, &mut spaces, &opts.filter, opts.phase2).await?
+        }
+        None => {
+            let rows = query_rows(a, node, spaces_sql).await?;
+            let mut spaces = futures::stream::iter(rows.into_iter().map(Ok)).boxed();
+            let mut dict = mysql::stream_rows(a, node, tables_sql);
+            phase1(&mut dict, &mut spaces, &opts.filter, opts.phase2).await?
+        }
     };
-    let dictionary = Dictionary::of(&dict?, &spaces?, &opts.filter);
-    let reading = dictionary.reading(opts.phase2);
-    let dictionary_tables = dictionary.tables.len();
+    let reading = dictionary.reading();
+    let dictionary_tables = dictionary.seen;
 
     // Phase 2, the tables that could qualify or that the plan names as skipped: their rows,
     // columns, indexes and statistics.
     let mut analyzed = 0;
     if opts.analyze {
         // Statistics must be fresh before they are read; only those of phase 2 are.
-        let keys: Vec<Key> = match &reading {
-            Reading::All => dictionary.tables.keys().cloned().collect(),
-            Reading::Only(chunks) => chunks
-                .iter()
-                .flatten()
-                .map(|(s, t, _)| (s.clone(), t.clone()))
-                .collect(),
-        };
+        let keys: Vec<Key> = dictionary.tables.keys().cloned().collect();
         if !keys.is_empty() {
             analyzed = analyze(a, node, keys.iter()).await?;
         }
@@ -336,11 +420,13 @@ pub async fn scan_node(
         if !opts.filter.matches(&s, &t) {
             continue;
         }
-        let placements = dictionary
-            .tables
-            .remove(&(s.clone(), t.clone()))
-            .map(|e| e.placements)
-            .unwrap_or_default();
+        let placements = match dictionary.tables.remove(&(s.clone(), t.clone())) {
+            Some(e) => e.placements,
+            // Below the threshold: it cannot qualify.
+            None if reading.kept_only => continue,
+            // Not in the dictionary: no tablespace.
+            None => Vec::new(),
+        };
         tables.insert(
             &s,
             &t,
@@ -514,9 +600,9 @@ async fn read(
     (schema_col, table_col): (&str, &str),
     partitions: bool,
 ) -> Result<Vec<Row>> {
-    match reading {
-        Reading::All => query_rows(c, node, &sql(None)).await,
-        Reading::Only(chunks) => {
+    match &reading.statements {
+        Statements::All => query_rows(c, node, &sql(None)).await,
+        Statements::Naming(chunks) => {
             let mut out = Vec::new();
             for chunk in chunks {
                 let (cond, binds) = catalog::naming(schema_col, table_col, chunk, partitions);
@@ -668,6 +754,87 @@ mod tests {
             s.iter().all(|q| !q.contains('?')),
             "no per-table parameters"
         );
+    }
+
+    fn rows(
+        rs: Vec<Vec<(&'static str, &'static str)>>,
+    ) -> futures::stream::BoxStream<'static, Result<Row>> {
+        let rows: Vec<Result<Row>> = rs
+            .into_iter()
+            .map(|r| Ok(Row::from_pairs(r.into_iter().map(|(k, v)| (k, Some(v))))))
+            .collect();
+        futures::stream::iter(rows).boxed()
+    }
+
+    /// Phase 1 merges the dictionary's two row sets by tablespace id and keeps what phase 2 is
+    /// to read: tables whose files (partitions summed) reach the threshold, and obstacles.
+    #[tokio::test]
+    async fn phase_one_keeps_what_could_qualify_and_what_the_plan_skips() {
+        const MIB: &str = "1048576";
+        let mut tables = rows(vec![
+            vec![("NAME", "s/sys"), ("SPACE", "0")],
+            vec![("NAME", "s/shared_too"), ("SPACE", "0")],
+            vec![("NAME", "s/small"), ("SPACE", "3")],
+            vec![("NAME", "s/big"), ("SPACE", "4")],
+            vec![("NAME", "s/p#P#p0"), ("SPACE", "5")],
+            vec![("NAME", "s/p#P#p1"), ("SPACE", "6")],
+            vec![("NAME", "s/gone"), ("SPACE", "7")],
+            vec![("NAME", "other/big"), ("SPACE", "8")],
+        ]);
+        let space = |id: &'static str, name: &'static str, size: &'static str| {
+            vec![
+                ("SPACE", id),
+                ("SPACE_NAME", name),
+                ("FILE_SIZE", size),
+                ("ALLOCATED_SIZE", size),
+            ]
+        };
+        let spaces_of = || {
+            rows(vec![
+                space("0", "innodb_system", "79691776"),
+                space("3", "s/small", MIB),
+                space("4", "s/big", "8388608"),
+                space("5", "s/p#P#p0", "3145728"),
+                space("6", "s/p#P#p1", "3145728"),
+                space("8", "other/big", "8388608"),
+            ])
+        };
+        let filter = TableFilter {
+            databases: vec!["s".into()],
+            ..Default::default()
+        };
+        let d = phase1(
+            &mut tables,
+            &mut spaces_of(),
+            &filter,
+            Phase2::FilesOfAtLeast(5 << 20),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            d.seen, 6,
+            "six tables of the filter (the partitioned one once)"
+        );
+        let kept: Vec<&str> = d.tables.keys().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(kept, ["big", "gone", "p", "shared_too", "sys"]);
+        assert_eq!(d.tables[&("s".into(), "p".into())].file_bytes(), 6 << 20);
+        assert!(d.tables[&("s".into(), "gone".into())].placements.is_empty());
+        // Five of six would be named: one unrestricted statement instead, keeping those five.
+        let r = d.reading();
+        assert!(matches!(r.statements, Statements::All) && r.kept_only);
+
+        let mut tables = rows(vec![vec![("NAME", "s/small"), ("SPACE", "3")]]);
+        let d = phase1(
+            &mut tables,
+            &mut spaces_of(),
+            &filter,
+            Phase2::FilesOfAtLeast(5 << 20),
+        )
+        .await
+        .unwrap();
+        assert!(d.tables.is_empty());
+        let r = d.reading();
+        assert!(matches!(&r.statements, Statements::Naming(c) if c.is_empty()));
     }
 
     /// Statistics rows hold decoded names, a partition's as `t#P#p0`; a table literally named

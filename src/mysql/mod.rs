@@ -335,6 +335,27 @@ pub async fn query_rows(
     Ok(out)
 }
 
+/// Runs an introspection statement (no user values) over the text protocol and hands its rows
+/// on as they arrive, so a catalog of 100k tables is never held whole.
+pub fn stream_rows<'c>(
+    conn: &'c mut MySqlConnection,
+    node: &'c Endpoint,
+    sql: &'c str,
+) -> futures::stream::BoxStream<'c, Result<Row>> {
+    use futures::StreamExt;
+    let mut names: Option<std::sync::Arc<[String]>> = None;
+    conn.fetch(sql)
+        .map(move |r| {
+            let r = r.map_err(|e| query_error(node, e))?;
+            let names = names.get_or_insert_with(|| {
+                use sqlx::Column;
+                r.columns().iter().map(|c| c.name().to_string()).collect()
+            });
+            Ok(Row::from_text_row(&r, names))
+        })
+        .boxed()
+}
+
 /// Runs a catalog statement whose values (schema and table names) are bound parameters, over
 /// the binary protocol, into the same [`Row`]s as [`query_rows`]: integers are written as text,
 /// every other value is read as its bytes.
