@@ -242,14 +242,36 @@ async fn b1(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         ),
     );
     r.data = json!(data);
-    for ep in &replicas {
-        b.exec(
-            ep,
-            &["SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS b1"],
-        )
-        .await?;
+    // DROP DATABASE of 100k tables takes MariaDB 10.11 over ten minutes (it spends them in
+    // "Opening tables"); dropping the tables 1000 at a time first takes about three.
+    let drops: Vec<_> = replicas
+        .iter()
+        .map(|ep| drop_tables(b, ep, created))
+        .collect();
+    for d in futures::future::join_all(drops).await {
+        d?;
     }
     Ok(r)
+}
+
+/// Drops the B1 tables `1..=n` of `ep` 1000 at a time, then their database.
+async fn drop_tables(b: &Bench, ep: &Endpoint, n: usize) -> BenchResult<()> {
+    let mut c = b.conn(ep).await?;
+    c.execute("SET SESSION sql_log_bin = 0")
+        .await
+        .map_err(|e| e.to_string())?;
+    for from in (1..=n).step_by(1000) {
+        let names: Vec<String> = (from..=(from + 999).min(n))
+            .map(|i| format!("b1.t{i:05}"))
+            .collect();
+        c.execute(format!("DROP TABLE IF EXISTS {}", names.join(", ")).as_str())
+            .await
+            .map_err(|e| format!("{ep}: dropping tables: {e}"))?;
+    }
+    c.execute("DROP DATABASE IF EXISTS b1")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 fn b2_tables(smoke: bool) -> Vec<TableSpec> {
