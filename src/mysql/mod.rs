@@ -365,7 +365,8 @@ pub async fn query_rows_bound(
     sql: &str,
     binds: &[String],
 ) -> Result<Vec<Row>> {
-    let mut q = sqlx::query(sql);
+    // Each chunk's text differs: not kept in the connection's statement cache.
+    let mut q = sqlx::query(sql).persistent(false);
     for b in binds {
         q = q.bind(b.as_str());
     }
