@@ -9,6 +9,7 @@ mod common;
 mod apply;
 mod apply_limits;
 mod conformance;
+mod estimates;
 mod filenames;
 mod plan;
 mod plan_edits;
