@@ -72,3 +72,45 @@ async fn a_compressed_table_is_estimated_at_its_block_size() {
     let (est, freed) = estimate_and_freed("est_zip").await;
     within(est, freed, 0.15);
 }
+
+/// Random primary keys and no deletes at all: the table is fragmented only by the page splits
+/// of inserts in random key order (leaves about two thirds full).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_split_by_random_primary_keys_is_estimated() {
+    let _g = shared().await;
+    let c = cluster();
+    let mut p = c.conn(&c.primary()).await;
+    for sql in [
+        "CREATE DATABASE IF NOT EXISTS est_rpk",
+        "DROP TABLE IF EXISTS est_rpk.t",
+        "CREATE TABLE est_rpk.t (id CHAR(32) PRIMARY KEY, a INT, b VARCHAR(100), KEY (a)) \
+         ENGINE=InnoDB",
+        "INSERT INTO est_rpk.t SELECT MD5(CONCAT(seq, RAND())), seq % 1000, REPEAT('x', 80) \
+         FROM est_rpk.seq_1_to_300000",
+    ] {
+        p.execute(sql).await.unwrap();
+    }
+    let (est, freed) = estimate_and_freed("est_rpk").await;
+    within(est, freed, 0.15);
+}
+
+/// A random secondary key (an MD5 per row) under a sequential primary key, no deletes: only
+/// the secondary index is split.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_split_by_a_random_secondary_key_is_estimated() {
+    let _g = shared().await;
+    let c = cluster();
+    let mut p = c.conn(&c.primary()).await;
+    for sql in [
+        "CREATE DATABASE IF NOT EXISTS est_rsk",
+        "DROP TABLE IF EXISTS est_rsk.t",
+        "CREATE TABLE est_rsk.t (id INT PRIMARY KEY AUTO_INCREMENT, k CHAR(32), b VARCHAR(100), \
+         KEY (k)) ENGINE=InnoDB",
+        "INSERT INTO est_rsk.t (k, b) SELECT MD5(CONCAT(seq, RAND())), REPEAT('y', 80) \
+         FROM est_rsk.seq_1_to_300000",
+    ] {
+        p.execute(sql).await.unwrap();
+    }
+    let (est, freed) = estimate_and_freed("est_rsk").await;
+    within(est, freed, 0.15);
+}
