@@ -122,16 +122,23 @@ impl Bench {
         Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
-    /// Runs the CLI under test; returns (wall time, stdout). Fails on a non-zero exit.
-    pub fn tool(&self, args: &[String]) -> BenchResult<(Duration, String)> {
-        let started = Instant::now();
-        let out = Command::new(&self.tool)
-            .current_dir(&self.work)
+    /// The CLI under test with `args`, in the work dir, logging warnings to its log file.
+    fn tool_command(&self, args: &[String]) -> Command {
+        let mut c = Command::new(&self.tool);
+        c.current_dir(&self.work)
             .env_remove("RECYCLER_CONFIG_FILE")
             .env("RECYCLER_LOG_FILE", self.work.join("bench.log"))
             .env("RECYCLER_LOG_LEVEL", "warn")
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the CLI under test; returns (wall time, stdout). Fails on a non-zero exit.
+    pub fn tool(&self, args: &[String]) -> BenchResult<(Duration, String)> {
+        let started = Instant::now();
+        let out = self
+            .tool_command(args)
             .output()
             .map_err(|e| e.to_string())?;
         let took = started.elapsed();
@@ -150,13 +157,8 @@ impl Bench {
     /// KiB, read from the kernel's accounting of the child when it is reaped).
     pub fn tool_rss(&self, args: &[String]) -> BenchResult<(Duration, u64)> {
         let started = Instant::now();
-        let mut child = Command::new(&self.tool)
-            .current_dir(&self.work)
-            .env_remove("RECYCLER_CONFIG_FILE")
-            .env("RECYCLER_LOG_FILE", self.work.join("bench.log"))
-            .env("RECYCLER_LOG_LEVEL", "warn")
-            .args(args)
-            .stdin(Stdio::null())
+        let mut child = self
+            .tool_command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
