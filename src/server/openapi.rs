@@ -88,6 +88,7 @@ pub fn document(token: bool) -> Value {
             }
         }
     }
+    merge_flattened(&mut v);
     for (schema, prop, min, max) in bounds() {
         let p = &mut v["components"]["schemas"][schema]["properties"][prop];
         assert!(p.is_object(), "{schema}.{prop} is not in the document");
@@ -110,6 +111,48 @@ pub fn document(token: bool) -> Value {
         }
     }
     v
+}
+
+/// A struct with a `#[serde(flatten)]`ed part is generated as `allOf` of the parts; JSON Schema
+/// validates each part on its own, so a part that forbids properties it does not list (a
+/// `deny_unknown_fields` struct such as `Settings`) would reject the others'. Such a schema is
+/// made one object with the parts' properties and requirements together, closed as its parts.
+fn merge_flattened(v: &mut Value) {
+    let schemas = v["components"]["schemas"].clone();
+    let resolve = |part: &Value| -> Value {
+        match part.get("$ref").and_then(Value::as_str) {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => part.clone(),
+        }
+    };
+    for (_, schema) in v["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas")
+        .iter_mut()
+    {
+        let Some(parts) = schema.get("allOf").and_then(Value::as_array).cloned() else {
+            continue;
+        };
+        let (mut properties, mut required) = (serde_json::Map::new(), Vec::<Value>::new());
+        for part in parts.iter().map(resolve) {
+            assert!(
+                part.get("allOf").is_none() && part["type"] == "object",
+                "a flattened part is an object of properties: {part}"
+            );
+            properties.extend(part["properties"].as_object().cloned().unwrap_or_default());
+            required.extend(part["required"].as_array().cloned().unwrap_or_default());
+        }
+        let mut merged = json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        });
+        if let Some(d) = schema.get("description") {
+            merged["description"] = d.clone();
+        }
+        *schema = merged;
+    }
 }
 
 /// This document, as this server answers.
@@ -137,5 +180,35 @@ mod tests {
             }
         }
         assert_eq!(ops.len(), super::super::ROUTES.len(), "{ops:?}");
+    }
+
+    /// A job's `config` flattens `Settings`, which forbids unlisted properties: as `allOf` the
+    /// schema rejected every job (Schemathesis found it); merged, it lists them all.
+    #[test]
+    fn a_flattened_schema_is_one_object_with_all_its_properties() {
+        let doc = document(false);
+        let c = &doc["components"]["schemas"]["RecycleConfig"];
+        assert!(c.get("allOf").is_none(), "{c}");
+        for p in [
+            "target",
+            "mode",
+            "batch_size",
+            "timeout",
+            "dry_run",
+            "plan_id",
+        ] {
+            assert!(c["properties"].get(p).is_some(), "{p} missing: {c}");
+        }
+        assert_eq!(c["additionalProperties"], false);
+        let required: Vec<&str> = c["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert!(
+            required.contains(&"target") && required.contains(&"mode"),
+            "{required:?}"
+        );
     }
 }

@@ -182,7 +182,9 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
     if v.is_null() {
         return;
     }
-    // `allOf` (a `#[serde(flatten)]`ed struct): the object has the parts' properties together.
+    // `allOf` (a `#[serde(flatten)]`ed struct): the object has the parts' properties together,
+    // and, as JSON Schema validates every part on its own, a part that forbids additional
+    // properties forbids the other parts' too.
     if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
         let (mut props, mut required) = (serde_json::Map::new(), Vec::new());
         for part in parts {
@@ -194,6 +196,18 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
                 p.get("allOf").is_none(),
                 "{at}: nested allOf is not checked here"
             );
+            if let (Some(false), Some(obj)) = (
+                p.get("additionalProperties").and_then(Value::as_bool),
+                v.as_object(),
+            ) {
+                let own = p["properties"].as_object().cloned().unwrap_or_default();
+                for k in obj.keys() {
+                    assert!(
+                        own.contains_key(k),
+                        "{at}.{k}: a part of the allOf forbids properties it does not list"
+                    );
+                }
+            }
             props.extend(p["properties"].as_object().cloned().unwrap_or_default());
             required.extend(p["required"].as_array().cloned().unwrap_or_default());
         }
