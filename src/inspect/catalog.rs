@@ -102,12 +102,15 @@ pub fn table_stats_sql(only: Option<&str>) -> String {
     )
 }
 
-/// Persistent index statistics: leaf pages in use per index.
+/// Persistent index statistics: leaf pages in use per index, and its distinct-key counts
+/// (`n_diff_pfxNN`; the longest prefix counts the index's records, so every index is a count of
+/// the rows from its own sample of pages).
 pub fn index_stats_sql(only: Option<&str>) -> String {
     let not_system = not_system();
     format!(
         "SELECT database_name, table_name, index_name, stat_name, stat_value \
-         FROM mysql.innodb_index_stats WHERE stat_name = 'n_leaf_pages' \
+         FROM mysql.innodb_index_stats \
+         WHERE (stat_name = 'n_leaf_pages' OR stat_name LIKE 'n|_diff|_pfx%' ESCAPE '|') \
          AND database_name {not_system}{}",
         and(only)
     )

@@ -103,11 +103,24 @@ pub struct Action {
     pub estimated_reclaim_bytes: u64,
     pub reclaim_percent: f64,
     pub estimate_method: EstimateMethod,
+    /// Where the model could not be sure: the reclaim lies between these (omitted when sure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_range: Option<EstimateRange>,
     /// For review only: apply builds the statement itself and refuses a plan whose text differs.
     pub statement: String,
     /// false: the rebuild blocks writes (`LOCK=SHARED`).
     pub online: bool,
     pub warnings: Vec<String>,
+}
+
+/// The range of an estimate the model is not sure of, and why (`estimated_reclaim_bytes` is
+/// its cautious end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRange {
+    pub low_bytes: u64,
+    pub high_bytes: u64,
+    pub reason: String,
 }
 
 /// A node or table left out, and why.
@@ -211,6 +224,7 @@ pub(crate) fn example_plan() -> Plan {
         estimated_reclaim_bytes: reclaim,
         reclaim_percent: Thresholds::percent(reclaim, file),
         estimate_method: EstimateMethod::RecordSize,
+        estimate_range: None,
         statement: rebuild_statement("shop", table, online),
         online,
         warnings: if online {

@@ -10,8 +10,9 @@
 //!   through replication; the chain breaks at a node without a binary log or (intermediate)
 //!   without `log_slave_updates`, and the nodes below a break execute separately.
 
+use super::render::human_bytes;
 use super::thresholds::{Verdict, verdict};
-use super::{Action, Plan, PlanCluster, PlanNode, Skipped, Summary, Thresholds};
+use super::{Action, EstimateRange, Plan, PlanCluster, PlanNode, Skipped, Summary, Thresholds};
 use super::{FORMAT_VERSION, rebuild_statement};
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
@@ -227,6 +228,23 @@ pub fn build_plan(
                     .push("a column type is not modelled: estimated from leaf pages in use".into()),
                 EstimateMethod::RecordSize => {}
             }
+            let estimate_range = est.uncertain.map(|u| {
+                let reason = format!(
+                    "row count uncertain: the statistics count {} rows, the sampled key range's \
+                     density {}; estimated with {} (with the statistics' count the reclaim \
+                     would be {})",
+                    u.statistics_rows,
+                    u.sampled_rows,
+                    u.sampled_rows,
+                    human_bytes(u.reclaim_with_statistics)
+                );
+                warnings.push(reason.clone());
+                EstimateRange {
+                    low_bytes: est.reclaim_bytes,
+                    high_bytes: u.reclaim_with_statistics,
+                    reason,
+                }
+            });
             if t.partitions > 0 {
                 warnings.push(format!(
                     "partitioned ({} partitions): one statement rebuilds all of them",
@@ -250,6 +268,7 @@ pub fn build_plan(
                 estimated_reclaim_bytes: est.reclaim_bytes,
                 reclaim_percent: Thresholds::percent(est.reclaim_bytes, t.file_size_bytes),
                 estimate_method: est.method,
+                estimate_range,
                 statement: rebuild_statement(&t.schema, &t.table, online),
                 online,
                 warnings,
