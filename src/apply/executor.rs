@@ -487,8 +487,9 @@ impl Worker<'_> {
                     size_before: Some(before),
                     ..skipped(
                         format!(
-                            "{blocked} in {tries} tries: a transaction keeps the table open; \
-                             the ALTER was not left waiting (killing blockers is never automatic)"
+                            "{blocked} in {tries} tries: a transaction keeps the table open (or, \
+                             right after a mass delete, InnoDB's purge of it); the ALTER was not \
+                             left waiting (killing blockers is never automatic)"
                         ),
                         None,
                     )
