@@ -10,7 +10,7 @@ use mysql_tablespace_recycling::inspect::catalog::{
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::mysql::flavor::Flavor;
 use mysql_tablespace_recycling::plan::rebuild_statement;
-use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
+use mysql_tablespace_recycling::sandbox::fragment::{Pattern, Shape, TableSpec, build};
 use serde_json::{Value, json};
 use sqlx::Executor;
 use std::time::Duration;
@@ -595,146 +595,10 @@ async fn b2b(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     Ok(r)
 }
 
-/// B3's patterns beyond the sandbox's own: (table, statements on the primary), sized by
-/// `rows` (the tests in `tests/cluster/estimates.rs` use the same shapes).
-fn b3_shapes(rows: u64) -> Vec<(&'static str, Vec<String>)> {
-    let n = |k: u64| (rows * k / 100).max(200);
-    let mut wide_cols = String::new();
-    let mut wide_vals = String::new();
-    for i in 0..40 {
-        let (ty, val) = match i % 4 {
-            0 => ("BIGINT", "seq"),
-            1 => ("DATETIME", "NOW()"),
-            2 => ("DECIMAL(20,4)", "seq / 7"),
-            _ => ("VARCHAR(100)", "REPEAT('n', 40)"),
-        };
-        wide_cols.push_str(&format!(", c{i} {ty} NULL"));
-        wide_vals.push_str(&format!(", IF((seq + {i}) % 10 = 0, {val}, NULL)"));
-    }
-    vec![
-        (
-            "compressed",
-            vec![
-                "CREATE TABLE b3.compressed (id INT PRIMARY KEY, a INT, b VARCHAR(200), \
-                 c VARCHAR(200), KEY (a)) ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.compressed SELECT seq, seq % 1000, \
-                     REPEAT(CONCAT('abc', seq % 97), 10), MD5(seq) FROM b3.seq_1_to_{}",
-                    n(100)
-                ),
-                "DELETE FROM b3.compressed WHERE id % 5 <> 0".into(),
-            ],
-        ),
-        (
-            "random_primary_key",
-            vec![
-                "CREATE TABLE b3.random_primary_key (id CHAR(32) PRIMARY KEY, a INT, \
-                 b VARCHAR(100), KEY (a)) ENGINE=InnoDB"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.random_primary_key SELECT MD5(CONCAT(seq, RAND())), \
-                     seq % 1000, REPEAT('x', 80) FROM b3.seq_1_to_{}",
-                    n(100)
-                ),
-            ],
-        ),
-        (
-            "random_secondary_key",
-            vec![
-                "CREATE TABLE b3.random_secondary_key (id INT PRIMARY KEY AUTO_INCREMENT, \
-                 k CHAR(32), b VARCHAR(100), KEY (k)) ENGINE=InnoDB"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.random_secondary_key (k, b) SELECT \
-                     MD5(CONCAT(seq, RAND())), REPEAT('y', 80) FROM b3.seq_1_to_{}",
-                    n(100)
-                ),
-            ],
-        ),
-        (
-            "redundant",
-            vec![
-                "CREATE TABLE b3.redundant (id INT PRIMARY KEY, a INT, b VARCHAR(200), \
-                 c CHAR(20), d DATETIME NULL, KEY (a)) ENGINE=InnoDB ROW_FORMAT=REDUNDANT \
-                 DEFAULT CHARSET=utf8mb4"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.redundant SELECT seq, seq % 1000, REPEAT('r', 60 + seq % 80), \
-                     LEFT(MD5(seq), 8), IF(seq % 3 = 0, NOW(), NULL) FROM b3.seq_1_to_{}",
-                    n(67)
-                ),
-                "DELETE FROM b3.redundant WHERE id % 4 <> 0".into(),
-            ],
-        ),
-        (
-            "compact_off_page_text",
-            vec![
-                "CREATE TABLE b3.compact_off_page_text (id INT PRIMARY KEY, a INT, body TEXT, \
-                 KEY (a)) ENGINE=InnoDB ROW_FORMAT=COMPACT"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.compact_off_page_text SELECT seq, seq % 100, \
-                     IF(seq % 4 = 0, REPEAT(MD5(seq), 400), REPEAT('c', 300)) \
-                     FROM b3.seq_1_to_{}",
-                    n(13)
-                ),
-                "DELETE FROM b3.compact_off_page_text WHERE id % 3 <> 0".into(),
-            ],
-        ),
-        (
-            "rows_over_half_a_page",
-            vec![
-                "CREATE TABLE b3.rows_over_half_a_page (id INT PRIMARY KEY, a TEXT, b TEXT, \
-                 c TEXT, d BLOB) ENGINE=InnoDB ROW_FORMAT=DYNAMIC"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.rows_over_half_a_page SELECT seq, REPEAT('a', 3000), \
-                     REPEAT('b', 3000), REPEAT('c', 3000), \
-                     IF(seq % 5 = 0, REPEAT(MD5(seq), 700), NULL) FROM b3.seq_1_to_{}",
-                    n(4)
-                ),
-                "DELETE FROM b3.rows_over_half_a_page WHERE id % 3 <> 0".into(),
-            ],
-        ),
-        (
-            "multi_byte_text",
-            vec![
-                "CREATE TABLE b3.multi_byte_text (id INT PRIMARY KEY, code CHAR(40), \
-                 name VARCHAR(100), note VARCHAR(300), KEY (code)) ENGINE=InnoDB \
-                 DEFAULT CHARSET=utf8mb4"
-                    .into(),
-                format!(
-                    "INSERT INTO b3.multi_byte_text SELECT seq, LEFT(MD5(seq), 4), \
-                     REPEAT('\u{e9}t\u{e9}', 10 + seq % 10), REPEAT('\u{1F600}', 20 + seq % 40) \
-                     FROM b3.seq_1_to_{}",
-                    n(50)
-                ),
-                "DELETE FROM b3.multi_byte_text WHERE id % 5 <> 0".into(),
-            ],
-        ),
-        (
-            "mostly_null_wide_rows",
-            vec![
-                format!(
-                    "CREATE TABLE b3.mostly_null_wide_rows (id INT PRIMARY KEY{wide_cols}) \
-                     ENGINE=InnoDB"
-                ),
-                format!(
-                    "INSERT INTO b3.mostly_null_wide_rows SELECT seq{wide_vals} \
-                     FROM b3.seq_1_to_{}",
-                    n(50)
-                ),
-                "DELETE FROM b3.mostly_null_wide_rows WHERE id % 4 <> 0".into(),
-            ],
-        ),
-    ]
-}
-
 async fn b3(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     let mut r = result(
         "b3",
-        "estimate accuracy over fourteen fragmentation patterns and row formats",
+        "estimate accuracy over fifteen fragmentation patterns and row formats",
         "median absolute error ≤ 10% of the bytes a rebuild really frees, worst pattern ≤ 25%; \
          DATA_FREE's error reported beside each",
         args,
@@ -784,8 +648,14 @@ async fn b3(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         .fragment(&specs)
         .await
         .map_err(|e| e.to_string())?;
-    let shapes = b3_shapes(if args.smoke { 15_000 } else { 300_000 });
-    for (_, stmts) in &shapes {
+    // The estimate tests' shapes at their sizes (a twentieth for the smoke run).
+    for shape in Shape::ALL {
+        let rows = if args.smoke {
+            (shape.rows() / 20).max(200)
+        } else {
+            shape.rows()
+        };
+        let stmts = shape.statements("b3", shape.name(), rows);
         let stmts: Vec<&str> = stmts.iter().map(String::as_str).collect();
         b.exec(&b.sandbox.primary(), &stmts).await?;
     }
@@ -793,7 +663,7 @@ async fn b3(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     let tables: Vec<String> = specs
         .iter()
         .map(|t| t.table.clone())
-        .chain(shapes.iter().map(|(t, _)| t.to_string()))
+        .chain(Shape::ALL.iter().map(|s| s.name().to_string()))
         .collect();
     let replicas = b.replicas();
     let plan_path = b.work.join("b3.json");

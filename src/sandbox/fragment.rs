@@ -229,3 +229,172 @@ impl Sandbox {
         Ok(())
     }
 }
+
+/// Shapes the estimate model must get right beyond the [`Pattern`]s: row formats, off-page
+/// columns, multi-byte text, mostly-NULL rows, page splits without deletes, an unevenly purged
+/// partitioned table. Each is a few statements on the primary; the estimate tests and the
+/// benchmark's B3 build them here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8`, 80 % of the rows deleted.
+    Compressed,
+    /// A random (MD5) primary key, no deletes: split leaves only.
+    RandomPrimaryKey,
+    /// A random 64-byte secondary key under a sequential primary key, no deletes.
+    RandomSecondaryKey,
+    /// `ROW_FORMAT=REDUNDANT`, utf8mb4 CHAR, nullable DATETIME, 75 % deleted.
+    Redundant,
+    /// `ROW_FORMAT=COMPACT`, a quarter of the rows with 12,800-byte TEXT stored off-page.
+    CompactOffPageText,
+    /// DYNAMIC rows of three 3,000-byte TEXTs (and some 22 KB BLOBs): longer than half a page.
+    RowsOverHalfAPage,
+    /// utf8mb4 text of 2- and 4-byte characters and a CHAR(40) holding 4 characters.
+    MultiByteText,
+    /// Forty nullable columns, nine in ten NULL.
+    MostlyNullWideRows,
+    /// Three range partitions: one 90 % deleted, one untouched, one half deleted.
+    PartitionedUneven,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 9] = [
+        Shape::Compressed,
+        Shape::RandomPrimaryKey,
+        Shape::RandomSecondaryKey,
+        Shape::Redundant,
+        Shape::CompactOffPageText,
+        Shape::RowsOverHalfAPage,
+        Shape::MultiByteText,
+        Shape::MostlyNullWideRows,
+        Shape::PartitionedUneven,
+    ];
+
+    /// Its name, as a table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Compressed => "compressed",
+            Self::RandomPrimaryKey => "random_primary_key",
+            Self::RandomSecondaryKey => "random_secondary_key",
+            Self::Redundant => "redundant",
+            Self::CompactOffPageText => "compact_off_page_text",
+            Self::RowsOverHalfAPage => "rows_over_half_a_page",
+            Self::MultiByteText => "multi_byte_text",
+            Self::MostlyNullWideRows => "mostly_null_wide_rows",
+            Self::PartitionedUneven => "partitioned_uneven",
+        }
+    }
+
+    /// Rows inserted at full size (20 to 640 MiB files).
+    pub fn rows(self) -> u64 {
+        match self {
+            Self::Compressed | Self::RandomPrimaryKey | Self::RandomSecondaryKey => 300_000,
+            Self::PartitionedUneven => 300_000,
+            Self::Redundant => 200_000,
+            Self::MultiByteText | Self::MostlyNullWideRows => 150_000,
+            Self::CompactOffPageText => 40_000,
+            Self::RowsOverHalfAPage => 20_000,
+        }
+    }
+
+    /// The statements that build `schema.table` with `rows` rows, fragmented (the schema must
+    /// exist; `seq_1_to_N` is MariaDB's sequence engine).
+    pub fn statements(self, schema: &str, table: &str, rows: u64) -> Vec<String> {
+        let t = quote_table(schema, table);
+        let seq = quote_table(schema, &format!("seq_1_to_{rows}"));
+        let third = rows / 3;
+        let (create, fill, fragment): (String, String, Vec<String>) = match self {
+            Self::Compressed => (
+                "(id INT PRIMARY KEY, a INT, b VARCHAR(200), c VARCHAR(200), KEY (a)) \
+                 ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8"
+                    .into(),
+                "SELECT seq, seq % 1000, REPEAT(CONCAT('abc', seq % 97), 10), MD5(seq)".into(),
+                vec![format!("DELETE FROM {t} WHERE id % 5 <> 0")],
+            ),
+            Self::RandomPrimaryKey => (
+                "(id CHAR(32) PRIMARY KEY, a INT, b VARCHAR(100), KEY (a)) ENGINE=InnoDB".into(),
+                "SELECT MD5(CONCAT(seq, RAND())), seq % 1000, REPEAT('x', 80)".into(),
+                vec![],
+            ),
+            Self::RandomSecondaryKey => (
+                "(id INT PRIMARY KEY AUTO_INCREMENT, k CHAR(64), b VARCHAR(100), KEY (k)) \
+                 ENGINE=InnoDB"
+                    .into(),
+                "SELECT seq, CONCAT(MD5(CONCAT(seq, RAND())), MD5(seq)), REPEAT('y', 80)".into(),
+                vec![],
+            ),
+            Self::Redundant => (
+                "(id INT PRIMARY KEY, a INT, b VARCHAR(200), c CHAR(20), d DATETIME NULL, \
+                 KEY (a)) ENGINE=InnoDB ROW_FORMAT=REDUNDANT DEFAULT CHARSET=utf8mb4"
+                    .into(),
+                "SELECT seq, seq % 1000, REPEAT('r', 60 + seq % 80), LEFT(MD5(seq), 8), \
+                 IF(seq % 3 = 0, NOW(), NULL)"
+                    .into(),
+                vec![format!("DELETE FROM {t} WHERE id % 4 <> 0")],
+            ),
+            Self::CompactOffPageText => (
+                "(id INT PRIMARY KEY, a INT, body TEXT, KEY (a)) ENGINE=InnoDB ROW_FORMAT=COMPACT"
+                    .into(),
+                "SELECT seq, seq % 100, IF(seq % 4 = 0, REPEAT(MD5(seq), 400), REPEAT('c', 300))"
+                    .into(),
+                vec![format!("DELETE FROM {t} WHERE id % 3 <> 0")],
+            ),
+            Self::RowsOverHalfAPage => (
+                "(id INT PRIMARY KEY, a TEXT, b TEXT, c TEXT, d BLOB) ENGINE=InnoDB \
+                 ROW_FORMAT=DYNAMIC"
+                    .into(),
+                "SELECT seq, REPEAT('a', 3000), REPEAT('b', 3000), REPEAT('c', 3000), \
+                 IF(seq % 5 = 0, REPEAT(MD5(seq), 700), NULL)"
+                    .into(),
+                vec![format!("DELETE FROM {t} WHERE id % 3 <> 0")],
+            ),
+            Self::MultiByteText => (
+                "(id INT PRIMARY KEY, code CHAR(40), name VARCHAR(100), note VARCHAR(300), \
+                 KEY (code)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+                    .into(),
+                "SELECT seq, LEFT(MD5(seq), 4), REPEAT('\u{e9}t\u{e9}', 10 + seq % 10), \
+                 REPEAT('\u{1F600}', 20 + seq % 40)"
+                    .into(),
+                vec![format!("DELETE FROM {t} WHERE id % 5 <> 0")],
+            ),
+            Self::MostlyNullWideRows => {
+                let (mut cols, mut vals) = (String::new(), String::new());
+                for i in 0..40 {
+                    let (ty, val) = match i % 4 {
+                        0 => ("BIGINT", "seq"),
+                        1 => ("DATETIME", "NOW()"),
+                        2 => ("DECIMAL(20,4)", "seq / 7"),
+                        _ => ("VARCHAR(100)", "REPEAT('n', 40)"),
+                    };
+                    cols.push_str(&format!(", c{i} {ty} NULL"));
+                    vals.push_str(&format!(", IF((seq + {i}) % 10 = 0, {val}, NULL)"));
+                }
+                (
+                    format!("(id INT PRIMARY KEY{cols}) ENGINE=InnoDB"),
+                    format!("SELECT seq{vals}"),
+                    vec![format!("DELETE FROM {t} WHERE id % 4 <> 0")],
+                )
+            }
+            Self::PartitionedUneven => (
+                format!(
+                    "(id INT PRIMARY KEY, a INT, b VARCHAR(200), KEY (a)) ENGINE=InnoDB \
+                     PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN ({}), \
+                     PARTITION p1 VALUES LESS THAN ({}), PARTITION p2 VALUES LESS THAN MAXVALUE)",
+                    third + 1,
+                    2 * third + 1
+                ),
+                "SELECT seq, seq % 1000, REPEAT('p', 100 + seq % 100)".into(),
+                vec![
+                    format!("DELETE FROM {t} WHERE id <= {third} AND id % 10 <> 0"),
+                    format!("DELETE FROM {t} WHERE id > {} AND id % 2 = 0", 2 * third),
+                ],
+            ),
+        };
+        let mut v = vec![
+            format!("DROP TABLE IF EXISTS {t}"),
+            format!("CREATE TABLE {t} {create}"),
+            format!("INSERT INTO {t} {fill} FROM {seq}"),
+        ];
+        v.extend(fragment);
+        v
+    }
+}
