@@ -182,6 +182,16 @@ mod tests {
         assert_eq!(ops.len(), super::super::ROUTES.len(), "{ops:?}");
     }
 
+    /// A plan action's `estimate_range` (optional) is in the plan's schema.
+    #[test]
+    fn the_plan_schema_lists_the_estimate_range() {
+        let doc = document(false);
+        let a = &doc["components"]["schemas"]["Action"];
+        assert!(a["properties"].get("estimate_range").is_some(), "{a}");
+        let required = a["required"].as_array().unwrap();
+        assert!(!required.contains(&json!("estimate_range")), "{a}");
+    }
+
     /// A job's `config` flattens `Settings`, which forbids unlisted properties: as `allOf` the
     /// schema rejected every job (Schemathesis found it); merged, it lists them all.
     #[test]
