@@ -9,17 +9,20 @@
 //! position every reached replica must execute before the next checkpoint opens.
 
 use super::checkpoint::{Bounds, Eyes, Held, Look, Stop, checkpoint};
+use super::disk::{FreeSource, needed};
 use super::drift::{Drift, eligibility, node_drift};
 use super::gate::{Lag, Readings};
 use super::lag::{Heartbeat, LagWatch, own_lag};
 use super::preflight::Preflight;
+use super::progress::RebuildNow;
 use super::session::{Control, DdlSession, TableNow};
-use super::statement::{ControlLoad, Limit, Ran, critical_watch, kill, until_stopped};
+use super::statement::{ControlLoad, Followed, Limit, Ran, critical_watch, kill, until_stopped};
 use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger};
 use crate::error::ErrorCode;
 use crate::mysql::{self, ConnectSpec};
-use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement};
-use crate::settings::{LoadLimits, Mode, Settings};
+use crate::plan::duration::human_duration;
+use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement, sort_actions};
+use crate::settings::{LoadLimits, Mode, Order, Settings};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -43,6 +46,7 @@ struct Ctx<'a> {
     done_before: HashSet<(String, String, String)>,
     critical: LoadLimits,
     heartbeat: Option<Heartbeat>,
+    order: Order,
 }
 
 #[derive(Default)]
@@ -81,7 +85,12 @@ impl Ctx<'_> {
 }
 
 fn outcome(node: &str, a: &Action, status: ActionStatus) -> ActionOutcome {
-    ActionOutcome::new(node, &a.schema, &a.table, status)
+    ActionOutcome {
+        estimated_duration_s: a.estimated_duration_s,
+        rows: a.rows,
+        secondary_indexes: a.secondary_indexes,
+        ..ActionOutcome::new(node, &a.schema, &a.table, status)
+    }
 }
 
 /// Runs the actions of `plan` after a successful [`super::preflight`].
@@ -130,6 +139,7 @@ pub async fn execute(
             table: table.to_string(),
             server_id: pre.topology.root().server_id,
         }),
+        order: plan.order(opts.order),
     };
     let work: Vec<&PlanNode> = plan
         .nodes
@@ -140,8 +150,15 @@ pub async fn execute(
         job_id: opts.job_id.clone(),
         plan_id: plan.plan_id.clone(),
         digest,
+        order: Some(ctx.order),
         ..Default::default()
     };
+    tracing::info!(target: "progress", "order {}: {}{}", ctx.order, ctx.order.describe(),
+    match (opts.order, plan.settings.order) {
+        (Some(_), _) => " (--order)",
+        (None, Some(_)) => " (the plan's)",
+        (None, None) => " (the plan predates --order: as listed)",
+    });
     let mut todo = Vec::new();
     for n in &work {
         let remaining = n
@@ -161,6 +178,7 @@ pub async fn execute(
     ctx.emit(Event::Started {
         total_actions: todo.iter().map(|(_, c)| c).sum(),
         nodes: todo,
+        order: ctx.order,
     });
     // The futures are made first so the stream's type holds no closure: a closure over
     // `&PlanNode` trips the higher-ranked Send check when the apply runs in a spawned task.
@@ -197,6 +215,8 @@ struct Worker<'a> {
     downstream: Option<LagWatch>,
     /// The gate in force, if one holds.
     held: Held,
+    /// Measured ÷ estimated seconds of this node's rebuilds so far in this apply.
+    pace: Vec<f64>,
 }
 
 #[tracing::instrument(skip_all, fields(node = %n.address))]
@@ -204,7 +224,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
     let mut res = NodeResult::default();
     // How the ledger and the events name the node.
     let node = n.address.to_string();
-    let actions: Vec<&Action> = n
+    let mut actions: Vec<&Action> = n
         .actions
         .iter()
         .filter(|a| {
@@ -212,6 +232,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
                 .contains(&(node.clone(), a.schema.clone(), a.table.clone()))
         })
         .collect();
+    sort_actions(&mut actions, ctx.order);
     if actions.is_empty() {
         return res;
     }
@@ -249,7 +270,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         Ok::<_, crate::error::Error>((ctl, ddl))
     }
     .await;
-    let (ctl, ddl) = match opened {
+    let (mut ctl, ddl) = match opened {
         Ok(c) => c,
         Err(e) => {
             let stop = Stop::Node(e.to_string(), Some(e.code()));
@@ -259,6 +280,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
             return res;
         }
     };
+    ctl.enable_stage_progress().await;
     let downstream = (s.mode == Mode::BinlogOn && !n.propagates_to.is_empty())
         .then(|| {
             LagWatch::new(
@@ -278,6 +300,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         ddl,
         downstream,
         held: Held::default(),
+        pace: Vec::new(),
     };
     // Tables with an outcome in the batch under way, and batches done.
     let (mut in_batch, mut batches) = (0, 0);
@@ -296,6 +319,11 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         }
         let (o, stop) = w.rebuild(a).await;
         let done = o.status == ActionStatus::Done;
+        if let (true, Some(took), Some(est)) = (done, o.duration(), a.estimated_duration_s)
+            && est > 0.0
+        {
+            w.pace.push(took / est);
+        }
         ctx.finish(&mut res, o).await;
         // The batch size may change while the job runs (PATCH): it is read at every table.
         in_batch += 1;
@@ -338,6 +366,82 @@ impl Worker<'_> {
             downstream: self.downstream.as_mut(),
         };
         checkpoint(&self.node, &self.ctx.bounds, &mut eyes, &mut self.held).await
+    }
+
+    /// The seconds `a` is expected to take: the plan's estimate, corrected by how this node's
+    /// rebuilds compared with their estimates so far in this apply (the median ratio).
+    fn expected_seconds(&self, a: &Action) -> Option<f64> {
+        let est = a.estimated_duration_s?;
+        if self.pace.is_empty() {
+            return Some(est);
+        }
+        let mut p = self.pace.clone();
+        p.sort_by(f64::total_cmp);
+        Some(est * p[p.len() / 2])
+    }
+
+    /// Why `a` is not started: its expected duration does not fit the time left before the
+    /// deadline, or is longer than `worker_timeout` (it would be killed and its work lost).
+    fn would_not_finish(&self, a: &Action) -> Option<String> {
+        let need = self.expected_seconds(a)?;
+        let left = self
+            .ctx
+            .bounds
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
+        if need > left {
+            return Some(format!(
+                "would not finish before the deadline (needs {}, {} left)",
+                human_duration(need),
+                human_duration(left)
+            ));
+        }
+        let wt = self.ctx.plan.settings.worker_timeout?;
+        (need > wt.0.as_secs_f64()).then(|| {
+            format!(
+                "would not finish within worker_timeout (needs {}, worker_timeout {wt})",
+                human_duration(need)
+            )
+        })
+    }
+
+    /// Why `a` cannot start for want of disk: the free space of the node's datadir
+    /// (`--free-disk`, else the `DISKS` plugin) below what the rebuild needs.
+    async fn disk_short(
+        &mut self,
+        a: &Action,
+        before: u64,
+    ) -> crate::error::Result<Option<String>> {
+        let (seen, log_max) = self.ctl.free_disk().await?;
+        let given = self
+            .ctx
+            .opts
+            .free_disk
+            .get(&self.n.address.normalized().to_string());
+        let (free, from) = match (given, seen) {
+            (Some(f), _) => (*f, FreeSource::Given),
+            (None, Some(f)) => (f, FreeSource::Disks),
+            (None, None) => return Ok(None),
+        };
+        // The plan's estimate of the rebuilt size, scaled to the file as it is now.
+        let rebuilt = a.file_size_bytes.saturating_sub(a.estimated_reclaim_bytes);
+        let rebuilt = if a.file_size_bytes > 0 {
+            (rebuilt as f64 * before as f64 / a.file_size_bytes as f64) as u64
+        } else {
+            rebuilt
+        };
+        let need = needed(rebuilt, log_max);
+        Ok((free < need).then(|| {
+            format!(
+                "not enough free disk for the rebuild: needs ~{} in the datadir (the rebuilt \
+                 table ~{} and the online-alter log up to {}), {} free ({from})",
+                human_bytes(need),
+                human_bytes(rebuilt),
+                human_bytes(log_max),
+                human_bytes(free)
+            )
+        }))
     }
 
     /// After a rebuild (binlog-on): the replicas must execute it before the next one starts.
@@ -436,6 +540,20 @@ impl Worker<'_> {
         if let Some(why) = no_longer_qualifies(a, before, s) {
             return (unneeded(why), None);
         }
+        if let Some(why) = self.would_not_finish(a) {
+            return (skipped(why, Some(ErrorCode::Timeout)), None);
+        }
+        match self.disk_short(a, before).await {
+            Ok(Some(why)) => return (skipped(why, None), None),
+            Ok(None) => {}
+            Err(e) => {
+                let stop = Stop::Node(
+                    format!("cannot read the free disk space: {e}"),
+                    Some(e.code()),
+                );
+                return (skipped(e.to_string(), Some(e.code())), Some(stop));
+            }
+        }
         // Built here from schema, table and the online flag; the plan's text is never executed.
         let sql = rebuild_statement(&a.schema, &a.table, a.online);
         let started = Utc::now();
@@ -466,12 +584,29 @@ impl Worker<'_> {
                         size_before: before,
                         attempt,
                     });
+                    let mut now = RebuildNow {
+                        node: node.clone(),
+                        schema: a.schema.clone(),
+                        table: a.table.clone(),
+                        started_at: Utc::now(),
+                        size_before: before,
+                        estimated_bytes: a
+                            .file_size_bytes
+                            .saturating_sub(a.estimated_reclaim_bytes),
+                        bytes_written: None,
+                        percent: None,
+                        stage: None,
+                        estimated_duration_s: self.expected_seconds(a),
+                        eta_s: None,
+                    };
+                    now.read(Default::default(), now.started_at);
+                    self.ctx.emit(Event::Progress(now.clone()));
                     let deadline = self.ctx.bounds.deadline;
                     let limit = match s.worker_timeout {
                         Some(wt) => deadline.min(Instant::now() + wt.0),
                         None => deadline,
                     };
-                    match self.run_limited(&sql, limit).await {
+                    match self.run_limited(&sql, limit, now).await {
                         Ran::Finished(Err(e)) if mysql::error_number(&e) == Some(1205) => format!(
                             "could not get the metadata lock within lock_wait_timeout ({})",
                             s.lock_wait_timeout
@@ -653,7 +788,7 @@ impl Worker<'_> {
 
     /// Runs `sql` on the DDL session; past `limit`, on cancel or panic, or when the node's load
     /// passes `critical_load`, kills it on the server.
-    async fn run_limited(&mut self, sql: &str, limit: Instant) -> Ran {
+    async fn run_limited(&mut self, sql: &str, limit: Instant, now: RebuildNow) -> Ran {
         let ctx = self.ctx;
         let id = self.ddl.id;
         let ctl = &mut self.ctl;
@@ -663,6 +798,11 @@ impl Worker<'_> {
             let mut load = ControlLoad {
                 ctl: &mut *ctl,
                 names: ctx.critical.0.iter().map(|(n, _)| n.as_str()).collect(),
+                progress: Some(Followed {
+                    id,
+                    now,
+                    bounds: &ctx.bounds,
+                }),
             };
             let watch = critical_watch(&mut load, &ctx.critical, ctx.bounds.check);
             match until_stopped(&ctx.bounds, fut.as_mut(), limit, watch).await {

@@ -21,11 +21,13 @@
 
 mod checkpoint;
 mod control;
+mod disk;
 mod drift;
 mod executor;
 mod gate;
 mod lag;
 mod preflight;
+pub mod progress;
 mod session;
 mod statement;
 
@@ -36,7 +38,7 @@ pub use session::SessionSetup;
 
 use crate::error::ErrorCode;
 use crate::plan::Plan;
-use crate::settings::RecyclingDefaults;
+use crate::settings::{Order, RecyclingDefaults};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -93,6 +95,15 @@ pub struct ActionOutcome {
     /// it): nothing is left undone, so it does not make the apply partial.
     #[serde(default)]
     pub unneeded: bool,
+    /// The plan's estimate of the rebuild's duration, and the model's inputs it was made from
+    /// (rows, secondary indexes): kept with the measured duration, they calibrate the node's
+    /// next estimates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_duration_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_indexes: Option<u32>,
 }
 
 impl ActionOutcome {
@@ -111,6 +122,9 @@ impl ActionOutcome {
             error: None,
             code: None,
             unneeded: false,
+            estimated_duration_s: None,
+            rows: None,
+            secondary_indexes: None,
         }
     }
 
@@ -142,6 +156,8 @@ pub enum Event {
     Started {
         total_actions: usize,
         nodes: Vec<(String, usize)>,
+        /// The order each node's tables run in.
+        order: Order,
     },
     /// A rebuild statement starts on a node.
     TableStarted {
@@ -151,6 +167,8 @@ pub enum Event {
         size_before: u64,
         attempt: u32,
     },
+    /// How far a running rebuild is (at its start, then every `check_interval`).
+    Progress(progress::RebuildNow),
     /// The apply waits (metadata lock holders, a lock-wait retry's backoff).
     Waiting { node: String, reason: String },
     /// A node's gates opened or closed (replica lag, load, pause).
@@ -259,6 +277,11 @@ pub struct ApplyOptions {
     /// The apply's deadline when its clock started before [`execute`] (the job runner starts
     /// it before preflight); `None`: now + the plan's `timeout`.
     pub deadline: Option<tokio::time::Instant>,
+    /// The order each node's tables run in, over the plan's (`--order`).
+    pub order: Option<Order>,
+    /// Free bytes in each node's datadir (`--free-disk NODE=BYTES`), over what the server's
+    /// `DISKS` plugin says.
+    pub free_disk: std::collections::BTreeMap<String, u64>,
 }
 
 impl ApplyOptions {
@@ -280,6 +303,8 @@ impl ApplyOptions {
             retry_backoff: defaults.retry_backoff.0,
             handle: ApplyHandle::new(&plan.settings),
             deadline: None,
+            order: None,
+            free_disk: Default::default(),
         }
     }
 }
@@ -300,6 +325,8 @@ pub struct ApplyReport {
     pub panicked: Option<String>,
     /// Node-level stops (privilege, drift, connection lost).
     pub node_errors: Vec<String>,
+    /// The order each node's tables ran in (none when nothing ran).
+    pub order: Option<Order>,
 }
 
 impl ApplyReport {

@@ -214,6 +214,89 @@ impl Control {
         .await
     }
 
+    /// How far session `id`'s rebuild of a table of `schema` is; `None` when the session runs
+    /// nothing now.
+    pub async fn rebuild_progress(
+        &mut self,
+        id: u64,
+        schema: &str,
+    ) -> Result<Option<super::progress::Reading>> {
+        use super::progress::{Param, mariadb_reading, mysql_reading, reading_sql};
+        use crate::mysql::flavor::Flavor;
+        let (sql, params) = reading_sql(self.info.flavor, schema, id);
+        let node = self.node.clone();
+        let err = |e| mysql::query_error(&node, e);
+        let bind = |mut q: sqlx::query::Query<'static, sqlx::MySql, _>| {
+            for p in params.iter().cloned() {
+                q = match p {
+                    Param::Text(t) => q.bind(t),
+                    Param::Id(i) => q.bind(i),
+                };
+            }
+            q
+        };
+        let row = bind(sqlx::query(sql))
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(err)?;
+        let Some(row) = row else { return Ok(None) };
+        use sqlx::Row;
+        let col = |i| -> Result<Option<u64>> { row.try_get(i).map_err(err) };
+        Ok(Some(match self.info.flavor {
+            Flavor::MariaDb => mariadb_reading(
+                col(0)?,
+                col(1)?,
+                row.try_get(2).map_err(err)?,
+                col(3)?,
+                col(4)?,
+            ),
+            _ => mysql_reading(row.try_get(0).map_err(err)?, col(1)?, col(2)?),
+        }))
+    }
+
+    /// MySQL: turns on the stage instruments and consumer a rebuild's progress is read from,
+    /// where they are off (server-wide; logged). Nothing on MariaDB.
+    pub async fn enable_stage_progress(&mut self) {
+        if self.info.flavor == crate::mysql::flavor::Flavor::MariaDb {
+            return;
+        }
+        for sql in super::progress::enable_sql() {
+            match self.conn.execute(sql).await {
+                Ok(r) if r.rows_affected() > 0 => tracing::warn!(
+                    "turned on {} performance_schema setting(s) to follow rebuild progress: {sql}",
+                    r.rows_affected()
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    "cannot turn on the stage instruments (rebuild progress will not be shown): {e}"
+                ),
+            }
+        }
+    }
+
+    /// Free bytes of the datadir's filesystem from the `DISKS` plugin; `None` where it is not
+    /// loaded (or not readable), with the online-alter log's largest size.
+    pub async fn free_disk(&mut self) -> Result<(Option<u64>, u64)> {
+        let node = self.node.clone();
+        let (datadir, log_max): (String, u64) = sqlx::query_as(
+            "SELECT @@datadir, CAST(@@innodb_online_alter_log_max_size AS UNSIGNED)",
+        )
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| mysql::query_error(&node, e))?;
+        let mounts: Vec<(String, u64)> = match sqlx::query_as(super::disk::DISKS_SQL)
+            .fetch_all(&mut self.conn)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("information_schema.DISKS cannot be read: {e}");
+                return Ok((None, log_max));
+            }
+        };
+        Ok((super::disk::free_of(&datadir, &mounts), log_max))
+    }
+
     /// Whether the table exists as an InnoDB base table, and its file size (sum of partitions).
     pub async fn table_now(&mut self, schema: &str, table: &str) -> Result<TableNow> {
         let node = self.node.clone();

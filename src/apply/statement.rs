@@ -6,8 +6,10 @@
 //! [`until_stopped`] and [`critical_watch`] take the statement and the load as plain futures and
 //! a [`LoadSource`], so the kill decisions are tested without a server.
 
+use super::Event;
 use super::checkpoint::Bounds;
 use super::gate::during_rebuild;
+use super::progress::RebuildNow;
 use super::session::Control;
 use crate::mysql::ConnectSpec;
 use crate::settings::LoadLimits;
@@ -46,16 +48,36 @@ pub(super) trait LoadSource: Send {
     async fn read(&mut self) -> Option<Vec<(String, u64)>>;
 }
 
-/// The control connection's view of `names`.
+/// The control connection's view of `names` and, at each look, of the rebuild's progress
+/// (sent out as [`Event::Progress`]).
 pub(super) struct ControlLoad<'a> {
     pub ctl: &'a mut Control,
     pub names: Vec<&'a str>,
+    pub progress: Option<Followed<'a>>,
+}
+
+/// The rebuild whose progress is followed: the DDL session and what is known so far.
+pub(super) struct Followed<'a> {
+    pub id: u64,
+    pub now: RebuildNow,
+    pub bounds: &'a Bounds<'a>,
 }
 
 #[async_trait::async_trait]
 impl LoadSource for ControlLoad<'_> {
     async fn read(&mut self) -> Option<Vec<(String, u64)>> {
-        self.ctl.load(&self.names).await.ok()
+        let load = self.ctl.load(&self.names).await.ok();
+        if let Some(f) = self.progress.as_mut() {
+            match self.ctl.rebuild_progress(f.id, &f.now.schema).await {
+                Ok(Some(r)) => {
+                    f.now.read(r, chrono::Utc::now());
+                    f.bounds.emit(Event::Progress(f.now.clone()));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!("cannot read the rebuild's progress: {e}"),
+            }
+        }
+        load
     }
 }
 

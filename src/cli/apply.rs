@@ -30,6 +30,10 @@ pub struct ApplyArgs {
     /// Refuse unless the plan's content hashes to this digest (sha256:…)
     #[arg(long)]
     pub expect_digest: Option<String>,
+    /// The order each node's tables run in, over the plan's: reclaim (most estimated bytes per
+    /// estimated second first), size, name, or plan (as the file lists them)
+    #[arg(long, value_enum)]
+    pub order: Option<crate::settings::Order>,
 }
 
 #[derive(Debug, Args)]
@@ -69,9 +73,12 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
         plan,
         spec,
         &a.run,
-        a.resume,
-        JobKind::Apply,
-        a.expect_digest.as_deref(),
+        Run {
+            resume: a.resume,
+            kind: JobKind::Apply,
+            pinned: a.expect_digest.as_deref(),
+            order: a.order,
+        },
     )
     .await
 }
@@ -90,9 +97,12 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
         plan,
         target.spec,
         &a.run,
-        false,
-        JobKind::Recycle,
-        None,
+        Run {
+            resume: false,
+            kind: JobKind::Recycle,
+            pinned: None,
+            order: None,
+        },
     )
     .await
 }
@@ -171,15 +181,29 @@ fn watch_interrupts(stop: Stop) {
     });
 }
 
+/// How a plan is run, besides the flags every run takes.
+pub(super) struct Run<'a> {
+    pub resume: bool,
+    pub kind: JobKind,
+    /// The digest the plan was pinned to.
+    pub pinned: Option<&'a str>,
+    /// `--order`, over the plan's.
+    pub order: Option<crate::settings::Order>,
+}
+
 pub(super) async fn run_plan(
     ctx: &Context,
     plan: Plan,
     spec: ConnectSpec,
     run: &RunArgs,
-    resume: bool,
-    kind: JobKind,
-    pinned: Option<&str>,
+    how: Run<'_>,
 ) -> Result<i32> {
+    let Run {
+        resume,
+        kind,
+        pinned,
+        order,
+    } = how;
     if ctx.dry_run {
         print!("{}", dry_run(&plan));
         eprintln!("dry run: nothing was executed");
@@ -205,13 +229,15 @@ pub(super) async fn run_plan(
     let digest = job.start_applying(&plan).to_string();
     store.insert_job(&job).await?;
     eprintln!("job {} applies {} ({digest})", job.job_id, plan.plan_id);
-    let opts = ApplyOptions::new(
+    let mut opts = ApplyOptions::new(
         &job.job_id,
         &plan,
         &ctx.config.recycling.defaults,
         ctx.parallel,
         resume,
     );
+    opts.order = order;
+    opts.free_disk = run.free_disk.iter().cloned().collect();
     let stop = Stop::new();
     watch_interrupts(stop.clone());
     let files_done = CancellationToken::new();

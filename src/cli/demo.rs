@@ -114,6 +114,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         critical_load: Some(d.critical_load.clone()),
         worker_timeout: ctx.config.recycling.concurrency.worker_timeout,
         heartbeat_table: None,
+        order: Some(Default::default()),
     };
     let plan_id = super::plan::new_plan_id(ctx).await?;
     let req = PlanRequest {
@@ -130,7 +131,8 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         sample_rows: crate::inspect::DEFAULT_SAMPLE_ROWS,
         full_scan: false,
     };
-    let (plan, _) = make_plan(&req, &spec).await?;
+    let store = ctx.open_store().await?;
+    let (plan, _) = make_plan(&req, &spec, &store).await?;
     let path = a.plans_dir.join(format!("demo-{plan_id}.yaml"));
     write_plan(&path, &plan)?;
     println!("wrote {}", path.display());
@@ -154,15 +156,19 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         output_format: ApplyFormat::Table,
         pause_file: None,
         panic_file: None,
+        free_disk: Vec::new(),
     };
     let code = run_plan(
         ctx,
         plan,
         spec,
         &run,
-        false,
-        crate::jobs::JobKind::Apply,
-        None,
+        super::apply::Run {
+            resume: false,
+            kind: crate::jobs::JobKind::Apply,
+            pinned: None,
+            order: None,
+        },
     )
     .await?;
     let after = position(query_rows(&mut admin, &primary, "SHOW MASTER STATUS").await?);

@@ -9,7 +9,7 @@ use crate::inspect::TableFilter;
 use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::PlanRequest;
 use crate::secret::Secret;
-use crate::settings::{HumanDuration, LoadLimits, Mode, Scope, Settings, SettingsOverrides};
+use crate::settings::{HumanDuration, LoadLimits, Mode, Order, Scope, Settings, SettingsOverrides};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -155,6 +155,11 @@ pub struct SettingsArgs {
     /// Seconds_Behind_Master
     #[arg(long)]
     pub heartbeat_table: Option<String>,
+    /// The order each node's tables run in: reclaim (most estimated bytes per estimated
+    /// second first, so a deadline is spent on the biggest wins), size, name, or plan (as
+    /// listed) [default: reclaim]
+    #[arg(long, value_enum)]
+    pub order: Option<Order>,
 }
 
 impl SettingsArgs {
@@ -176,6 +181,7 @@ impl SettingsArgs {
             critical_load: self.critical_load.clone(),
             worker_timeout: self.worker_timeout,
             heartbeat_table: self.heartbeat_table.clone(),
+            order: self.order,
         }
         .resolve(
             &cfg.recycling.defaults,
@@ -278,6 +284,42 @@ pub struct RunArgs {
     /// Format of the final report on stdout
     #[arg(long, visible_alias = "format", value_enum, default_value_t = ApplyFormat::Table)]
     pub output_format: ApplyFormat,
+    /// Free space in a node's datadir, NODE=BYTES (host:port=500G; K, M, G, T are powers of
+    /// 1024), repeatable: a rebuild that needs more is skipped before it starts. Without it
+    /// the node's information_schema.DISKS plugin is read where it is loaded
+    #[arg(long, value_name = "NODE=BYTES", value_parser = free_disk)]
+    pub free_disk: Vec<(String, u64)>,
+}
+
+/// `host:port=BYTES` of `--free-disk`.
+fn free_disk(s: &str) -> std::result::Result<(String, u64), String> {
+    let (node, size) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{s}: expected NODE=BYTES, e.g. 127.0.0.1:3307=500G"))?;
+    let node = crate::mysql::Endpoint::parse(node).map_err(|e| format!("{node}: {e}"))?;
+    // As the executor compares nodes: loopback spellings and case folded.
+    Ok((node.normalized().to_string(), bytes(size)?))
+}
+
+/// `500G`, `10M`, `4096`: bytes, with K, M, G, T (optionally followed by `iB` or `B`) as powers
+/// of 1024.
+fn bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s}: expected a size such as 500G or 1048576"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        u => return Err(format!("{s}: unknown unit {u} (K, M, G or T)")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s}: too large"))
 }
 
 /// The password of the sandbox's account, for `sandbox up` and `demo`.
@@ -297,6 +339,22 @@ pub struct SandboxPassword {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_disk_reads_node_and_size() {
+        assert_eq!(
+            free_disk("127.0.0.1:3307=500G"),
+            Ok(("127.0.0.1:3307".into(), 500 << 30))
+        );
+        assert_eq!(free_disk("db1:3306=4096"), Ok(("db1:3306".into(), 4096)));
+        assert_eq!(free_disk("db1:3306=1MiB"), Ok(("db1:3306".into(), 1 << 20)));
+        assert!(free_disk("db1:3306").is_err());
+        assert!(
+            free_disk("db1:3306=5X")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+    }
 
     #[test]
     fn exclude_primary_takes_an_explicit_false() {

@@ -17,13 +17,18 @@ pub async fn new_plan_id(ctx: &Context) -> Result<String> {
     store.next_id("plan", chrono::Utc::now().date_naive()).await
 }
 
-/// Plans with a new id; the store is opened while the cluster is being scanned.
+/// Plans with a new id, estimating durations with the local store's history.
 pub async fn plan_with_id(
     ctx: &Context,
     req: PlanRequest,
     spec: &crate::mysql::ConnectSpec,
 ) -> Result<(crate::plan::Plan, Vec<crate::inspect::NodeScan>)> {
-    let (id, planned) = tokio::join!(new_plan_id(ctx), make_plan(&req, spec));
+    // The store gives the plan id and each node's past rebuilds (duration estimates).
+    let store = ctx.open_store().await?;
+    let (id, planned) = tokio::join!(
+        store.next_id("plan", chrono::Utc::now().date_naive()),
+        make_plan(&req, spec, &store)
+    );
     let (mut plan, scans) = planned?;
     plan.plan_id = id?;
     plan.seal();

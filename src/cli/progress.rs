@@ -56,6 +56,7 @@ impl Observer for Bars {
             Event::Started {
                 total_actions,
                 nodes,
+                ..
             } => {
                 if self.tty {
                     for (node, n) in nodes {
@@ -74,6 +75,22 @@ impl Observer for Bars {
             Event::TableStarted { node, .. } | Event::Waiting { node, .. } => {
                 if let (Some(b), Some(what)) = (self.bars.get(node), e.activity()) {
                     b.set_message(what);
+                }
+            }
+            Event::Progress(now) => {
+                if let Some(b) = self.bars.get(&now.node) {
+                    let what = now.describe();
+                    b.set_message(format!(
+                        "rebuilding {}.{} ({}){}",
+                        now.schema,
+                        now.table,
+                        human_bytes(now.size_before),
+                        if what.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {what}")
+                        }
+                    ));
                 }
             }
             Event::Gate { node, state } => {
@@ -162,6 +179,9 @@ pub fn result_table(r: &ApplyReport) -> String {
     }
     for (n, b) in &per_node {
         out.push_str(&format!("{n}: {} freed\n", human_bytes(*b)));
+    }
+    if let Some(o) = r.order {
+        out.push_str(&format!("order {o}: {}\n", o.describe()));
     }
     out.push_str(&format!(
         "total: {} done, {} failed, {} skipped; {} freed (measured)\n",

@@ -269,7 +269,22 @@ pub fn jobs_table(jobs: &[JobSummary]) -> String {
             ),
             format!("{} MiB", j.space_freed_mb),
             elapsed,
-            j.current_table.clone().unwrap_or_default(),
+            if j.rebuilds.is_empty() {
+                j.current_table.clone().unwrap_or_default()
+            } else {
+                j.rebuilds
+                    .iter()
+                    .map(|r| {
+                        let what = r.describe();
+                        if what.is_empty() {
+                            format!("{}.{}", r.schema, r.table)
+                        } else {
+                            format!("{}.{} ({what})", r.schema, r.table)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
             j.error.clone().unwrap_or_default(),
         ]);
     }
@@ -310,6 +325,21 @@ fn job_text(v: &JobView) -> String {
     );
     if let Some(r) = &v.run_state {
         out.push_str(&format!("state: {}\n", r.describe()));
+    }
+    for r in &p.rebuilds {
+        let what = r.describe();
+        out.push_str(&format!(
+            "{}: rebuilding {}.{} ({}){}\n",
+            r.node,
+            r.schema,
+            r.table,
+            human_bytes(r.size_before),
+            if what.is_empty() {
+                String::new()
+            } else {
+                format!(": {what}")
+            }
+        ));
     }
     if let Some(e) = &v.error {
         out.push_str(&format!("error: {e}\n"));

@@ -64,6 +64,9 @@ pub struct TableStats {
     pub table: String,
     pub row_format: String,
     pub rows: u64,
+    /// Indexes besides the clustered one (`PRIMARY`, or the first unique index InnoDB
+    /// clusters on when there is none: counted here, a slight overcount).
+    pub secondary_indexes: u32,
     pub data_free_bytes: u64,
     /// Sum over partitions; 0 when not file-per-table.
     pub file_size_bytes: u64,

@@ -676,6 +676,7 @@ fn assemble(schema: &str, table: &str, p: &Partial, page_size: u64) -> TableStat
         table: table.to_string(),
         row_format: p.row_format.clone(),
         rows: p.table_rows,
+        secondary_indexes: p.indexes.iter().filter(|i| i.name != "PRIMARY").count() as u32,
         data_free_bytes: p.data_free,
         file_size_bytes: 0,
         partitions: p.placements.iter().filter(|(part, _)| *part).count(),

@@ -5,6 +5,7 @@
 //! `status`, `monitor`); [`alerts`] posts failed jobs to Alertmanager.
 
 pub mod alerts;
+pub mod eta;
 pub mod manager;
 pub mod runner;
 pub mod store;

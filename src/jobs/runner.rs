@@ -4,6 +4,7 @@
 //! happens (so `status`/`monitor` in another process see it) and handed to an [`Observer`]
 //! (progress bars, the WebSocket) → `completed` | `failed` | `cancelled`.
 
+use super::eta::WorkLeft;
 use super::{JobRecord, JobStatus, Store};
 use crate::apply::{
     ActionStatus, ApplyHandle, ApplyOptions, ApplyReport, Event, RunState, execute, preflight,
@@ -90,6 +91,7 @@ pub fn track(job: &mut JobRecord, e: &Event) -> bool {
             true
         }
         Event::TableFinished(o) => {
+            job.rebuilds.retain(|r| r.node != o.node);
             job.processed_tables += 1;
             if o.status == ActionStatus::Failed {
                 job.failed_tables += 1;
@@ -101,8 +103,15 @@ pub fn track(job: &mut JobRecord, e: &Event) -> bool {
             job.batches_done += 1;
             true
         }
+        Event::Progress(now) => {
+            job.rebuilds.retain(|r| r.node != now.node);
+            job.rebuilds.push(now.clone());
+            job.rebuilds.sort_by(|a, b| a.node.cmp(&b.node));
+            true
+        }
         Event::Finished => {
             job.current_table = None;
+            job.rebuilds.clear();
             true
         }
         Event::Waiting { .. } | Event::NodeStopped { .. } | Event::Gate { .. } => false,
@@ -225,6 +234,13 @@ pub async fn run_apply(
         }
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let done_before = if a.opts.resume {
+        use crate::apply::Ledger;
+        a.store.done(&digest).await.unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let mut left = WorkLeft::new(a.plan, a.opts.parallel, &done_before);
     let (plan, spec, opts, store, stop) = (a.plan, a.spec, &a.opts, a.store, a.stop);
     let run = async move {
         let r = execute(plan, &pre, spec, opts, store, &tx, stop.token()).await;
@@ -249,6 +265,8 @@ pub async fn run_apply(
             let mut changed = e.as_ref().is_some_and(|e| track(job, e));
             if let Some(e) = &e {
                 gates.track(e);
+                left.track(e);
+                job.remaining_s = left.seconds(&job.rebuilds, Utc::now());
             }
             let state = Some(gates.state(&handle));
             if job.run_state != state {
@@ -264,6 +282,8 @@ pub async fn run_apply(
     };
     let (report, ()) = tokio::join!(run, consume);
     job.run_state = None;
+    job.remaining_s = None;
+    job.rebuilds.clear();
     finish(job, &report, stop);
     store.update_job(job).await?;
     obs.update(job, None);
@@ -328,7 +348,8 @@ mod tests {
             &mut j,
             &Event::Started {
                 total_actions: 2,
-                nodes: vec![]
+                nodes: vec![],
+                order: Default::default(),
             }
         ));
         track(

@@ -4,6 +4,7 @@
 //! and the CLI's `status`/`monitor` (local store or HTTP) show the same thing.
 
 use super::{JobKind, JobPhase, JobRecord, JobStatus};
+use crate::apply::progress::RebuildNow;
 use crate::apply::{ActionOutcome, ActionStatus, RunState};
 use crate::error::ErrorCode;
 use crate::plan::{Plan, PlanRequest};
@@ -27,6 +28,10 @@ pub struct JobProgress {
     /// `schema.table` being rebuilt now; omitted between tables (spec `omitempty`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_table: Option<String>,
+    /// The rebuilds under way, one per node, with their progress inside the table (percent
+    /// done and bytes written where the server tells, time left); omitted between tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebuilds: Vec<RebuildNow>,
 }
 
 /// One table's outcome (spec §5.1 `TableResult`).
@@ -79,7 +84,10 @@ pub struct JobStatistics {
     pub space_freed_bytes: u64,
     /// `HH:MM:SS` since the job started (to its end when it ended).
     pub time_elapsed: String,
-    /// `HH:MM:SS` at the pace so far; `null` until a table is done or when the job ended.
+    /// `HH:MM:SS` of work left: the plan's duration estimates of the tables not done yet
+    /// (scaled by how the finished ones compared with theirs) and the running rebuilds' own
+    /// progress; for a plan without estimates, at the pace so far (`null` until a table is
+    /// done); `null` when the job ended.
     pub estimated_remaining: Option<String>,
     /// Per-table results, in the order they happened.
     pub tables_processed: Vec<TableResult>,
@@ -246,6 +254,9 @@ pub struct JobSummary {
     /// While applying: `{"state": "running"}`, `{"state": "throttled", "reason", "since"}` (a
     /// gate holds: replica lag, load) or `{"state": "paused", "reason", "since"}`.
     pub run_state: Option<RunState>,
+    /// The rebuilds under way with their progress inside the table; omitted between tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebuilds: Vec<RebuildNow>,
 }
 
 /// The WebSocket message (spec §3.3), sent on every change of a job's status or progress.
@@ -266,6 +277,12 @@ pub struct JobUpdate {
     pub space_freed_mb: u64,
     /// While applying.
     pub run_state: Option<RunState>,
+    /// The rebuilds under way with their progress inside the table (as in the job view).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebuilds: Vec<RebuildNow>,
+    /// `HH:MM:SS` of work left (as in the job view), while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_remaining: Option<String>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -309,10 +326,14 @@ impl JobView {
     /// The view of `j` with its ledger `outcomes`, as of `now`.
     pub fn new(j: &JobRecord, outcomes: &[ActionOutcome], now: DateTime<Utc>) -> Self {
         let el = elapsed(j, now);
-        let remaining = (!j.status.is_final() && j.processed_tables > 0).then(|| {
-            let left = j.total_tables.saturating_sub(j.processed_tables) as f64;
-            hms((el as f64 / j.processed_tables as f64 * left).round() as i64)
-        });
+        let remaining = match j.remaining_s {
+            _ if j.status.is_final() => None,
+            Some(s) => Some(hms(s as i64)),
+            None => (j.processed_tables > 0).then(|| {
+                let left = j.total_tables.saturating_sub(j.processed_tables) as f64;
+                hms((el as f64 / j.processed_tables as f64 * left).round() as i64)
+            }),
+        };
         Self {
             job_id: j.job_id.clone(),
             kind: j.kind,
@@ -328,6 +349,7 @@ impl JobView {
                 batches_done: j.batches_done,
                 percentage: percentage(j),
                 current_table: j.current_table.clone(),
+                rebuilds: j.rebuilds.clone(),
             },
             statistics: JobStatistics {
                 space_freed_mb: j.bytes_freed / MIB,
@@ -364,6 +386,7 @@ impl From<&JobRecord> for JobSummary {
             space_freed_mb: j.bytes_freed / MIB,
             error: j.error.clone(),
             run_state: j.run_state.clone(),
+            rebuilds: j.rebuilds.clone(),
         }
     }
 }
@@ -382,6 +405,11 @@ impl From<&JobRecord> for JobUpdate {
             current_table: j.current_table.clone(),
             space_freed_mb: j.bytes_freed / MIB,
             run_state: j.run_state.clone(),
+            rebuilds: j.rebuilds.clone(),
+            estimated_remaining: j
+                .remaining_s
+                .filter(|_| !j.status.is_final())
+                .map(|s| hms(s as i64)),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! in free disk), `exclude_primary` off, a plan edited after it was made (digest or summary no
 //! longer match). A policy file can set limits and change any finding's severity.
 
+use super::duration::human_duration;
 use super::{Plan, render::human_bytes};
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
@@ -79,11 +80,13 @@ pub enum FindingName {
     SummaryMismatch,
     EstimateFromDataFree,
     EmptyPlan,
+    DurationOverWorkerTimeout,
+    DurationOverTimeout,
 }
 
 impl FindingName {
     /// Every finding.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::WritableNode,
         Self::BlockingRebuild,
         Self::ErrantGtidRisk,
@@ -95,6 +98,8 @@ impl FindingName {
         Self::SummaryMismatch,
         Self::EstimateFromDataFree,
         Self::EmptyPlan,
+        Self::DurationOverWorkerTimeout,
+        Self::DurationOverTimeout,
     ];
 
     /// The name as policies and `--output-format json` spell it.
@@ -111,6 +116,8 @@ impl FindingName {
             Self::SummaryMismatch => "summary_mismatch",
             Self::EstimateFromDataFree => "estimate_from_data_free",
             Self::EmptyPlan => "empty_plan",
+            Self::DurationOverWorkerTimeout => "duration_over_worker_timeout",
+            Self::DurationOverTimeout => "duration_over_timeout",
         }
     }
 
@@ -266,8 +273,55 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
                     .into(),
             );
         }
+        let timeout = p.settings.timeout.0.as_secs_f64();
+        let node_total = super::estimated_seconds(&n.actions);
+        if n.actions.len() > 1 && node_total > timeout {
+            add(
+                FindingName::DurationOverTimeout,
+                Severity::Warning,
+                addr,
+                None,
+                format!(
+                    "the node's rebuilds need {} in all, more than the apply's timeout ({}): \
+                     the ones that no longer fit are skipped (order {})",
+                    human_duration(node_total),
+                    p.settings.timeout,
+                    p.order(None)
+                ),
+            );
+        }
         for a in &n.actions {
             let table = Some(format!("{}.{}", a.schema, a.table));
+            if let Some(d) = a.estimated_duration_s {
+                let over = |limit: &crate::settings::HumanDuration| d > limit.0.as_secs_f64();
+                if let Some(w) = p.settings.worker_timeout.filter(over) {
+                    add(
+                        FindingName::DurationOverWorkerTimeout,
+                        Severity::Warning,
+                        addr,
+                        table.clone(),
+                        format!(
+                            "estimated {}, more than worker_timeout ({w}): apply will not \
+                             start it",
+                            human_duration(d)
+                        ),
+                    );
+                }
+                if over(&p.settings.timeout) {
+                    add(
+                        FindingName::DurationOverTimeout,
+                        Severity::Warning,
+                        addr,
+                        table.clone(),
+                        format!(
+                            "estimated {}, more than the apply's timeout ({}): apply will not \
+                             start it",
+                            human_duration(d),
+                            p.settings.timeout
+                        ),
+                    );
+                }
+            }
             if !a.online {
                 add(
                     FindingName::BlockingRebuild,
@@ -311,6 +365,34 @@ mod tests {
 
     fn names(f: &[Finding]) -> Vec<(&str, Severity)> {
         f.iter().map(|f| (f.name.as_str(), f.severity)).collect()
+    }
+
+    #[test]
+    fn estimates_longer_than_the_limits_are_warned_about() {
+        let mut p = example_plan();
+        // docs is estimated at ~21 s, orders at ~10 s: 31 s on node 23307.
+        p.settings.worker_timeout = Some(crate::settings::HumanDuration::secs(15));
+        p.settings.timeout = crate::settings::HumanDuration::secs(20);
+        let f = check(&p, &Policy::default());
+        let found: Vec<(&str, Option<&str>)> = f
+            .iter()
+            .filter(|f| f.name.as_str().starts_with("duration_"))
+            .map(|f| (f.name.as_str(), f.table.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("duration_over_timeout", None),
+                ("duration_over_worker_timeout", Some("shop.docs")),
+                ("duration_over_timeout", Some("shop.docs")),
+            ]
+        );
+        assert!(
+            f[1..]
+                .iter()
+                .any(|f| f.message.contains("need ~31s in all")),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -10,15 +10,16 @@
 //!   through replication; the chain breaks at a node without a binary log or (intermediate)
 //!   without `log_slave_updates`, and the nodes below a break execute separately.
 
+use super::duration::{Calibration, RebuildHistory, Work, calibrate, estimate};
 use super::render::human_bytes;
 use super::thresholds::{Verdict, verdict};
 use super::{Action, EstimateRange, Plan, PlanCluster, PlanNode, Skipped, Summary, Thresholds};
-use super::{FORMAT_VERSION, rebuild_statement};
+use super::{FORMAT_VERSION, rebuild_statement, sort_actions};
 use crate::error::{Error, Result};
 use crate::inspect::estimate::EstimateMethod;
 use crate::inspect::{NodeScan, Phase2, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
-use crate::settings::{Mode, Scope, Settings};
+use crate::settings::{Mode, Order, Scope, Settings};
 use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -47,6 +48,8 @@ pub struct ExecNode {
     pub propagates_to: Vec<Endpoint>,
     /// Warnings attached to each of its actions.
     pub notes: Vec<String>,
+    /// How its past rebuilds compared with the duration model (none: no history).
+    pub calibration: Option<Calibration>,
 }
 
 /// Executing nodes and protected nodes.
@@ -106,6 +109,7 @@ pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> 
                 endpoint: n.endpoint(),
                 propagates_to,
                 notes,
+                calibration: None,
             });
         }
         Scope::Cluster => {
@@ -122,6 +126,7 @@ pub fn select_targets(topo: &ClusterTopology, seed: &Endpoint, s: &Settings) -> 
                                 endpoint: n.endpoint(),
                                 propagates_to: Vec::new(),
                                 notes: Vec::new(),
+                                calibration: None,
                             });
                         }
                     }
@@ -159,6 +164,7 @@ fn cover(
             endpoint: n.endpoint(),
             propagates_to,
             notes,
+            calibration: None,
         });
     }
     let passes = (executing || covered) && passes_on(n, executing);
@@ -260,6 +266,13 @@ pub fn build_plan(
                 ));
             }
             warnings.extend(ex.notes.iter().cloned());
+            let work = Work {
+                read_bytes: t.file_size_bytes,
+                write_bytes: est.rebuilt_bytes,
+                rows: t.rows,
+                secondary_indexes: t.secondary_indexes,
+            };
+            let (seconds, method) = estimate(&work, ex.calibration.as_ref());
             actions.push(Action {
                 schema: t.schema.clone(),
                 table: t.table.clone(),
@@ -269,12 +282,18 @@ pub fn build_plan(
                 reclaim_percent: Thresholds::percent(est.reclaim_bytes, t.file_size_bytes),
                 estimate_method: est.method,
                 estimate_range,
+                rows: Some(t.rows),
+                secondary_indexes: Some(t.secondary_indexes),
+                estimated_duration_s: Some(seconds),
+                duration_method: Some(method),
                 statement: rebuild_statement(&t.schema, &t.table, online),
                 online,
                 warnings,
             });
         }
+        // By name, then in the order apply will run them (`plan`: by name).
         actions.sort_by(|a, b| (&a.schema, &a.table).cmp(&(&b.schema, &b.table)));
+        sort_actions(&mut actions, settings.order.unwrap_or(Order::Plan));
         nodes.push(PlanNode {
             address: address.clone(),
             server_id: node.server_id,
@@ -309,8 +328,13 @@ pub fn build_plan(
     plan
 }
 
-/// Discovers, selects, scans and plans. Returns the plan and the scans (for reporting).
-pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, Vec<NodeScan>)> {
+/// Discovers, selects, scans and plans, estimating durations with each node's past rebuilds in
+/// `history`. Returns the plan and the scans (for reporting).
+pub async fn make_plan(
+    req: &PlanRequest,
+    spec: &ConnectSpec,
+    history: &dyn RebuildHistory,
+) -> Result<(Plan, Vec<NodeScan>)> {
     let s = &req.settings;
     let topo = discover(
         &req.seed,
@@ -322,7 +346,7 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
         },
     )
     .await?;
-    let sel = select_targets(&topo, &req.seed, s)?;
+    let mut sel = select_targets(&topo, &req.seed, s)?;
     let targets: Vec<Endpoint> = sel.executing.iter().map(|e| e.endpoint.clone()).collect();
     // A rebuild frees at most the table's file: a table whose files are smaller than the
     // threshold cannot qualify, and phase 2 of the scan does not read it.
@@ -343,6 +367,11 @@ pub async fn make_plan(req: &PlanRequest, spec: &ConnectSpec) -> Result<(Plan, V
     let mut scans = Vec::new();
     for (_, r) in scan_nodes(&targets, spec, &opts, &worth_sampling, s.parallel).await {
         scans.push(r?);
+    }
+    let addresses: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    let calibrations = calibrate(history, &addresses).await;
+    for ex in &mut sel.executing {
+        ex.calibration = calibrations.get(&ex.endpoint.to_string()).copied();
     }
     let plan = build_plan(&topo, &req.seed, &sel, &scans, s, &req.plan_id, Utc::now());
     Ok((plan, scans))
@@ -399,6 +428,7 @@ mod tests {
             critical_load: None,
             worker_timeout: None,
             heartbeat_table: None,
+            order: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Rendering a plan: the summary table people review, or the document as JSON/YAML.
 
 use super::Plan;
+use super::duration::human_duration;
 use crate::error::Result;
 use crate::mysql::Endpoint;
 use comfy_table::{ContentArrangement, Table};
@@ -64,7 +65,8 @@ pub fn summary_table(p: &Plan) -> String {
     );
     let st = &p.settings;
     out.push_str(&format!(
-        "gates: max_lag {}, max_load {}, critical_load {}, check_interval {}, worker_timeout {}{}\n",
+        "gates: max_lag {}, max_load {}, critical_load {}, check_interval {}, worker_timeout {}{}\n\
+         order {}: {}\n",
         st.max_lag,
         st.max_load(),
         st.critical_load(),
@@ -75,7 +77,9 @@ pub fn summary_table(p: &Plan) -> String {
         st.heartbeat_table
             .as_deref()
             .map(|h| format!(", heartbeat {h}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        p.order(None),
+        p.order(None).describe()
     ));
     let mut t = new_table(&[
         "node",
@@ -83,6 +87,7 @@ pub fn summary_table(p: &Plan) -> String {
         "file size",
         "est. reclaim",
         "%",
+        "est. time",
         "online",
         "warnings",
     ]);
@@ -122,6 +127,15 @@ pub fn summary_table(p: &Plan) -> String {
             human_bytes(a.file_size_bytes),
             human_bytes(a.estimated_reclaim_bytes),
             format!("{:.1}", a.reclaim_percent),
+            a.estimated_duration_s
+                .map(|d| {
+                    format!(
+                        "{} ({})",
+                        human_duration(d),
+                        a.duration_method.map_or("?".into(), |m| m.to_string())
+                    )
+                })
+                .unwrap_or_else(|| "-".into()),
             if a.online { "yes" } else { "NO" }.to_string(),
             own.join("\n"),
         ]);
@@ -138,6 +152,20 @@ pub fn summary_table(p: &Plan) -> String {
         p.summary.nodes,
         human_bytes(p.summary.estimated_reclaim_bytes)
     ));
+    for n in p.nodes.iter().filter(|n| !n.actions.is_empty()) {
+        let secs = super::estimated_seconds(&n.actions);
+        out.push_str(&format!(
+            "{}: {} action(s), estimated reclaim {}, estimated time {}\n",
+            n.address,
+            n.actions.len(),
+            human_bytes(n.actions.iter().map(|a| a.estimated_reclaim_bytes).sum()),
+            if n.actions.iter().any(|a| a.estimated_duration_s.is_some()) {
+                human_duration(secs)
+            } else {
+                "unknown (plan made before duration estimates)".into()
+            }
+        ));
+    }
     for (addr, shared) in &common {
         for w in shared {
             out.push_str(&format!("{addr}, every table: {w}\n"));

@@ -145,6 +145,7 @@ mod tests {
                 EstimateMethod::RecordSize,
             )),
             sampled: false,
+            secondary_indexes: 0,
         }
     }
 

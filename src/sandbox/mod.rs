@@ -365,6 +365,9 @@ impl Sandbox {
                 // Who holds which metadata lock: the apply waits for long holders before an
                 // ALTER (the plugin ships with the server; production may load it or not).
                 "--plugin-load-add=metadata_lock_info".into(),
+                // Free space per filesystem (information_schema.DISKS): the apply's disk
+                // preflight reads it.
+                "--plugin-load-add=disks".into(),
                 format!("--pid-file={}", n.pid_file.display()),
                 format!("--log-error={}", n.error_log.display()),
             ];

@@ -13,7 +13,7 @@ use crate::mysql::address::{host_problem, port_problem, user_problem};
 use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::PlanRequest;
 use crate::secret::Secret;
-use crate::settings::{HumanDuration, LoadLimits, Mode, Scope, SettingsOverrides};
+use crate::settings::{HumanDuration, LoadLimits, Mode, Order, Scope, SettingsOverrides};
 use crate::topology::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
@@ -183,6 +183,9 @@ pub struct JobConfig {
     pub worker_timeout: Option<HumanDuration>,
     /// pt-heartbeat's table (`db.table`, `--utc`) for true lag.
     pub heartbeat_table: Option<String>,
+    /// The order each node's tables run in (default `reclaim`: most estimated bytes per
+    /// estimated second first).
+    pub order: Option<Order>,
     /// Nodes worked on at once (default 10).
     pub parallel: Option<usize>,
     /// Refresh statistics first (`ANALYZE NO_WRITE_TO_BINLOG TABLE`).
@@ -533,6 +536,7 @@ impl JobRequest {
             critical_load: c.critical_load.clone(),
             worker_timeout: c.worker_timeout,
             heartbeat_table: c.heartbeat_table.clone(),
+            order: c.order,
         }
         .resolve(
             &cfg.recycling.defaults,

@@ -84,6 +84,66 @@ impl std::fmt::Display for Scope {
     }
 }
 
+/// The order a node's actions run in (`--order`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// As the plan file lists them.
+    Plan,
+    /// The most estimated reclaim per estimated second first: a deadline is spent on the
+    /// biggest wins.
+    #[default]
+    Reclaim,
+    /// The largest file first.
+    Size,
+    /// By schema and table name.
+    Name,
+}
+
+impl Order {
+    /// Every order.
+    pub const ALL: [Order; 4] = [Self::Plan, Self::Reclaim, Self::Size, Self::Name];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Reclaim => "reclaim",
+            Self::Size => "size",
+            Self::Name => "name",
+        }
+    }
+
+    /// What the order means, for the apply report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Plan => "as the plan file lists the actions",
+            Self::Reclaim => {
+                "the most estimated reclaim per estimated second first, so the deadline is spent \
+                 on the biggest wins"
+            }
+            Self::Size => "the largest file first",
+            Self::Name => "by schema and table name",
+        }
+    }
+}
+
+impl std::fmt::Display for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The settings the plan was made with; apply runs under them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +190,9 @@ pub struct Settings {
     /// `db.table` of pt-heartbeat (`--utc`): lag read from it instead of `Seconds_Behind_Master`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_table: Option<String>,
+    /// The order a node's actions run in (absent in plans made before it: `plan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Order>,
 }
 
 impl Settings {

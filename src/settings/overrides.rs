@@ -81,6 +81,8 @@ pub struct SettingsOverrides {
     /// `None` takes `recycling.concurrency.worker_timeout` (given to `resolve`).
     pub worker_timeout: Option<HumanDuration>,
     pub heartbeat_table: Option<String>,
+    /// `None`: `reclaim`.
+    pub order: Option<super::Order>,
 }
 
 /// A setting out of range: its snake_case name and why.
@@ -123,6 +125,7 @@ impl SettingsOverrides {
                 .heartbeat_table
                 .clone()
                 .or_else(|| d.heartbeat_table.clone()),
+            order: Some(self.order.unwrap_or_default()),
         };
         s.validate()?;
         Ok(s)

@@ -19,6 +19,7 @@ use super::{JobKind, JobPhase, JobStatus};
 use crate::apply::{ActionOutcome, ActionStatus, Ledger};
 use crate::error::{Error, ErrorCode, Result};
 use crate::plan::Plan;
+use crate::plan::duration::{PastRebuild, RebuildHistory, Work};
 use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -210,6 +211,8 @@ impl Store {
             owner_pid: c.count_opt("owner_pid")?,
             run_state: c.parse_opt("run_state", json)?,
             alert: c.parse_opt("alert", alert_state)?,
+            rebuilds: c.parse_opt("rebuilds", json)?.unwrap_or_default(),
+            remaining_s: c.count_opt("remaining_s")?,
         })
     }
 
@@ -376,6 +379,8 @@ impl Store {
             j.alert = AlertState::failed(j.alert);
             j.current_table = None;
             j.run_state = None;
+            j.rebuilds.clear();
+            j.remaining_s = None;
             self.update_job(&j).await?;
             ids.push(j.job_id);
         }
@@ -538,6 +543,9 @@ impl Store {
                         })
                         .transpose()?,
                     unneeded: c.get("unneeded")?,
+                    estimated_duration_s: c.get("estimated_duration_s")?,
+                    rows: c.count_opt("rows_estimate")?,
+                    secondary_indexes: c.count_opt("secondary_indexes")?,
                 })
             })
             .collect()
@@ -550,7 +558,8 @@ impl Ledger for Store {
         sqlx::query(
             "INSERT OR REPLACE INTO ledger (job_id, plan_digest, node, schema_name, table_name, \
              status, started_at, finished_at, size_before, size_after, bytes_freed, error, code, \
-             unneeded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             unneeded, estimated_duration_s, rows_estimate, secondary_indexes) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job_id)
         .bind(digest)
@@ -566,6 +575,9 @@ impl Ledger for Store {
         .bind(&o.error)
         .bind(o.code.map(|c| i64::from(c.as_u16())))
         .bind(i64::from(o.unneeded))
+        .bind(o.estimated_duration_s)
+        .bind(o.rows.map(|v| v as i64))
+        .bind(o.secondary_indexes.map(i64::from))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -583,6 +595,40 @@ impl Ledger for Store {
         .await
         .map_err(db_err)?;
         Ok(rows.into_iter().collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl RebuildHistory for Store {
+    async fn past_rebuilds(&self, node: &str, limit: usize) -> Result<Vec<PastRebuild>> {
+        let rows = sqlx::query(
+            "SELECT * FROM ledger WHERE node = ? AND status = ? AND started_at IS NOT NULL \
+             AND size_before IS NOT NULL AND size_after IS NOT NULL \
+             AND rows_estimate IS NOT NULL AND secondary_indexes IS NOT NULL \
+             ORDER BY finished_at DESC LIMIT ?",
+        )
+        .bind(node)
+        .bind(ActionStatus::Done.as_str())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let c = Cols::named(r, "ledger of node", "node")?;
+                let started = c.parse("started_at", time)?;
+                let finished = c.parse("finished_at", time)?;
+                Ok(PastRebuild {
+                    work: Work {
+                        read_bytes: c.count("size_before")?,
+                        write_bytes: c.count("size_after")?,
+                        rows: c.count("rows_estimate")?,
+                        secondary_indexes: c.count("secondary_indexes")?,
+                    },
+                    seconds: (finished - started).num_milliseconds() as f64 / 1000.0,
+                })
+            })
+            .collect()
     }
 }
 
@@ -612,6 +658,20 @@ mod tests {
             current_table: None,
             owner_pid: None,
             alert: Some(AlertState::Pending),
+            rebuilds: vec![crate::apply::progress::RebuildNow {
+                node: "127.0.0.1:23307".into(),
+                schema: "shop".into(),
+                table: "orders".into(),
+                started_at: "2026-11-26T21:30:00Z".parse().unwrap(),
+                size_before: 400 << 20,
+                estimated_bytes: 280 << 20,
+                bytes_written: Some(70 << 20),
+                percent: Some(25.0),
+                stage: None,
+                estimated_duration_s: Some(100.0),
+                eta_s: Some(120.0),
+            }],
+            remaining_s: Some(600),
             // Kept as JSON: it must come back as it went in.
             run_state: Some(RunState::Throttled {
                 reason: "waiting for replicas: r3 is 3s behind".into(),
@@ -943,8 +1003,9 @@ mod tests {
                         .fetch_all(&s.pool)
                         .await
                         .unwrap();
-                // The baseline, then every migration since (0002: jobs.batches_done).
-                assert_eq!(applied, [schema::BASELINE, 2], "{name}");
+                // The baseline, then every migration since (0002: jobs.batches_done; 0003: the
+                // ledger's duration inputs, jobs.rebuilds).
+                assert_eq!(applied, [schema::BASELINE, 2, 3], "{name}");
                 assert_eq!(j.batches_done, 0, "{name}");
                 let indexes: Vec<String> = sqlx::query_scalar(
                     "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
@@ -955,7 +1016,12 @@ mod tests {
                 .unwrap();
                 assert_eq!(
                     indexes,
-                    ["jobs_created", "jobs_status_created", "ledger_digest"],
+                    [
+                        "jobs_created",
+                        "jobs_status_created",
+                        "ledger_digest",
+                        "ledger_node"
+                    ],
                     "{name}"
                 );
                 s.pool.close().await;

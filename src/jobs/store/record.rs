@@ -1,6 +1,7 @@
 //! One job's row: what a job is, as the store keeps it and the views show it.
 
 use crate::apply::RunState;
+use crate::apply::progress::RebuildNow;
 use crate::jobs::alerts::AlertState;
 use crate::jobs::{JobKind, JobPhase, JobStatus};
 use crate::plan::Plan;
@@ -36,6 +37,11 @@ pub struct JobRecord {
     pub run_state: Option<RunState>,
     /// Whether its failure is posted to the alert webhook, and whether that happened.
     pub alert: Option<AlertState>,
+    /// The rebuilds under way, with their progress inside the table.
+    pub rebuilds: Vec<RebuildNow>,
+    /// Seconds of work left by the plan's estimates and the progress so far; `None` when
+    /// unknown (no estimates) or finished.
+    pub remaining_s: Option<u64>,
 }
 
 impl JobRecord {
@@ -67,6 +73,8 @@ impl JobRecord {
             owner_pid: Some(std::process::id()),
             run_state: None,
             alert: None,
+            rebuilds: Vec::new(),
+            remaining_s: None,
         }
     }
 

@@ -14,7 +14,7 @@ use sqlx::{Row, Sqlite};
 
 /// The columns of a job's row that change while it runs, in the order [`bind_state`] binds
 /// them.
-pub(super) const JOB_STATE: [&str; 16] = [
+pub(super) const JOB_STATE: [&str; 18] = [
     "status",
     "phase",
     "plan_id",
@@ -31,6 +31,8 @@ pub(super) const JOB_STATE: [&str; 16] = [
     "owner_pid",
     "run_state",
     "alert",
+    "rebuilds",
+    "remaining_s",
 ];
 
 /// Binds the [`JOB_STATE`] columns of `j` to `q`.
@@ -59,6 +61,12 @@ pub(super) fn bind_state<'q>(
                 .and_then(|s| serde_json::to_string(s).ok()),
         )
         .bind(j.alert.map(AlertState::as_str))
+        .bind(
+            (!j.rebuilds.is_empty())
+                .then(|| serde_json::to_string(&j.rebuilds).ok())
+                .flatten(),
+        )
+        .bind(j.remaining_s.map(|s| s as i64))
 }
 
 /// The state `s` names, read by `parse`; else an error saying it is not `what`.
