@@ -20,7 +20,7 @@ use super::statement::{ControlLoad, Followed, Limit, Ran, critical_watch, kill, 
 use super::{ActionOutcome, ActionStatus, ApplyOptions, ApplyReport, Event, Ledger};
 use crate::error::ErrorCode;
 use crate::mysql::{self, ConnectSpec};
-use crate::plan::duration::human_duration;
+use crate::plan::duration::{MIN_CALIBRATING_S, human_duration};
 use crate::plan::{Action, Plan, PlanNode, human_bytes, rebuild_statement, sort_actions};
 use crate::settings::{LoadLimits, Mode, Order, Settings};
 use chrono::Utc;
@@ -319,8 +319,10 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         }
         let (o, stop) = w.rebuild(a).await;
         let done = o.status == ActionStatus::Done;
+        // As in a calibration, short rebuilds say more about the fixed cost than the rates.
         if let (true, Some(took), Some(est)) = (done, o.duration(), a.estimated_duration_s)
             && est > 0.0
+            && took >= MIN_CALIBRATING_S
         {
             w.pace.push(took / est);
         }

@@ -20,3 +20,4 @@ mod secrets;
 mod server;
 mod server_process;
 mod topology;
+mod windows;
