@@ -2,7 +2,7 @@
 //! side with its baseline in the same run, and writes `BENCHMARKS.md` plus `bench/results.json`.
 //!
 //! ```text
-//! scripts/bench [all|b1|b2|b2b|b3|b4|b5]... [--runs 3] [--smoke] [--out DIR]
+//! scripts/bench [all|b1|b2|b2b|b3|b4|b5|b6|b7]... [--runs 3] [--smoke] [--out DIR]
 //! ```
 //!
 //! `--smoke` uses tiny sizes so CI can keep the harness working; it asserts nothing about time.
@@ -12,6 +12,7 @@
 mod report;
 mod scenarios;
 mod util;
+mod windows;
 
 use std::path::PathBuf;
 
@@ -54,18 +55,19 @@ fn parse_args() -> Result<Args, String> {
                 );
             }
             "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a directory")?)),
-            "all" => scenarios.extend(["b1", "b2", "b2b", "b3", "b4", "b5"].map(String::from)),
-            "b1" | "b2" | "b2b" | "b3" | "b4" | "b5" => scenarios.push(a),
+            "all" => scenarios
+                .extend(["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7"].map(String::from)),
+            "b1" | "b2" | "b2b" | "b3" | "b4" | "b5" | "b6" | "b7" => scenarios.push(a),
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [all|b1|b2|b2b|b3|b4|b5]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000] [--report]".into(),
+                    "usage: bench [all|b1|b2|b2b|b3|b4|b5|b6|b7]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000] [--report]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
     if scenarios.is_empty() {
-        scenarios.extend(["b1", "b2", "b2b", "b3", "b4", "b5"].map(String::from));
+        scenarios.extend(["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7"].map(String::from));
     }
     scenarios.dedup();
     let out = out.unwrap_or_else(|| {

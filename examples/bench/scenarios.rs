@@ -1,4 +1,4 @@
-//! The scenarios B1–B4 (and B2b). Each builds its own data, measures the tool and its baseline
+//! The scenarios B1–B5 (and B2b; B6 and B7 are in `windows`). Each builds its own data, measures the tool and its baseline
 //! in the same run, and returns a [`ScenarioResult`].
 
 use crate::Args;
@@ -28,6 +28,8 @@ pub async fn run_all(args: &Args) -> BenchResult<()> {
             "b3" => b3(&bench, args).await,
             "b4" => b4(&bench, args).await,
             "b5" => b5(&bench, args).await,
+            "b6" => crate::windows::b6(&bench, args).await,
+            "b7" => crate::windows::b7(&bench, args).await,
             other => Err(format!("unknown scenario {other}")),
         };
         match r {
@@ -62,7 +64,7 @@ fn reproduce(id: &str, args: &Args) -> String {
     }
 }
 
-fn result(id: &str, title: &str, target: &str, args: &Args) -> ScenarioResult {
+pub(crate) fn result(id: &str, title: &str, target: &str, args: &Args) -> ScenarioResult {
     ScenarioResult {
         id: id.into(),
         title: title.into(),
@@ -78,7 +80,7 @@ fn result(id: &str, title: &str, target: &str, args: &Args) -> ScenarioResult {
     }
 }
 
-fn verdict(ok: bool, what: String) -> String {
+pub(crate) fn verdict(ok: bool, what: String) -> String {
     if ok {
         format!("met ({what})")
     } else {

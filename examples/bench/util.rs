@@ -123,7 +123,7 @@ impl Bench {
     }
 
     /// The CLI under test with `args`, in the work dir, logging warnings to its log file.
-    fn tool_command(&self, args: &[String]) -> Command {
+    pub fn tool_command(&self, args: &[String]) -> Command {
         let mut c = Command::new(&self.tool);
         c.current_dir(&self.work)
             .env_remove("RECYCLER_CONFIG_FILE")

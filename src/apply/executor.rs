@@ -125,7 +125,7 @@ pub async fn execute(
         bounds: Bounds {
             deadline: opts
                 .deadline
-                .unwrap_or_else(|| Instant::now() + s.timeout.0),
+                .unwrap_or_else(|| Instant::now() + opts.timeout(plan).0),
             cancel,
             handle: &opts.handle,
             check: s.check_interval(),
@@ -237,7 +237,7 @@ async fn run_node(ctx: &Ctx<'_>, n: &PlanNode) -> NodeResult {
         return res;
     }
     let s = &ctx.plan.settings;
-    let timeout = s.timeout.to_string();
+    let timeout = ctx.opts.timeout(ctx.plan).to_string();
     let stop_rest = |res: &mut NodeResult, from: usize, stop: Stop| {
         let (reason, code) = stop.reason(&timeout);
         let rest: Vec<ActionOutcome> = actions[from..]
@@ -572,7 +572,8 @@ impl Worker<'_> {
                 // look at the holders again, as the same try.
                 Ok(()) if self.ctx.bounds.handle.paused().is_some() => {
                     if let Some(stop) = self.checkpoint().await {
-                        let (why, code) = stop.reason(&s.timeout.to_string());
+                        let (why, code) =
+                            stop.reason(&self.ctx.opts.timeout(self.ctx.plan).to_string());
                         return (skipped(why, code), Some(stop));
                     }
                     attempt -= 1;
@@ -654,7 +655,7 @@ impl Worker<'_> {
                 None => self.checkpoint().await,
             };
             if let Some(stop) = stopped {
-                let (why, code) = stop.reason(&s.timeout.to_string());
+                let (why, code) = stop.reason(&self.ctx.opts.timeout(self.ctx.plan).to_string());
                 return (skipped(why, code), Some(stop));
             }
         };
@@ -743,7 +744,7 @@ impl Worker<'_> {
                     Limit::Deadline => (
                         format!(
                             "killed on the server (KILL QUERY) at the apply's deadline ({})",
-                            s.timeout
+                            self.ctx.opts.timeout(self.ctx.plan)
                         ),
                         Some(ErrorCode::Timeout),
                         Some(Stop::Deadline(None)),

@@ -279,6 +279,9 @@ pub struct ApplyOptions {
     pub deadline: Option<tokio::time::Instant>,
     /// The order each node's tables run in, over the plan's (`--order`).
     pub order: Option<Order>,
+    /// The apply's deadline from its start, over the plan's `timeout` (`apply --timeout`: a
+    /// maintenance window).
+    pub timeout: Option<crate::settings::HumanDuration>,
     /// Free bytes in each node's datadir (`--free-disk NODE=BYTES`), over what the server's
     /// `DISKS` plugin says.
     pub free_disk: std::collections::BTreeMap<String, u64>,
@@ -304,8 +307,14 @@ impl ApplyOptions {
             handle: ApplyHandle::new(&plan.settings),
             deadline: None,
             order: None,
+            timeout: None,
             free_disk: Default::default(),
         }
+    }
+
+    /// The apply's time limit: `timeout` when given, else the plan's.
+    pub fn timeout(&self, plan: &Plan) -> crate::settings::HumanDuration {
+        self.timeout.unwrap_or(plan.settings.timeout)
     }
 }
 

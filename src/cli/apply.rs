@@ -34,6 +34,10 @@ pub struct ApplyArgs {
     /// estimated second first), size, name, or plan (as the file lists them)
     #[arg(long, value_enum)]
     pub order: Option<crate::settings::Order>,
+    /// The apply's deadline from its start, over the plan's timeout (a maintenance window:
+    /// --timeout 4h); a rebuild whose estimate does not fit the time left is not started
+    #[arg(long)]
+    pub timeout: Option<crate::settings::HumanDuration>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +82,7 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
             kind: JobKind::Apply,
             pinned: a.expect_digest.as_deref(),
             order: a.order,
+            timeout: a.timeout,
         },
     )
     .await
@@ -102,6 +107,7 @@ pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
             kind: JobKind::Recycle,
             pinned: None,
             order: None,
+            timeout: None,
         },
     )
     .await
@@ -189,6 +195,8 @@ pub(super) struct Run<'a> {
     pub pinned: Option<&'a str>,
     /// `--order`, over the plan's.
     pub order: Option<crate::settings::Order>,
+    /// `--timeout`, over the plan's.
+    pub timeout: Option<crate::settings::HumanDuration>,
 }
 
 pub(super) async fn run_plan(
@@ -203,6 +211,7 @@ pub(super) async fn run_plan(
         kind,
         pinned,
         order,
+        timeout,
     } = how;
     if ctx.dry_run {
         print!("{}", dry_run(&plan));
@@ -237,6 +246,7 @@ pub(super) async fn run_plan(
         resume,
     );
     opts.order = order;
+    opts.timeout = timeout;
     opts.free_disk = run.free_disk.iter().cloned().collect();
     let stop = Stop::new();
     watch_interrupts(stop.clone());

@@ -168,6 +168,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
             kind: crate::jobs::JobKind::Apply,
             pinned: None,
             order: None,
+            timeout: None,
         },
     )
     .await?;

@@ -189,7 +189,7 @@ pub async fn run_apply(
     let deadline = *a
         .opts
         .deadline
-        .get_or_insert(tokio::time::Instant::now() + a.plan.settings.timeout.0);
+        .get_or_insert(tokio::time::Instant::now() + a.opts.timeout(a.plan).0);
     let digest = job.start_applying(a.plan).to_string();
     save(a.store, job, obs, None).await;
     // Discovery probes as many nodes at once as the apply works on, and at least the default.
@@ -198,7 +198,7 @@ pub async fn run_apply(
         r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, probes)) => {
             r.unwrap_or_else(|_| Err(Error::Timeout(format!(
                 "the preflight did not finish within the plan's timeout ({}); nothing was executed",
-                a.plan.settings.timeout
+                a.opts.timeout(a.plan)
             ))))
         }
         _ = a.stop.token().cancelled() => {

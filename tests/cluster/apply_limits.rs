@@ -5,6 +5,7 @@
 
 use crate::common::{self, apply, cluster, plan_file, serial};
 use mysql_tablespace_recycling::mysql::Endpoint;
+use mysql_tablespace_recycling::plan::{read_plan, write_plan};
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec, build};
 use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
@@ -65,8 +66,28 @@ async fn the_deadline_kills_the_rebuild_on_the_server() {
             "1s",
         ],
     );
+    // The estimate says it does not fit in 1 s, so apply would skip it; an estimate can be
+    // wrong, and the deadline still holds then: the plan is edited to claim 0.1 s (and its
+    // new digest pinned, as an edited plan needs).
+    let mut p = read_plan(&plan).unwrap();
+    assert!(p.nodes[0].actions[0].estimated_duration_s.unwrap() > 1.0);
+    for a in p.nodes.iter_mut().flat_map(|n| &mut n.actions) {
+        a.estimated_duration_s = Some(0.1);
+    }
+    write_plan(&plan, &p).unwrap();
+    let digest = p.computed_digest();
     let started = Instant::now();
-    let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
+    let (code, out, err) = apply(
+        &work,
+        &plan,
+        &[
+            "--yes",
+            "--output-format",
+            "json",
+            "--expect-digest",
+            &digest,
+        ],
+    );
     let took = started.elapsed();
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("error[1009]"), "{err}");

@@ -133,8 +133,9 @@ async fn a_long_rebuild_shows_its_progress_and_calibrates_the_next_estimates() {
         if let Ok((jobs, _)) = store.jobs(None, 1, 0).await
             && let Some(j) = jobs.first()
             && let Ok(v) = JobView::load(&store, &j.job_id).await
+            && let Some(r) = v.progress.rebuilds.first()
         {
-            if let Some(r) = v.progress.rebuilds.first() {
+            {
                 assert_eq!(
                     (r.schema.as_str(), r.table.as_str()),
                     ("win_progress", "big")
