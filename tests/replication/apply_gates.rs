@@ -66,7 +66,16 @@ async fn spaces(c: &TestCluster, ep: &Endpoint, schema: &str) -> Vec<(String, i6
     .unwrap()
 }
 
-const LOW: [&str; 4] = ["--threshold-mb", "1", "--threshold-percent", "1"];
+/// Low thresholds, and the tables in name order: the tests act between a node's first and second
+/// table.
+const LOW: [&str; 6] = [
+    "--threshold-mb",
+    "1",
+    "--threshold-percent",
+    "1",
+    "--order",
+    "name",
+];
 
 fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut v: Vec<&str> = LOW.to_vec();
