@@ -4,10 +4,11 @@
 //! An in-place rebuild (`ALTER TABLE … ENGINE=InnoDB`) reads the clustered index, writes the new
 //! one in key order, and sorts and bulk-loads every secondary index; so its cost is a fixed part,
 //! a part per byte read and written, and a part per row and index ([`Work::model_seconds`]). The
-//! model's rates are conservative defaults (about half the speed measured on the sandbox of a
-//! 2-core machine with a 64 MiB buffer pool: 1 s per 100 MiB read and written, 1 µs per row and
-//! index): a node without history gets estimates that are long rather than short, so a window
-//! is not overfilled.
+//! model's rates are conservative defaults, about half the speed measured on the sandbox of a
+//! 2-core machine with a 64 MiB buffer pool (B7: about 1 s per 330 MiB read and written, 1 µs
+//! per row and index, 0.05 s fixed; the defaults are 1 s per 160 MiB, 2 µs and 0.1 s): a node
+//! without history gets estimates that are long rather than short, so a window is not
+//! overfilled.
 //!
 //! Every rebuild's measured duration, sizes, rows and secondary indexes are in the ledger; a
 //! node's [`Calibration`] is the median ratio of measured to modelled seconds over its recent
@@ -16,15 +17,15 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Seconds per byte read or written (1 s per 100 MiB).
-const PER_BYTE: f64 = 1.0 / (100.0 * 1024.0 * 1024.0);
+/// Seconds per byte read or written (1 s per 160 MiB).
+const PER_BYTE: f64 = 1.0 / (160.0 * 1024.0 * 1024.0);
 /// Seconds per row and index built (the clustered one and each secondary one).
-const PER_ROW_INDEX: f64 = 1e-6;
+const PER_ROW_INDEX: f64 = 2e-6;
 /// Opening, preparing and committing the ALTER, whatever its size.
-const FIXED: f64 = 0.5;
+const FIXED: f64 = 0.1;
 /// Rebuilds shorter than this say more about the fixed part than about the rates: they do not
 /// calibrate.
-pub const MIN_CALIBRATING_S: f64 = 1.0;
+pub const MIN_CALIBRATING_S: f64 = 0.25;
 /// The most recent rebuilds of a node a calibration uses.
 pub const CALIBRATION_WINDOW: usize = 20;
 /// A calibration factor outside this range is taken as a measurement gone wrong.
@@ -199,8 +200,8 @@ mod tests {
 
     #[test]
     fn the_model_grows_with_bytes_rows_and_indexes() {
-        let base = work(100, 100_000, 0).model_seconds();
-        assert!((base - (0.5 + 1.5 + 0.1)).abs() < 1e-9, "{base}");
+        let base = work(160, 100_000, 0).model_seconds();
+        assert!((base - (0.1 + 1.5 + 0.2)).abs() < 1e-9, "{base}");
         assert!(work(200, 100_000, 0).model_seconds() > base);
         assert!(work(100, 1_000_000, 0).model_seconds() > base);
         assert!(work(100, 100_000, 4).model_seconds() > base);
@@ -218,7 +219,7 @@ mod tests {
         // Too short to say anything, and an absurd one: ignored.
         let short = PastRebuild {
             work: work(1, 10, 0),
-            seconds: 0.2,
+            seconds: 0.1,
         };
         let c = Calibration::from_history(&[past(0.5), short, past(0.6), past(1000.0), past(2.0)])
             .unwrap();
