@@ -347,6 +347,9 @@ async fn an_interrupted_apply_resumes_without_rebuilding_a_table_twice() {
             "1s",
             "--batch-size",
             "2",
+            // t1 and t2 first, then the held t3.
+            "--order",
+            "name",
         ],
     );
     // t3 is held open, so the first run gets stuck on it after t1 and t2.
