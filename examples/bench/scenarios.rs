@@ -298,7 +298,7 @@ fn b2_tables(smoke: bool) -> Vec<TableSpec> {
     ]
 }
 
-async fn freed_total(b: &Bench, before: &[u64], schema: &str) -> BenchResult<u64> {
+pub(crate) async fn freed_total(b: &Bench, before: &[u64], schema: &str) -> BenchResult<u64> {
     let mut total = 0;
     for (i, ep) in b.replicas().iter().enumerate() {
         total += before[i].saturating_sub(b.schema_bytes(ep, schema).await?);
@@ -306,7 +306,7 @@ async fn freed_total(b: &Bench, before: &[u64], schema: &str) -> BenchResult<u64
     Ok(total)
 }
 
-async fn sizes(b: &Bench, schema: &str) -> BenchResult<Vec<u64>> {
+pub(crate) async fn sizes(b: &Bench, schema: &str) -> BenchResult<Vec<u64>> {
     let mut v = Vec::new();
     for ep in b.replicas() {
         v.push(b.schema_bytes(&ep, schema).await?);

@@ -2,6 +2,7 @@
 
 use crate::Args;
 use crate::report::ScenarioResult;
+use crate::scenarios::{freed_total, sizes};
 use crate::util::{Bench, BenchResult, PASSWORD, USER, median, mib};
 use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
@@ -150,24 +151,6 @@ fn best(items: &[(f64, u64)], window: f64) -> u64 {
         .unwrap_or(0)
 }
 
-/// Bytes of `schema`'s files on every replica.
-async fn sizes(b: &Bench, schema: &str) -> BenchResult<Vec<u64>> {
-    let mut v = Vec::new();
-    for ep in b.replicas() {
-        v.push(b.schema_bytes(&ep, schema).await?);
-    }
-    Ok(v)
-}
-
-async fn freed(b: &Bench, before: &[u64], schema: &str) -> BenchResult<u64> {
-    let after = sizes(b, schema).await?;
-    Ok(before
-        .iter()
-        .zip(&after)
-        .map(|(x, y)| x.saturating_sub(*y))
-        .sum())
-}
-
 /// Waits until InnoDB has purged the fragmenting deletes on every replica: a rebuild that runs
 /// while purge still works on the tables is slower, and would calibrate (or be measured) wrong.
 async fn purged(b: &Bench) -> BenchResult<()> {
@@ -265,7 +248,7 @@ pub async fn b6(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         )?;
         let before = sizes(b, "b6").await?;
         let (_, rep) = apply(b, &path, &[])?;
-        tool.push(freed(b, &before, "b6").await? as f64);
+        tool.push(freed_total(b, &before, "b6").await? as f64);
         let killed: f64 = rep["outcomes"]
             .as_array()
             .into_iter()
@@ -316,7 +299,7 @@ pub async fn b6(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
             kill_optimize(b, ep).await?;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        check_v.push(freed(b, &before, "b6").await? as f64);
+        check_v.push(freed_total(b, &before, "b6").await? as f64);
     }
     let (t, be, c, k, w) = (
         median(&tool),

@@ -112,9 +112,6 @@ pub enum Order {
 }
 
 impl Order {
-    /// Every order.
-    pub const ALL: [Order; 4] = [Self::Plan, Self::Reclaim, Self::Size, Self::Name];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Plan => "plan",

@@ -30,22 +30,7 @@ async fn estimate_and_freed(schema: &str) -> (u64, u64) {
     let p: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
     let est = p["summary"]["estimated_reclaim_bytes"].as_u64().unwrap();
     assert!(est > 0, "{p}");
-    // MariaDB's purge of the deleted rows takes the table's metadata lock batch by batch; a
-    // rebuild started before it is done can fail to get it (seen in CI on the 600 MiB table).
-    let mut conn = c.conn(&node).await;
-    for _ in 0..240 {
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT FROM information_schema.INNODB_METRICS \
-             WHERE NAME = 'trx_rseg_history_len'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        if pending == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    c.purged(&node).await;
     let (code, out, err) = apply(&work, &plan, &["--yes", "--output-format", "json"]);
     assert_eq!(code, 0, "{err}");
     let rep: Value = serde_json::from_str(&out).unwrap();

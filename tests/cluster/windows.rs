@@ -31,26 +31,7 @@ async fn big_table(node: &Endpoint, schema: &str) {
         &["SET SESSION sql_log_bin = 0", &create, &table, &fill, &thin],
     )
     .await;
-    purged(node).await;
-}
-
-/// Waits until InnoDB has purged every deleted row on `node` (until then the purge holds the
-/// table's metadata lock now and then, and an ALTER can time out on it).
-async fn purged(node: &Endpoint) {
-    let mut conn = cluster().conn(node).await;
-    for _ in 0..240 {
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT FROM information_schema.INNODB_METRICS \
-             WHERE NAME = 'trx_rseg_history_len'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        if pending == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    c.purged(node).await;
 }
 
 fn plan_json(path: &std::path::Path) -> Value {
@@ -89,7 +70,7 @@ async fn a_long_rebuild_shows_its_progress_and_calibrates_the_next_estimates() {
         Pattern::RandomDelete { keep_every: 3 },
     )])
     .await;
-    purged(&node).await;
+    c.purged(&node).await;
     let work = tempfile::tempdir().unwrap();
     let only = |t: &'static str| {
         vec![
@@ -135,18 +116,16 @@ async fn a_long_rebuild_shows_its_progress_and_calibrates_the_next_estimates() {
             && let Ok(v) = JobView::load(&store, &j.job_id).await
             && let Some(r) = v.progress.rebuilds.first()
         {
-            {
-                assert_eq!(
-                    (r.schema.as_str(), r.table.as_str()),
-                    ("win_progress", "big")
-                );
-                if let Some(pct) = r.percent {
-                    seen.push(pct);
-                }
-                written = written.max(r.bytes_written.unwrap_or(0));
-                if let Some(left) = v.statistics.estimated_remaining {
-                    remaining.push(left);
-                }
+            assert_eq!(
+                (r.schema.as_str(), r.table.as_str()),
+                ("win_progress", "big")
+            );
+            if let Some(pct) = r.percent {
+                seen.push(pct);
+            }
+            written = written.max(r.bytes_written.unwrap_or(0));
+            if let Some(left) = v.statistics.estimated_remaining {
+                remaining.push(left);
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -200,7 +179,7 @@ async fn a_table_that_would_not_finish_before_the_deadline_is_skipped_not_killed
         TableSpec::sized("win_deadline", "b", 8, Pattern::RangeDelete { percent: 70 }),
     ])
     .await;
-    purged(&node).await;
+    c.purged(&node).await;
     let work = tempfile::tempdir().unwrap();
     // The big table's default estimate is ~7 s; the small ones' well under a second each.
     let plan = plan_file(
@@ -264,7 +243,7 @@ async fn a_rebuild_without_room_in_the_datadir_is_refused_before_any_ddl() {
         Pattern::RandomDelete { keep_every: 4 },
     )])
     .await;
-    purged(&node).await;
+    c.purged(&node).await;
     // The sandbox loads MariaDB's DISKS plugin: the node can tell its free space.
     let mut conn = c.conn(&node).await;
     let mounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.DISKS")

@@ -159,6 +159,26 @@ impl TestCluster {
             .sum()
     }
 
+    /// Waits (up to two minutes) until InnoDB on `ep` has purged every deleted row: until then
+    /// the purge takes the tables' metadata locks batch by batch, and a rebuild started meanwhile
+    /// can time out on it (seen in CI on a 600 MiB table).
+    pub async fn purged(&self, ep: &Endpoint) {
+        let mut conn = self.conn(ep).await;
+        for _ in 0..240 {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT FROM information_schema.INNODB_METRICS \
+                 WHERE NAME = 'trx_rseg_history_len'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("purge backlog");
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
     /// Rebuilds a table on `ep` without writing the binlog; returns bytes freed.
     pub async fn rebuild_locally(&self, ep: &Endpoint, schema: &str, table: &str) -> u64 {
         let before = self.file_size(ep, schema, table).await;
