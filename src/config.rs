@@ -150,12 +150,71 @@ impl Default for ConnectionDefaults {
     }
 }
 
-/// `database.clusters[]:` — a named cluster: its primary's address and credentials.
+/// `database.clusters[]:` — a named cluster: its primary's address and login, and optionally
+/// the replicas' login, logins of single nodes and TLS.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     pub name: String,
     pub primary: ClusterPrimary,
+    /// The login of every node but the primary (a replica-only account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ClusterLogin>,
+    /// Logins of single nodes, over `primary` and `replica`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeLoginConfig>,
+    /// TLS of every connection to the cluster's nodes (`ssl_mode`, `ssl_ca`, `ssl_cert`,
+    /// `ssl_key`); default `ssl_mode: PREFERRED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::mysql::tls::Tls>,
+}
+
+impl ClusterConfig {
+    /// The replicas' login and the per-node logins, as a connection uses them.
+    pub fn other_logins(
+        &self,
+    ) -> (
+        Option<crate::mysql::Credentials>,
+        Vec<crate::mysql::NodeLogin>,
+    ) {
+        let replica = self.replica.as_ref().map(|r| crate::mysql::Credentials {
+            user: r.username.clone(),
+            password: r.password.clone(),
+        });
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| crate::mysql::NodeLogin {
+                node: crate::mysql::Endpoint::new(n.host.clone(), n.port),
+                credentials: crate::mysql::Credentials {
+                    user: n.username.clone(),
+                    password: n.password.clone(),
+                },
+            })
+            .collect();
+        (replica, nodes)
+    }
+}
+
+/// `database.clusters[].replica:` — a login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterLogin {
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
+}
+
+/// `database.clusters[].nodes[]:` — the login of one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeLoginConfig {
+    pub host: String,
+    #[serde(default = "default_mysql_port")]
+    pub port: u16,
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
 }
 
 /// `database.clusters[].primary:`

@@ -132,6 +132,9 @@ pub enum ConnectFailure {
     Unreachable,
     /// The node answered and refused the login (wrong user or password, SQLSTATE 28000).
     LoginRefused,
+    /// TLS could not be set up as `--ssl-mode` requires (a certificate not verified, no TLS
+    /// offered).
+    Tls,
 }
 
 /// Every failure the tool reports. Each variant maps to exactly one [`ErrorCode`].

@@ -51,6 +51,7 @@ impl Bench {
                 replicas: 3,
                 chain: false,
                 user: USER.into(),
+                tls: None,
             },
         );
         sandbox

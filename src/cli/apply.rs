@@ -1,7 +1,8 @@
 //! `apply PLAN`: run exactly a reviewed plan; `recycle`: plan in memory, then apply.
 
 use super::Context;
-use super::opts::{ApplyFormat, CredentialArgs, PlanInputs, RunArgs, TargetArgs};
+use super::login::{CredentialArgs, TargetArgs};
+use super::opts::{ApplyFormat, PlanInputs, RunArgs};
 use super::progress::{Bars, result_table};
 use crate::apply::{ApplyOptions, ApplyReport, SessionSetup, watch_files};
 use crate::error::{Error, Result};
@@ -71,7 +72,9 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
             )));
         }
     }
-    let spec = a.credentials.resolve(&ctx.config)?;
+    let spec =
+        a.credentials
+            .resolve_for_plan(&ctx.config, &plan.cluster.seed, plan.cluster.ssl_mode)?;
     run_plan(
         ctx,
         plan,
@@ -89,7 +92,7 @@ pub async fn apply(ctx: &Context, a: ApplyArgs) -> Result<i32> {
 }
 
 pub async fn recycle(ctx: &Context, a: RecycleArgs) -> Result<i32> {
-    let target = a.target.resolve(&ctx.config)?;
+    let target = a.target.resolve(&ctx.config).await?;
     let req = a.inputs.request(ctx, &target)?;
     let (plan, _) = super::plan::plan_with_id(ctx, req, &target.spec).await?;
     if ctx.dry_run {
@@ -233,7 +236,7 @@ pub(super) async fn run_plan(
         );
     }
     let id = store.next_id("job", Utc::now().date_naive()).await?;
-    let config = RecycleConfig::applying(&plan, &spec.credentials.user, pinned);
+    let config = RecycleConfig::applying(&plan, &spec, pinned);
     let mut job = JobRecord::new(id, kind, JobStatus::Running, config.to_value());
     let digest = job.start_applying(&plan).to_string();
     store.insert_job(&job).await?;

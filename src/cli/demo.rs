@@ -66,6 +66,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
                 replicas: 2,
                 chain: true,
                 user: "recycler".into(),
+                tls: None,
             },
         ),
     };

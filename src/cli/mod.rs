@@ -6,7 +6,9 @@
 //! types are the user manual (`--help`).
 
 mod apply;
+mod argv;
 mod demo;
+mod login;
 mod opts;
 mod plan;
 mod progress;
@@ -49,7 +51,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Discover the replication topology from any node and show it
-    Topology(topology::TopologyArgs),
+    Topology(Box<topology::TopologyArgs>),
     /// Scan nodes, estimate what rebuilds would free, and write a reviewable plan
     Plan(Box<plan::PlanArgs>),
     /// Show a plan file
@@ -98,9 +100,32 @@ impl Context {
 /// Nodes at once when neither flag nor plan says.
 pub use crate::topology::DEFAULT_PARALLEL;
 
-/// Parses the process arguments, runs the command and returns the exit code.
+/// The command line with `--help` as the only help flag on every command: `-h` is the host,
+/// as in every MySQL tool.
+fn command() -> clap::Command {
+    fn long_help_only(c: clap::Command) -> clap::Command {
+        c.disable_help_flag(true)
+            .arg(
+                clap::Arg::new("help")
+                    .long("help")
+                    .action(clap::ArgAction::Help)
+                    .help("Print help"),
+            )
+            .mut_subcommands(long_help_only)
+    }
+    use clap::CommandFactory;
+    long_help_only(Cli::command())
+}
+
+/// Parses the process arguments (mysql spellings first: [`argv::normalize`]), wipes the
+/// passwords from them, runs the command and returns the exit code.
 pub fn main() -> i32 {
-    match Cli::try_parse() {
+    use clap::FromArgMatches;
+    let parsed = command()
+        .try_get_matches_from(argv::normalize(std::env::args_os()))
+        .and_then(|m| Cli::from_arg_matches(&m));
+    argv::hide_passwords();
+    match parsed {
         Ok(cli) => run(cli),
         Err(e) => {
             use clap::error::ErrorKind;
@@ -165,7 +190,7 @@ fn try_run(cli: Cli) -> Result<i32> {
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     let result = rt.block_on(async {
         match cli.command {
-            Command::Topology(a) => topology::run(&ctx, a).await,
+            Command::Topology(a) => topology::run(&ctx, *a).await,
             Command::Plan(a) => plan::run(&ctx, *a).await,
             Command::Show(a) => plan::show(a),
             Command::Diff(a) => plan::diff_cmd(a),
@@ -200,5 +225,22 @@ pub fn emit(text: &str, path: Option<&PathBuf>) -> Result<()> {
             print!("{text}");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent_and_h_is_the_host() {
+        let cmd = super::command();
+        cmd.clone().debug_assert();
+        let m = cmd
+            .try_get_matches_from(["t", "topology", "-h", "db1", "-P", "3307", "-u", "u"])
+            .unwrap();
+        let (_, sub) = m.subcommand().unwrap();
+        assert_eq!(
+            sub.get_one::<String>("host").map(String::as_str),
+            Some("db1")
+        );
     }
 }

@@ -1,105 +1,17 @@
-//! The option groups several commands share: the target and its credentials, the plan inputs
-//! (settings and table filters) of `plan` and `recycle`, and the run flags of every command
-//! that executes a plan, and the sandbox password of `sandbox up` and `demo`.
+//! The option groups several commands share: the plan inputs (settings and table filters) of
+//! `plan` and `recycle`, the run flags of every command that executes a plan, and the sandbox
+//! password of `sandbox up` and `demo`. How a command logs in is in `login`.
 
 use super::Context;
+use super::login::Target;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::inspect::TableFilter;
-use crate::mysql::{ConnectSpec, Credentials, Endpoint};
 use crate::plan::PlanRequest;
 use crate::secret::Secret;
 use crate::settings::{HumanDuration, LoadLimits, Mode, Order, Scope, Settings, SettingsOverrides};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-
-/// Credential flags: every node found uses the same login.
-#[derive(Debug, Clone, Args)]
-pub struct CredentialArgs {
-    /// MySQL user
-    #[arg(long)]
-    pub user: Option<String>,
-    /// MySQL password [env: RECYCLER_DB_PASSWORD]
-    #[arg(
-        long,
-        env = "RECYCLER_DB_PASSWORD",
-        hide_env = true,
-        hide_env_values = true
-    )]
-    pub password: Option<Secret>,
-    /// A cluster from database.clusters in the config: its primary's address and credentials
-    #[arg(long)]
-    pub cluster: Option<String>,
-}
-
-impl CredentialArgs {
-    /// Design §10: flags win over `--cluster`'s config entry; password precedence is
-    /// flag > `RECYCLER_DB_PASSWORD` > config.
-    pub fn resolve(&self, cfg: &Config) -> Result<ConnectSpec> {
-        let cluster = self
-            .cluster
-            .as_deref()
-            .map(|n| cfg.cluster(n))
-            .transpose()?;
-        let user = self
-            .user
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.username.clone()))
-            .ok_or_else(|| Error::invalid("--user is required (or --cluster NAME)"))?;
-        let password = self
-            .password
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.password.clone()))
-            .unwrap_or_default();
-        Ok(cfg.database.default.spec(Credentials { user, password }))
-    }
-}
-
-/// Connection flags shared by every command that talks to a cluster.
-#[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
-    /// MySQL host (or use --cluster)
-    #[arg(long)]
-    pub host: Option<String>,
-    /// MySQL port [default: 3306]
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
-    #[command(flatten)]
-    pub credentials: CredentialArgs,
-}
-
-/// A resolved target: the seed address, how to connect, and the cluster's name if named.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub endpoint: Endpoint,
-    pub spec: ConnectSpec,
-    pub cluster_name: Option<String>,
-}
-
-impl TargetArgs {
-    /// The seed address from the flags or `--cluster`, and the credentials.
-    pub fn resolve(&self, cfg: &Config) -> Result<Target> {
-        let name = self.credentials.cluster.as_deref();
-        let cluster = name.map(|n| cfg.cluster(n)).transpose()?;
-        let host = self
-            .host
-            .clone()
-            .or_else(|| cluster.map(|c| c.primary.host.clone()))
-            .ok_or_else(|| Error::invalid("--host is required (or --cluster NAME)"))?;
-        let port = self
-            .port
-            .or_else(|| cluster.map(|c| c.primary.port))
-            .unwrap_or(3306);
-        if let Some(r) = crate::mysql::address::host_problem(&host) {
-            return Err(Error::invalid(format!("--host: the host {r}")));
-        }
-        Ok(Target {
-            endpoint: Endpoint::new(host, port),
-            spec: self.credentials.resolve(cfg)?,
-            cluster_name: name.map(str::to_string),
-        })
-    }
-}
 
 /// Plan settings flags, shared by `plan` and `recycle`; unset flags take `recycling.defaults`.
 #[derive(Debug, Clone, Args)]

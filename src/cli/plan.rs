@@ -1,6 +1,7 @@
 //! `plan`: discover, scan and write a reviewable plan; `show`, `diff`, `check` review it.
 
-use super::opts::{PlanInputs, TargetArgs};
+use super::login::TargetArgs;
+use super::opts::PlanInputs;
 use super::{Context, emit};
 use crate::error::Result;
 use crate::plan::{
@@ -53,7 +54,7 @@ pub struct PlanArgs {
 }
 
 pub async fn run(ctx: &Context, a: PlanArgs) -> Result<i32> {
-    let target = a.target.resolve(&ctx.config)?;
+    let target = a.target.resolve(&ctx.config).await?;
     let mut req = a.inputs.request(ctx, &target)?;
     if ctx.dry_run && req.analyze {
         eprintln!("dry run: not refreshing statistics (--analyze skipped)");

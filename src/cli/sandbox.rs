@@ -164,6 +164,7 @@ async fn up(a: UpArgs) -> Result<i32> {
             replicas: a.replicas.unwrap_or(2),
             chain: a.chain,
             user: a.user.clone(),
+            tls: None,
         },
     };
     if layout.replicas == 0 && layout.chain {

@@ -1,6 +1,6 @@
 //! `topology`: discover the replication tree from any node and print it.
 
-use super::opts::TargetArgs;
+use super::login::TargetArgs;
 use super::{Context, emit};
 use crate::error::Result;
 use crate::topology::{DiscoverOptions, OutputFormat, discover, render};
@@ -23,7 +23,7 @@ pub struct TopologyArgs {
 }
 
 pub async fn run(ctx: &Context, args: TopologyArgs) -> Result<i32> {
-    let target = args.target.resolve(&ctx.config)?;
+    let target = args.target.resolve(&ctx.config).await?;
     let opts = DiscoverOptions {
         max_depth: args.max_depth,
         parallel: ctx.parallel.unwrap_or(super::DEFAULT_PARALLEL),

@@ -99,6 +99,25 @@ pub struct TargetView {
     pub host: String,
     pub port: u16,
     pub username: String,
+    /// The login of the other nodes, when they have their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_username: Option<String>,
+    /// The TLS mode of the job's connections.
+    #[serde(default)]
+    pub ssl_mode: crate::mysql::tls::SslMode,
+}
+
+impl TargetView {
+    /// `seed` reached with `spec`'s logins and TLS.
+    fn new(seed: &crate::mysql::Endpoint, spec: &crate::mysql::ConnectSpec) -> Self {
+        Self {
+            host: seed.host.clone(),
+            port: seed.port,
+            username: spec.credentials.user.clone(),
+            replica_username: spec.replica.as_ref().map(|r| r.user.clone()),
+            ssl_mode: spec.tls.ssl_mode,
+        }
+    }
 }
 
 /// The settings a job runs with (spec §5.1 `RecycleConfig`): the spec's keys with the values
@@ -141,14 +160,10 @@ pub struct RecycleConfig {
 }
 
 impl RecycleConfig {
-    /// A job that plans `req` (and applies the plan unless `dry_run`), logged in as `user`.
-    pub fn planning(req: &PlanRequest, user: &str, dry_run: bool) -> Self {
+    /// A job that plans `req` (and applies the plan unless `dry_run`), connected with `spec`.
+    pub fn planning(req: &PlanRequest, spec: &crate::mysql::ConnectSpec, dry_run: bool) -> Self {
         Self {
-            target: TargetView {
-                host: req.seed.host.clone(),
-                port: req.seed.port,
-                username: user.to_string(),
-            },
+            target: TargetView::new(&req.seed, spec),
             cluster: req.cluster_name.clone(),
             databases: req.filter.databases.clone(),
             tables: req.filter.tables.clone(),
@@ -163,15 +178,14 @@ impl RecycleConfig {
         }
     }
 
-    /// A job that applies `plan`, logged in as `user`.
-    pub fn applying(plan: &Plan, user: &str, expect_digest: Option<&str>) -> Self {
-        let seed = &plan.cluster.seed;
+    /// A job that applies `plan`, connected with `spec`.
+    pub fn applying(
+        plan: &Plan,
+        spec: &crate::mysql::ConnectSpec,
+        expect_digest: Option<&str>,
+    ) -> Self {
         Self {
-            target: TargetView {
-                host: seed.host.clone(),
-                port: seed.port,
-                username: user.to_string(),
-            },
+            target: TargetView::new(&plan.cluster.seed, spec),
             cluster: None,
             databases: Vec::new(),
             tables: Vec::new(),

@@ -10,8 +10,10 @@
 pub mod address;
 pub mod flavor;
 pub mod gates;
+pub mod option_file;
 pub mod pool;
 pub mod replication;
+pub mod tls;
 
 use crate::error::{ConnectFailure, Error, Result};
 use crate::secret::Secret;
@@ -81,14 +83,36 @@ pub struct Credentials {
     pub password: Secret,
 }
 
-/// How to reach nodes: the login shared by every node of a cluster, the connect timeout and
-/// the read pools (clones share them).
+/// A login for one node, over the cluster's (config `clusters[].nodes[]`, as gh-ost's
+/// `--master-user` is one for the master).
+#[derive(Debug, Clone)]
+pub struct NodeLogin {
+    pub node: Endpoint,
+    pub credentials: Credentials,
+}
+
+/// How to reach nodes: the logins (the seed's, the replicas', per-node ones), TLS, the connect
+/// timeout and the read pools (clones share them).
 #[derive(Debug, Clone)]
 pub struct ConnectSpec {
+    /// The login of the node named (`--host`, a cluster's primary, a plan's seed), and of
+    /// every node when no other login applies.
     pub credentials: Credentials,
+    /// The login of every other node discovery finds (`--replica-user`, `clusters[].replica`).
+    pub replica: Option<Credentials>,
+    /// Logins of single nodes, over both.
+    pub node_logins: Vec<NodeLogin>,
+    /// The node named: it logs in with `credentials` even when `replica` is set.
+    pub seed: Option<Endpoint>,
+    /// TLS of every connection.
+    pub tls: tls::Tls,
     pub connect_timeout: Duration,
-    /// Connect through this unix socket instead of TCP (sandbox administration only).
+    /// Connect to every node through this unix socket instead of TCP (sandbox
+    /// administration only).
     pub socket: Option<PathBuf>,
+    /// The unix socket of the nodes addressed as `localhost` (`--socket`, as the mysql client
+    /// uses its socket for host `localhost`).
+    pub local_socket: Option<PathBuf>,
     /// Sessions for discovery and catalog scans ([`pool`]); DDL never uses them.
     pub pools: pool::ReadPools,
 }
@@ -98,8 +122,13 @@ impl ConnectSpec {
     pub fn new(credentials: Credentials, connect_timeout: Duration) -> Self {
         Self {
             credentials,
+            replica: None,
+            node_logins: Vec::new(),
+            seed: None,
+            tls: tls::Tls::default(),
             connect_timeout,
             socket: None,
+            local_socket: None,
             pools: pool::ReadPools::default(),
         }
     }
@@ -109,26 +138,57 @@ impl ConnectSpec {
         Self { pools, ..self }
     }
 
+    /// The same logins with `seed` as the node named (a plan's seed, at apply).
+    pub fn with_seed(self, seed: Endpoint) -> Self {
+        Self {
+            seed: Some(seed),
+            ..self
+        }
+    }
+
+    /// The login used for `ep`: its own (`node_logins`), else the seed's for the seed, else
+    /// the replicas' when set, else the seed's.
+    pub fn credentials_for(&self, ep: &Endpoint) -> &Credentials {
+        if let Some(n) = self.node_logins.iter().find(|n| n.node.same_node(ep)) {
+            return &n.credentials;
+        }
+        let is_seed = self.seed.as_ref().is_none_or(|s| s.same_node(ep));
+        match &self.replica {
+            Some(r) if !is_seed => r,
+            _ => &self.credentials,
+        }
+    }
+
     /// A read session to `ep` from the pools.
     pub async fn read(&self, ep: &Endpoint) -> Result<pool::Pooled> {
         self.pools.get(ep, self).await
     }
 
+    /// The unix socket a connection to `ep` goes through, if any.
+    fn socket_for(&self, ep: &Endpoint) -> Option<&PathBuf> {
+        self.socket.as_ref().or_else(|| {
+            self.local_socket
+                .as_ref()
+                .filter(|_| ep.host.eq_ignore_ascii_case("localhost"))
+        })
+    }
+
     fn options(&self, ep: &Endpoint) -> MySqlConnectOptions {
+        let login = self.credentials_for(ep);
         let mut o = MySqlConnectOptions::new()
             .host(&ep.host)
             .port(ep.port)
-            .username(&self.credentials.user)
+            .username(&login.user)
             // Statement text can carry credentials (CHANGE MASTER TO); never log it.
             .disable_statement_logging();
         // An empty password must be sent as no password at all, or the server sees one.
-        if !self.credentials.password.is_empty() {
-            o = o.password(self.credentials.password.expose());
+        if !login.password.is_empty() {
+            o = o.password(login.password.expose());
         }
-        if let Some(s) = &self.socket {
+        if let Some(s) = self.socket_for(ep) {
             o = o.socket(s);
         }
-        o
+        self.tls.apply(o)
     }
 }
 
@@ -144,7 +204,7 @@ pub async fn connect(ep: &Endpoint, spec: &ConnectSpec) -> Result<MySqlConnectio
     };
     match tokio::time::timeout(spec.connect_timeout, MySqlConnection::connect_with(&opts)).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(conn_err(describe_connect_error(&e))),
+        Ok(Err(e)) => Err(conn_err(describe_connect_error(&e, &spec.tls))),
         Err(_) => Err(conn_err((
             format!("no answer within {}s", spec.connect_timeout.as_secs_f64()),
             ConnectFailure::Unreachable,
@@ -152,8 +212,13 @@ pub async fn connect(ep: &Endpoint, spec: &ConnectSpec) -> Result<MySqlConnectio
     }
 }
 
-fn describe_connect_error(e: &sqlx::Error) -> (String, ConnectFailure) {
+fn describe_connect_error(e: &sqlx::Error, tls: &tls::Tls) -> (String, ConnectFailure) {
     match e {
+        sqlx::Error::Tls(t) => (tls.explain(&tls_detail(t.as_ref())), ConnectFailure::Tls),
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            // rustls reports a refused certificate as an I/O error of kind InvalidData.
+            (tls.explain(&io.to_string()), ConnectFailure::Tls)
+        }
         sqlx::Error::Io(io) => (io.to_string(), ConnectFailure::Unreachable),
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("28000") => (
@@ -164,6 +229,21 @@ fn describe_connect_error(e: &sqlx::Error) -> (String, ConnectFailure) {
         },
         other => (other.to_string(), ConnectFailure::Unreachable),
     }
+}
+
+/// A TLS error and its sources, one line.
+fn tls_detail(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
 }
 
 /// Maps a failed statement on `node` to an error naming the node; MySQL's privilege errors

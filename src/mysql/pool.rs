@@ -53,12 +53,14 @@ struct Pools {
     nodes: Mutex<HashMap<Key, Arc<NodePool>>>,
 }
 
-/// A node (as [`Endpoint::normalized`]) and the login used on it.
+/// A node (as [`Endpoint::normalized`]), the login and the TLS used on it: a session opened
+/// for one request is never handed to another that asked for other credentials or more TLS.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     node: Endpoint,
     user: String,
     password: Secret,
+    tls: super::tls::Tls,
 }
 
 #[derive(Debug)]
@@ -83,10 +85,12 @@ impl ReadPools {
     }
 
     fn node(&self, ep: &Endpoint, spec: &ConnectSpec) -> Arc<NodePool> {
+        let login = spec.credentials_for(ep);
         let key = Key {
             node: ep.normalized(),
-            user: spec.credentials.user.clone(),
-            password: spec.credentials.password.clone(),
+            user: login.user.clone(),
+            password: login.password.clone(),
+            tls: spec.tls.clone(),
         };
         let mut nodes = self.0.nodes.lock().unwrap_or_else(|p| p.into_inner());
         nodes

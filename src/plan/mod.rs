@@ -58,6 +58,10 @@ pub struct PlanCluster {
     #[serde(with = "crate::mysql::address::as_text")]
     #[schema(value_type = String)]
     pub seed: Endpoint,
+    /// The TLS mode the plan was made with; apply connects with at least it (plans made before
+    /// it was recorded have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<crate::mysql::tls::SslMode>,
 }
 
 /// Why [`Plan::check_digest`] refuses a plan.
@@ -311,6 +315,7 @@ pub(crate) fn example_plan() -> Plan {
         cluster: PlanCluster {
             cluster_id: "cluster-8618e7901b7f".into(),
             seed: Endpoint::new("127.0.0.1", 23306),
+            ssl_mode: None,
         },
         settings: Settings {
             mode: Mode::BinlogOff,

@@ -314,6 +314,7 @@ pub fn build_plan(
         cluster: PlanCluster {
             cluster_id: topo.cluster_id.clone(),
             seed: seed.clone(),
+            ssl_mode: None,
         },
         settings: settings.clone(),
         nodes,
@@ -373,7 +374,9 @@ pub async fn make_plan(
     for ex in &mut sel.executing {
         ex.calibration = calibrations.get(&ex.endpoint.to_string()).copied();
     }
-    let plan = build_plan(&topo, &req.seed, &sel, &scans, s, &req.plan_id, Utc::now());
+    let mut plan = build_plan(&topo, &req.seed, &sel, &scans, s, &req.plan_id, Utc::now());
+    plan.cluster.ssl_mode = Some(spec.tls.ssl_mode);
+    plan.seal();
     Ok((plan, scans))
 }
 

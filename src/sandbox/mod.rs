@@ -29,6 +29,17 @@ pub struct Layout {
     pub chain: bool,
     /// The account created on every node (all privileges; also used for replication).
     pub user: String,
+    /// TLS certificate files every node serves (a TLS test's own certificates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTls>,
+}
+
+/// The PEM files a node's `--ssl-cert`, `--ssl-key` and `--ssl-ca` name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl Layout {
@@ -233,13 +244,14 @@ impl Sandbox {
     /// Root over the node's unix socket: sandbox administration only.
     pub fn admin_spec(&self, node: &NodePaths) -> ConnectSpec {
         ConnectSpec {
-            credentials: Credentials {
-                user: "root".into(),
-                password: Secret::default(),
-            },
-            connect_timeout: Duration::from_secs(5),
             socket: Some(node.socket.clone()),
-            pools: Default::default(),
+            ..ConnectSpec::new(
+                Credentials {
+                    user: "root".into(),
+                    password: Secret::default(),
+                },
+                Duration::from_secs(5),
+            )
         }
     }
 
@@ -373,6 +385,11 @@ impl Sandbox {
             ];
             if self.layout.source_of(n.index).is_some() {
                 args.push("--read-only=1".into());
+            }
+            if let Some(t) = &self.layout.tls {
+                args.push(format!("--ssl-cert={}", t.cert.display()));
+                args.push(format!("--ssl-key={}", t.key.display()));
+                args.push(format!("--ssl-ca={}", t.ca.display()));
             }
             if is_root() {
                 args.push("--user=root".into());
@@ -594,6 +611,7 @@ mod tests {
             replicas: 2,
             chain: true,
             user: "recycler".into(),
+            tls: None,
         };
         assert_eq!(l.node_count(), 4);
         assert_eq!(l.source_of(0), None);

@@ -149,8 +149,7 @@ async fn submission(st: &AppState, req: JobRequest) -> Result<Submission, ApiErr
         if req.plan.is_some() {
             jobs.store().save_new_plan(&plan).await?;
         }
-        let config =
-            RecycleConfig::applying(&plan, &spec.credentials.user, req.expect_digest.as_deref());
+        let config = RecycleConfig::applying(&plan, &spec, req.expect_digest.as_deref());
         Submission {
             work: Work::Apply {
                 plan: Box::new(plan),
@@ -161,7 +160,7 @@ async fn submission(st: &AppState, req: JobRequest) -> Result<Submission, ApiErr
     } else {
         let (request, spec) = req.plan_request(cfg)?;
         let spec = st.pooled(spec);
-        let config = RecycleConfig::planning(&request, &spec.credentials.user, req.dry_run);
+        let config = RecycleConfig::planning(&request, &spec, req.dry_run);
         Submission {
             work: Work::Recycle {
                 request: Box::new(request),

@@ -46,6 +46,7 @@ pub fn cluster() -> &'static TestCluster {
                 replicas: 2,
                 chain: true,
                 user: USER.into(),
+                tls: None,
             },
         );
         // SAFETY: registering a plain extern "C" fn with atexit.
@@ -98,11 +99,15 @@ pub fn cli(work: &tempfile::TempDir) -> assert_cmd::Command {
 }
 
 /// The same command as [`cli`], as a `std::process::Command` (for a process the test keeps
-/// running, signals or watches).
+/// running, signals or watches). Its home is the work dir, so no `~/.my.cnf` of the machine's
+/// is read.
 pub fn cli_std(work: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mysql-tablespace-recycling"));
     cmd.current_dir(work)
+        .env("HOME", work)
+        .env_remove("MYSQL_TEST_LOGIN_FILE")
         .env_remove("RECYCLER_DB_PASSWORD")
+        .env_remove("RECYCLER_DB_REPLICA_PASSWORD")
         .env_remove("RECYCLER_CONFIG_FILE")
         .env("RECYCLER_LOG_FILE", work.join("logs/recycling.log"));
     cmd
