@@ -75,7 +75,7 @@ async fn a_job_shows_the_settings_it_runs_with_and_omits_what_is_unset() {
     let jc = &d["config"];
     assert_eq!(
         jc["target"],
-        json!({"host": r1.host, "port": r1.port, "username": USER}),
+        json!({"host": r1.host, "port": r1.port, "username": USER, "ssl_mode": "PREFERRED"}),
         "{jc}"
     );
     assert_eq!(jc["mode"], "binlog-off", "{jc}");
@@ -212,4 +212,38 @@ async fn a_request_past_its_deadline_is_408_naming_what_still_ran() {
     assert_error(s, &v, 500, 1002);
     drop(silent);
     app.stop().await;
+}
+
+/// A job store that fails is the server's fault, never the request's (issue 13 item 4): 500
+/// with 1005 while a job is being created, 500 with 1000 when a list cannot be read. The store
+/// is made to fail for real: a trigger refuses every new job row, then the table is renamed.
+#[tokio::test]
+async fn a_failing_job_store_is_a_5xx_never_a_bad_request() {
+    let _g = shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db");
+    let app = App::start(|cfg: &mut Config| cfg.persistence.job_state.file = db.clone()).await;
+    let store = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store
+        .execute(
+            "CREATE TRIGGER mtr_disk_full BEFORE INSERT ON jobs \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+        )
+        .await
+        .unwrap();
+    let (s, v) = app
+        .post(
+            "/api/v1/recycle/jobs",
+            json!({"target": target(&cluster().replica(1)), "dry_run": true}),
+        )
+        .await;
+    assert_error(s, &v, 500, 1005);
+    store
+        .execute("ALTER TABLE jobs RENAME TO mtr_jobs_gone")
+        .await
+        .unwrap();
+    let (s, v) = app.get("/api/v1/recycle/jobs").await;
+    assert_error(s, &v, 500, 1000);
 }

@@ -428,7 +428,7 @@ async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
     let jc = &d["config"];
     assert_eq!(
         jc["target"],
-        json!({"host": r1.host, "port": r1.port, "username": USER}),
+        json!({"host": r1.host, "port": r1.port, "username": USER, "ssl_mode": "PREFERRED"}),
         "{jc}"
     );
     assert_eq!(jc["plan_id"], json!(plan_id), "{jc}");
