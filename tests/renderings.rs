@@ -243,7 +243,10 @@ fn plan_and_check_tables_with_missing_nodes() {
     p.seal();
     let f = put(&work, "missing.yaml", &p);
     assert_snapshot!("plan_table_with_missing_nodes", run(&work, &["show", f], 0));
-    assert_snapshot!("check_table_with_missing_nodes", run(&work, &["check", f], 0));
+    assert_snapshot!(
+        "check_table_with_missing_nodes",
+        run(&work, &["check", f], 0)
+    );
 }
 
 #[test]

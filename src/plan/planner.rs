@@ -21,7 +21,9 @@ use crate::inspect::{NodeScan, Phase2, ScanOptions, TableFilter, TableStats, sca
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Order, Scope, Settings};
 use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach, truncated};
-use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, NodeMemory, discover_remembered};
+use crate::topology::{
+    ClusterTopology, DatabaseNode, DiscoverOptions, NodeMemory, discover_remembered,
+};
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// What to plan.

@@ -397,7 +397,10 @@ pub async fn create_plan(
     let store = st.jobs().store();
     request.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
     // The plan is saved only when it was made in time.
-    let (plan, _) = within(&st, async { Ok(make_plan(&request, &spec, store, store).await?) }).await?;
+    let (plan, _) = within(&st, async {
+        Ok(make_plan(&request, &spec, store, store).await?)
+    })
+    .await?;
     store.save_plan(&plan).await?;
     created("plan created successfully", plan)
 }

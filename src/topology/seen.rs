@@ -296,8 +296,16 @@ mod tests {
         assert!(cut.missing.is_empty());
         // Forgotten at once, or after FORGET_AFTER_DAYS without being seen.
         let c = "127.0.0.1:23306";
-        assert!(m.forget(c, &Endpoint::new("127.0.0.1", 23309)).await.unwrap());
-        assert!(!m.forget(c, &Endpoint::new("127.0.0.1", 23309)).await.unwrap());
+        assert!(
+            m.forget(c, &Endpoint::new("127.0.0.1", 23309))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !m.forget(c, &Endpoint::new("127.0.0.1", 23309))
+                .await
+                .unwrap()
+        );
         let mut t = topo("2026-12-02T08:00:00Z", &[23308, 23309]);
         remember(&mut t, &m).await;
         let addrs: Vec<u16> = t.missing.iter().map(|n| n.address.port).collect();

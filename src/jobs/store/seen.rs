@@ -8,10 +8,10 @@ use crate::mysql::Endpoint;
 use crate::topology::{NodeMemory, Role, SeenNode};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// A time as stored: RFC 3339 UTC with microseconds and `Z`, one width, so that text order is
-/// time order (the forget rule compares them in SQL).
+/// A time as stored: RFC 3339 UTC with nanoseconds (as a discovery's time has them) and `Z`,
+/// one width, so that text order is time order (the forget rule compares them in SQL).
 fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 #[async_trait::async_trait]
@@ -124,8 +124,12 @@ mod tests {
             seen(23306, Some(1), None, t1),
             seen(23308, Some(3), Some(23306), t1),
         ];
-        assert!(s.record_seen("c", &first, long_ago).await.unwrap().is_empty());
-        // Read back at the store's precision (microseconds).
+        assert!(
+            s.record_seen("c", &first, long_ago)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let t2 = "2026-12-02T07:00:00Z";
         // 23308 again, unreachable now (its id unknown), under another source.
         let again = [
@@ -133,14 +137,7 @@ mod tests {
             seen(23308, None, Some(23307), t2),
         ];
         let before = s.record_seen("c", &again, long_ago).await.unwrap();
-        let t1_stored = at("2026-12-02T06:10:11.123456Z");
-        assert_eq!(
-            before,
-            [
-                seen(23306, Some(1), None, "2026-12-02T06:10:11.123456Z"),
-                seen(23308, Some(3), Some(23306), "2026-12-02T06:10:11.123456Z"),
-            ]
-        );
+        assert_eq!(before, first, "read back as recorded, to the nanosecond");
         let now = s
             .record_seen("c", &[], long_ago)
             .await
@@ -153,20 +150,33 @@ mod tests {
             (
                 Some(3),
                 Some(Endpoint::new("127.0.0.1", 23307)),
-                t1_stored,
+                at(t1),
                 at(t2)
             ),
             "the id known before is kept, the rest is the last discovery's"
         );
         // Another cluster remembers its own nodes.
-        assert!(s.record_seen("other", &[], long_ago).await.unwrap().is_empty());
+        assert!(
+            s.record_seen("other", &[], long_ago)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // Forgotten by address (any spelling of it) or by age.
-        assert!(s.forget("c", &Endpoint::new("localhost", 23308)).await.unwrap());
-        assert!(!s.forget("c", &Endpoint::new("127.0.0.1", 23308)).await.unwrap());
+        assert!(
+            s.forget("c", &Endpoint::new("localhost", 23308))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.forget("c", &Endpoint::new("127.0.0.1", 23308))
+                .await
+                .unwrap()
+        );
         let left = s.record_seen("c", &[], at(t2)).await.unwrap();
         assert_eq!(left.len(), 1, "{left:?}");
         assert!(
-            s.record_seen("c", &[], at("2026-12-02T07:00:00.000001Z"))
+            s.record_seen("c", &[], at("2026-12-02T07:00:00.000000001Z"))
                 .await
                 .unwrap()
                 .is_empty()
