@@ -9,6 +9,7 @@ use crate::common::{PASSWORD, TestCluster, USER, cli, cluster, serial, target_ar
 use mysql_tablespace_recycling::config::Config;
 use mysql_tablespace_recycling::jobs::Store;
 use mysql_tablespace_recycling::mysql::{Endpoint, query_rows};
+use mysql_tablespace_recycling::sandbox::fragment::{Pattern, TableSpec};
 use mysql_tablespace_recycling::server::{AppState, serve};
 use mysql_tablespace_recycling::topology::ClusterTopology;
 use serde_json::{Value, json};
@@ -183,8 +184,37 @@ async fn a_replica_its_source_forgot_is_reported_as_seen_before_until_it_is_back
     let first = json(&topology(&work, &primary, "json"));
     assert!(first.get("missing").is_none(), "{first}");
     assert!(store.exists(), "the discovery used the configured store");
+    // And a plan with rebuilds on every replica, replica 2's included, for apply's preflight
+    // below (seeded at the primary: discovery from replica 2 itself finds it on the way up).
+    c.fragment(&[TableSpec::sized(
+        "seen_t",
+        "a",
+        4,
+        Pattern::RandomDelete { keep_every: 10 },
+    )])
+    .await;
+    let plan_path = work.path().join("cluster.yaml");
+    let mut args = vec!["plan".to_string()];
+    args.extend(target_args(&primary));
+    args.extend(
+        [
+            "--scope",
+            "cluster",
+            "--database",
+            "seen_t",
+            "--threshold-mb",
+            "1",
+            "--threshold-percent",
+            "5",
+            "--out",
+        ]
+        .map(String::from),
+    );
+    args.push(plan_path.display().to_string());
+    run(&work, &args);
 
     // Replica 2 stops replicating; once the primary has forgotten it, no discovery finds it.
+    let stopped_at = chrono::Utc::now();
     c.exec(&r2, &["STOP SLAVE"]).await;
     let restart = Restart(Some(r2.clone()));
     until_listed(c, &primary, &r2, false).await;
@@ -208,8 +238,16 @@ async fn a_replica_its_source_forgot_is_reported_as_seen_before_until_it_is_back
     assert_eq!(m["role"], "slave", "{m}");
     assert_eq!(m["source"], primary.to_string(), "{m}");
     assert_eq!(m["server_id"], 3, "{m}");
-    // Still last seen at the first discovery, which found it.
-    assert_eq!(m["last_seen"], first["discover_time"], "{m}");
+    // Last seen by the plan's discovery, the last to find it, before it stopped.
+    let time = |v: &Value| -> chrono::DateTime<chrono::Utc> {
+        v.as_str().expect("a time").parse().expect("RFC 3339")
+    };
+    assert_eq!(m["first_seen"], first["discover_time"], "{m}");
+    let last = time(&m["last_seen"]);
+    assert!(
+        time(&first["discover_time"]) < last && last < stopped_at,
+        "{m}"
+    );
 
     // A plan made now names it too: a node it does not cover.
     let mut args = vec!["plan".to_string()];
@@ -231,6 +269,30 @@ async fn a_replica_its_source_forgot_is_reported_as_seen_before_until_it_is_back
     let rest = discover_over_rest(&store, &primary).await;
     assert_eq!(rest["missing"][0]["address"], r2.to_string(), "{rest}");
 
+    // Apply's preflight records what it found too (its warning in the log names the node
+    // missing), and refuses the plan: its node is no longer in the topology (exit 3).
+    let o = cli(&work)
+        .arg("--config")
+        .arg(work.path().join("config.yaml"))
+        .arg("apply")
+        .arg(&plan_path)
+        .args(["--yes", "--user", USER, "--password", PASSWORD])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("{r2} is no longer in the replication topology")),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(work.path().join("logs/recycling.log")).unwrap();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains(&format!("seen before: {r2}  last seen")))
+        .count();
+    // topology twice, plan, apply's preflight.
+    assert_eq!(warned, 4, "{log}");
+
     // Back: replicating and announced again, it is found and no longer missing.
     restart.now(c).await;
     until_listed(c, &primary, &r2, true).await;
@@ -244,7 +306,13 @@ async fn a_replica_its_source_forgot_is_reported_as_seen_before_until_it_is_back
         .iter()
         .any(|n| n["port"] == r2.port);
     assert!(found, "{back}");
-    c.exec(&primary, &["DROP DATABASE IF EXISTS seen_beat"])
-        .await;
+    c.exec(
+        &primary,
+        &[
+            "DROP DATABASE IF EXISTS seen_beat",
+            "DROP DATABASE IF EXISTS seen_t",
+        ],
+    )
+    .await;
     c.sync_from(&primary, &r2).await;
 }
