@@ -18,8 +18,8 @@ use mysql_tablespace_recycling::mysql::Endpoint;
 use mysql_tablespace_recycling::mysql::flavor::Flavor;
 use mysql_tablespace_recycling::plan::{Plan, diff, read_plan, rebuild_statement, write_plan};
 use mysql_tablespace_recycling::topology::{
-    ClusterTopology, DatabaseNode, OutputFormat, ReplicationState, Role, TopologyTree, Truncation,
-    render,
+    ClusterTopology, DatabaseNode, OutputFormat, ReplicationState, Role, SeenNode, TopologyTree,
+    Truncation, render,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -106,6 +106,7 @@ fn topology() -> ClusterTopology {
             master: node(23306, 1, Role::Master, vec![r1, r2, gone, portless]),
         },
         truncated: None,
+        missing: Vec::new(),
     }
 }
 
@@ -139,6 +140,53 @@ fn topology_json() {
 #[test]
 fn topology_yaml() {
     assert_snapshot!(render(&topology(), OutputFormat::Yaml).unwrap());
+}
+
+/// Nodes earlier discoveries found and this one did not: a replica whose replication stopped
+/// (its source forgot it) and a former primary of the cluster.
+fn missing() -> Vec<SeenNode> {
+    vec![
+        SeenNode {
+            address: Endpoint::new("10.0.0.7", 3306),
+            server_id: Some(7),
+            server_uuid: None,
+            role: Role::Master,
+            source: None,
+            first_seen: at("2026-10-01T08:00:00Z"),
+            last_seen: at("2026-11-20T09:15:00.250Z"),
+        },
+        SeenNode {
+            address: Endpoint::new("127.0.0.1", 23310),
+            server_id: Some(6),
+            server_uuid: None,
+            role: Role::Slave,
+            source: Some(Endpoint::new("127.0.0.1", 23307)),
+            first_seen: at("2026-11-26T06:00:00Z"),
+            last_seen: at("2026-11-26T20:10:11Z"),
+        },
+    ]
+}
+
+fn topology_with_missing() -> ClusterTopology {
+    let mut t = topology();
+    t.topology.master.slaves.truncate(2);
+    t.missing = missing();
+    t
+}
+
+#[test]
+fn topology_tree_with_missing_nodes() {
+    assert_snapshot!(render(&topology_with_missing(), OutputFormat::Table).unwrap());
+}
+
+#[test]
+fn topology_json_with_missing_nodes() {
+    assert_snapshot!(render(&topology_with_missing(), OutputFormat::Json).unwrap());
+}
+
+#[test]
+fn topology_yaml_with_missing_nodes() {
+    assert_snapshot!(render(&topology_with_missing(), OutputFormat::Yaml).unwrap());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +231,22 @@ fn plan_table_of_an_empty_plan() {
     p.seal();
     let f = put(&work, "empty.yaml", &p);
     assert_snapshot!(run(&work, &["show", f], 0));
+}
+
+/// A plan whose discovery missed nodes seen before: a warning below the table, and a
+/// `missing_node` finding each.
+#[test]
+fn plan_and_check_tables_with_missing_nodes() {
+    let work = tempfile::tempdir().unwrap();
+    let mut p = example("example-binlog-off.yaml");
+    p.missing = missing();
+    p.seal();
+    let f = put(&work, "missing.yaml", &p);
+    assert_snapshot!("plan_table_with_missing_nodes", run(&work, &["show", f], 0));
+    assert_snapshot!(
+        "check_table_with_missing_nodes",
+        run(&work, &["check", f], 0)
+    );
 }
 
 #[test]

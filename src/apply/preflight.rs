@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
 use crate::topology::eligibility::{loop_reaches_primary, protection, reach, truncated};
-use crate::topology::{ClusterTopology, DiscoverOptions, discover};
+use crate::topology::{ClusterTopology, DiscoverOptions, NodeMemory, discover};
 use std::collections::BTreeSet;
 
 /// What preflight learnt: the live topology (used for lag paths during execution).
@@ -16,9 +16,16 @@ pub struct Preflight {
     pub topology: ClusterTopology,
 }
 
-/// Re-discovers the cluster and compares it with the plan. `Err(Stale)` names every drift;
-/// `Err(Primary)` (1004) when an action would run on the primary under `exclude_primary`.
-pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Result<Preflight> {
+/// Re-discovers the cluster (recording the nodes found in `memory`, under the root's address: a
+/// plan does not carry the cluster's name) and compares it with the plan. `Err(Stale)` names
+/// every drift; `Err(Primary)` (1004) when an action would run on the primary under
+/// `exclude_primary`.
+pub async fn preflight(
+    plan: &Plan,
+    spec: &ConnectSpec,
+    parallel: usize,
+    memory: &dyn NodeMemory,
+) -> Result<Preflight> {
     let seeds = std::iter::once(&plan.cluster.seed).chain(plan.nodes.iter().map(|n| &n.address));
     let mut topology = None;
     let mut last_err = None;
@@ -38,12 +45,13 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
             Err(e) => last_err = Some(e),
         }
     }
-    let Some(topo) = topology else {
+    let Some(mut topo) = topology else {
         return Err(Error::stale(vec![format!(
             "no node of the plan answers (last error: {})",
             last_err.map(|e| e.to_string()).unwrap_or_default()
         )]));
     };
+    crate::topology::seen::remember(&mut topo, memory).await;
     let s = &plan.settings;
     let mut drift = Vec::new();
     if topo.cluster_id != plan.cluster.cluster_id {

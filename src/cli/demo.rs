@@ -13,7 +13,7 @@ use crate::plan::{PlanRequest, make_plan, summary_table, write_plan};
 use crate::sandbox::fragment::demo_tables;
 use crate::sandbox::{Layout, Sandbox};
 use crate::settings::{HumanDuration, Mode, Scope, Settings};
-use crate::topology::{DiscoverOptions, OutputFormat, discover, render};
+use crate::topology::{DiscoverOptions, OutputFormat, discover_remembered, render};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -90,7 +90,13 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         user: sandbox.layout.user.clone(),
         password,
     });
-    let topo = discover(&primary, &spec, &DiscoverOptions::default()).await?;
+    // The job store remembers the nodes each discovery found (nodes seen before).
+    let store = ctx.open_store().await?;
+    let opts = DiscoverOptions {
+        cluster_name: Some("sandbox".into()),
+        ..Default::default()
+    };
+    let topo = discover_remembered(&primary, &spec, &opts, &store).await?;
     print!("{}", render(&topo, OutputFormat::Table)?);
 
     step(
@@ -132,8 +138,7 @@ pub async fn run(ctx: &Context, a: DemoArgs) -> Result<i32> {
         sample_rows: crate::inspect::DEFAULT_SAMPLE_ROWS,
         full_scan: false,
     };
-    let store = ctx.open_store().await?;
-    let (plan, _) = make_plan(&req, &spec, &store).await?;
+    let (plan, _) = make_plan(&req, &spec, &store, &store).await?;
     let path = a.plans_dir.join(format!("demo-{plan_id}.yaml"));
     write_plan(&path, &plan)?;
     println!("wrote {}", path.display());

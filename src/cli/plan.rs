@@ -28,7 +28,7 @@ pub async fn plan_with_id(
     let store = ctx.open_store().await?;
     let (id, planned) = tokio::join!(
         store.next_id("plan", chrono::Utc::now().date_naive()),
-        make_plan(&req, spec, &store)
+        make_plan(&req, spec, &store, &store)
     );
     let (mut plan, scans) = planned?;
     plan.plan_id = id?;

@@ -447,7 +447,7 @@ impl JobManager {
             .store
             .next_id("plan", Utc::now().date_naive())
             .await?;
-        let (plan, _) = make_plan(&req, spec, &self.inner.store).await?;
+        let (plan, _) = make_plan(&req, spec, &self.inner.store, &self.inner.store).await?;
         self.inner.store.save_plan(&plan).await?;
         Ok(plan)
     }

@@ -195,7 +195,7 @@ pub async fn run_apply(
     // Discovery probes as many nodes at once as the apply works on, and at least the default.
     let probes = a.opts.parallel.max(DEFAULT_PARALLEL);
     let pre = tokio::select! {
-        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, probes)) => {
+        r = tokio::time::timeout_at(deadline, preflight(a.plan, a.spec, probes, a.store)) => {
             r.unwrap_or_else(|_| Err(Error::Timeout(format!(
                 "the preflight did not finish within the plan's timeout ({}); nothing was executed",
                 a.opts.timeout(a.plan)

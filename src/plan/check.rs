@@ -5,7 +5,8 @@
 //! is read, like SQL text that is not the tool's.) Warnings: blocking rebuilds,
 //! errant-GTID risk (binlog-on on a replica), large tables (a rebuild needs about the table's size
 //! in free disk), `exclude_primary` off, a plan edited after it was made (digest or summary no
-//! longer match). A policy file can set limits and change any finding's severity.
+//! longer match), a node seen by earlier discoveries and not found by the plan's (`missing_node`).
+//! A policy file can set limits and change any finding's severity.
 
 use super::duration::human_duration;
 use super::{Plan, render::human_bytes};
@@ -82,11 +83,12 @@ pub enum FindingName {
     EmptyPlan,
     DurationOverWorkerTimeout,
     DurationOverTimeout,
+    MissingNode,
 }
 
 impl FindingName {
     /// Every finding.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::WritableNode,
         Self::BlockingRebuild,
         Self::ErrantGtidRisk,
@@ -100,6 +102,7 @@ impl FindingName {
         Self::EmptyPlan,
         Self::DurationOverWorkerTimeout,
         Self::DurationOverTimeout,
+        Self::MissingNode,
     ];
 
     /// The name as policies and `--output-format json` spell it.
@@ -118,6 +121,7 @@ impl FindingName {
             Self::EmptyPlan => "empty_plan",
             Self::DurationOverWorkerTimeout => "duration_over_worker_timeout",
             Self::DurationOverTimeout => "duration_over_timeout",
+            Self::MissingNode => "missing_node",
         }
     }
 
@@ -221,6 +225,20 @@ pub fn check(p: &Plan, policy: &Policy) -> Vec<Finding> {
             format!(
                 "mode {} is not allowed by the policy (requires {m})",
                 p.settings.mode
+            ),
+        );
+    }
+    for m in &p.missing {
+        add(
+            FindingName::MissingNode,
+            Severity::Warning,
+            Some(&m.address.to_string()),
+            None,
+            format!(
+                "{}, not found by the plan's discovery: the plan does not cover it (its \
+                 replication stopped, or it is down); topology --forget forgets a node that \
+                 left for good",
+                m.last_seen_as()
             ),
         );
     }

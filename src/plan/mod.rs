@@ -22,7 +22,7 @@ pub use thresholds::Thresholds;
 use crate::inspect::estimate::EstimateMethod;
 use crate::mysql::{Endpoint, quote_table};
 use crate::settings::{Order, Settings};
-use crate::topology::Role;
+use crate::topology::{Role, SeenNode};
 use chrono::{DateTime, Utc};
 use duration::DurationMethod;
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,10 @@ pub struct Plan {
     pub settings: Settings,
     pub nodes: Vec<PlanNode>,
     pub skipped: Vec<Skipped>,
+    /// Nodes earlier discoveries of the cluster found and this plan's did not: the plan does
+    /// not cover them (a warning for its reviewer). Omitted when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<SeenNode>,
     pub summary: Summary,
 }
 
@@ -352,6 +356,7 @@ pub(crate) fn example_plan() -> Plan {
             table: None,
             reason: "primary (read_only=OFF, no source)".into(),
         }],
+        missing: vec![],
         summary: Summary {
             nodes: 0,
             actions: 0,

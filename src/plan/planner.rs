@@ -21,7 +21,9 @@ use crate::inspect::{NodeScan, Phase2, ScanOptions, TableFilter, TableStats, sca
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Order, Scope, Settings};
 use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach, truncated};
-use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
+use crate::topology::{
+    ClusterTopology, DatabaseNode, DiscoverOptions, NodeMemory, discover_remembered,
+};
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// What to plan.
@@ -319,6 +321,7 @@ pub fn build_plan(
         settings: settings.clone(),
         nodes,
         skipped,
+        missing: topo.missing.clone(),
         summary: Summary {
             nodes: 0,
             actions: 0,
@@ -329,15 +332,17 @@ pub fn build_plan(
     plan
 }
 
-/// Discovers, selects, scans and plans, estimating durations with each node's past rebuilds in
-/// `history`. Returns the plan and the scans (for reporting).
+/// Discovers (recording the nodes found in `memory`: the plan lists the nodes seen before and
+/// not found now), selects, scans and plans, estimating durations with each node's past
+/// rebuilds in `history`. Returns the plan and the scans (for reporting).
 pub async fn make_plan(
     req: &PlanRequest,
     spec: &ConnectSpec,
     history: &dyn RebuildHistory,
+    memory: &dyn NodeMemory,
 ) -> Result<(Plan, Vec<NodeScan>)> {
     let s = &req.settings;
-    let topo = discover(
+    let topo = discover_remembered(
         &req.seed,
         spec,
         &DiscoverOptions {
@@ -345,6 +350,7 @@ pub async fn make_plan(
             parallel: s.parallel,
             cluster_name: req.cluster_name.clone(),
         },
+        memory,
     )
     .await?;
     let mut sel = select_targets(&topo, &req.seed, s)?;
@@ -410,6 +416,7 @@ mod tests {
             discover_time: Utc::now(),
             topology: TopologyTree { master: root },
             truncated: None,
+            missing: Vec::new(),
         }
     }
 

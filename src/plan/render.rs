@@ -188,6 +188,14 @@ pub fn summary_table(p: &Plan) -> String {
             out.push_str(&format!("  {}{what}: {}\n", s.address, s.reason));
         }
     }
+    if !p.missing.is_empty() {
+        out.push_str(
+            "warning: nodes seen before and not found now; the plan does not cover them:\n",
+        );
+        for m in &p.missing {
+            out.push_str(&format!("  {}\n", m.describe()));
+        }
+    }
     out
 }
 

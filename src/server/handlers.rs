@@ -16,7 +16,7 @@ use crate::jobs::{JobStatus, Submission, Work};
 use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
 use crate::settings::MAX_BATCH_SIZE;
 use crate::topology::{
-    ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover,
+    ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover_remembered,
 };
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -75,7 +75,11 @@ pub async fn discover_topology(
         parallel: DEFAULT_PARALLEL,
         cluster_name: req.cluster.clone(),
     };
-    let topo = within(&st, async { Ok(discover(&seed, &spec, &opts).await?) }).await?;
+    let store = st.jobs().store();
+    let topo = within(&st, async {
+        Ok(discover_remembered(&seed, &spec, &opts, store).await?)
+    })
+    .await?;
     ok("success", topo)
 }
 
@@ -145,7 +149,8 @@ async fn submission(st: &AppState, req: JobRequest) -> Result<Submission, ApiErr
             ));
         }
         // The same preflight as `apply`, before anything is queued: a stale plan is 409.
-        preflight(&plan, &spec, plan.settings.parallel.max(DEFAULT_PARALLEL)).await?;
+        let parallel = plan.settings.parallel.max(DEFAULT_PARALLEL);
+        preflight(&plan, &spec, parallel, jobs.store()).await?;
         if req.plan.is_some() {
             jobs.store().save_new_plan(&plan).await?;
         }
@@ -391,7 +396,10 @@ pub async fn create_plan(
     let store = st.jobs().store();
     request.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
     // The plan is saved only when it was made in time.
-    let (plan, _) = within(&st, async { Ok(make_plan(&request, &spec, store).await?) }).await?;
+    let (plan, _) = within(&st, async {
+        Ok(make_plan(&request, &spec, store, store).await?)
+    })
+    .await?;
     store.save_plan(&plan).await?;
     created("plan created successfully", plan)
 }

@@ -192,6 +192,24 @@ mod tests {
         assert!(!required.contains(&json!("estimate_range")), "{a}");
     }
 
+    /// The discover answer and a plan list the nodes seen before and not found now (`missing`,
+    /// optional: omitted when there are none), each a `SeenNode`.
+    #[test]
+    fn the_topology_and_plan_schemas_list_the_missing_nodes() {
+        let doc = document(false);
+        for schema in ["ClusterTopology", "Plan"] {
+            let s = &doc["components"]["schemas"][schema];
+            let m = &s["properties"]["missing"];
+            assert_eq!(m["items"]["$ref"], "#/components/schemas/SeenNode", "{s}");
+            let required = s["required"].as_array().unwrap();
+            assert!(!required.contains(&json!("missing")), "{s}");
+        }
+        let n = &doc["components"]["schemas"]["SeenNode"];
+        for p in ["address", "role", "source", "first_seen", "last_seen"] {
+            assert!(n["properties"].get(p).is_some(), "{p}: {n}");
+        }
+    }
+
     /// A job's `config` flattens `Settings`, which forbids unlisted properties: as `allOf` the
     /// schema rejected every job (Schemathesis found it); merged, it lists them all.
     #[test]

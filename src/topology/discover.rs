@@ -213,6 +213,7 @@ pub async fn discover(
         discover_time: chrono::Utc::now(),
         topology: TopologyTree { master: tree },
         truncated,
+        missing: Vec::new(),
     })
 }
 

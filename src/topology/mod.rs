@@ -4,9 +4,11 @@
 mod discover;
 pub mod eligibility;
 mod render;
+pub mod seen;
 
 pub use discover::{DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover};
 pub use render::{OutputFormat, render};
+pub use seen::{NodeMemory, SeenNode, discover_remembered};
 
 use crate::mysql::Endpoint;
 use crate::mysql::flavor::{Flavor, ServerInfo};
@@ -24,12 +26,26 @@ pub enum Role {
     Slave,
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Role {
+    /// The role as JSON and the job store spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Master => "master",
             Self::Slave => "slave",
-        })
+        }
+    }
+
+    /// The role `s` spells ([`Role::as_str`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Master, Self::Slave]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -183,6 +199,10 @@ pub struct ClusterTopology {
     /// Where `--max-depth` cut the walk short; omitted when the whole tree was walked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<Truncation>,
+    /// Nodes earlier discoveries of this cluster found and this one did not (seen before, not
+    /// found now: [`seen`]); omitted when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<SeenNode>,
 }
 
 /// Where `--max-depth` stopped discovery before the tree's ends: the root may then not be the

@@ -87,6 +87,13 @@ fn tree(t: &ClusterTopology) -> String {
     out.push_str(&describe(&t.topology.master));
     out.push('\n');
     children(&t.topology.master, "", &mut out);
+    if !t.missing.is_empty() {
+        out.push_str("# seen by earlier discoveries of this cluster, not found by this one:\n");
+        for m in &t.missing {
+            out.push_str(&m.describe());
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -138,6 +145,7 @@ mod tests {
                 ),
             },
             truncated: None,
+            missing: Vec::new(),
         };
         let text = render(&t, OutputFormat::Table).unwrap();
         let expected = "\

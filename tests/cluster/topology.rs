@@ -390,3 +390,84 @@ async fn a_plan_on_a_tree_cut_short_below_refuses() {
         "{err}"
     );
 }
+
+/// A node the store remembers of this cluster and no discovery finds (here one recorded in the
+/// job store by hand: a former replica) is reported by `topology` until `--forget` forgets it;
+/// a node forgotten that way is not reported by that run already, and the nodes found are
+/// remembered by the runs before and after.
+#[tokio::test]
+async fn a_node_seen_before_is_reported_until_forgotten() {
+    use mysql_tablespace_recycling::jobs::Store;
+    use mysql_tablespace_recycling::topology::{NodeMemory, SeenNode};
+    let _g = shared().await;
+    let c = cluster();
+    let work = tempfile::tempdir().unwrap();
+    let topology = |extra: &[&str]| {
+        let o = cli(&work)
+            .arg("topology")
+            .args(target_args(&c.primary()))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    // Records the cluster in the default store, ./data/jobs.db of the work dir.
+    let (first, _) = topology(&[]);
+    assert!(!first.contains("not found now"), "{first}");
+    let gone = Endpoint::new("127.0.0.1", 1);
+    let then: chrono::DateTime<chrono::Utc> = chrono::Utc::now() - chrono::Duration::hours(1);
+    let store = Store::open(&work.path().join("data/jobs.db"))
+        .await
+        .unwrap();
+    let key = c.primary().to_string();
+    let before = store
+        .record_seen(
+            &key,
+            &[SeenNode {
+                address: gone.clone(),
+                server_id: Some(99),
+                server_uuid: None,
+                role: Role::Slave,
+                source: Some(c.replica(1)),
+                first_seen: then,
+                last_seen: then,
+            }],
+            then - chrono::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        before.len(),
+        4,
+        "the first run remembered every node: {before:?}"
+    );
+
+    let (tree, _) = topology(&[]);
+    let want = format!(
+        "127.0.0.1:1  last seen {} as replica of {}, not found now",
+        then.format("%Y-%m-%d %H:%M:%S UTC"),
+        c.replica(1)
+    );
+    assert!(tree.lines().any(|l| l == want), "{want}:\n{tree}");
+    let (json, _) = topology(&["--output-format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["missing"][0]["server_id"], 99, "{v}");
+
+    let (tree, err) = topology(&["--forget", "127.0.0.1:1"]);
+    assert!(err.contains("forgot 127.0.0.1:1"), "{err}");
+    assert!(!tree.contains("not found now"), "{tree}");
+    let (_, err) = topology(&["--forget", "127.0.0.1:1"]);
+    assert!(err.contains("no node seen before at 127.0.0.1:1"), "{err}");
+    let o = cli(&work)
+        .arg("topology")
+        .args(target_args(&c.primary()))
+        .args(["--forget", "no:such:address"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("error[1001]"));
+}

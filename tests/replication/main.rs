@@ -7,4 +7,5 @@
 mod common;
 
 mod apply_gates;
+mod nodes_seen;
 mod topology_stopped;

@@ -3,11 +3,13 @@
 //! minus credentials, which callers strip). The queries are here; `record` is a job's row,
 //! `rows` binds and strictly decodes rows (a value that does not decode is an error naming the
 //! row and column), `schema` applies the migrations in `migrations/` when a store is opened
-//! (adopting a store made before them).
+//! (adopting a store made before them), `seen` the nodes each discovery found (the topology's
+//! memory of nodes seen before).
 
 mod record;
 mod rows;
 mod schema;
+mod seen;
 
 pub use record::JobRecord;
 use rows::{
@@ -777,7 +779,7 @@ mod tests {
         let j = job("job-20261126-001", JobStatus::Running);
         s.insert_job(&j).await.unwrap();
         // The store fails under the tool, as a full disk or a damaged file would make it.
-        for t in ["jobs", "counters", "plans", "ledger"] {
+        for t in ["jobs", "counters", "plans", "ledger", "nodes_seen"] {
             sqlx::query(&format!("DROP TABLE {t}"))
                 .execute(&s.pool)
                 .await
@@ -807,6 +809,10 @@ mod tests {
             Internal
         );
         assert_eq!(code(s.done("sha256:ab").await), Internal);
+        use crate::topology::NodeMemory;
+        assert_eq!(code(s.record_seen("c", &[], Utc::now()).await), Internal);
+        let ep = crate::mysql::Endpoint::new("127.0.0.1", 23308);
+        assert_eq!(code(s.forget("c", &ep).await), Internal);
     }
 
     /// Writes `value` (SQL) into `column` of every row of `table`.
@@ -1004,8 +1010,8 @@ mod tests {
                         .await
                         .unwrap();
                 // The baseline, then every migration since (0002: jobs.batches_done; 0003: the
-                // ledger's duration inputs, jobs.rebuilds).
-                assert_eq!(applied, [schema::BASELINE, 2, 3], "{name}");
+                // ledger's duration inputs, jobs.rebuilds; 0004: nodes_seen).
+                assert_eq!(applied, [schema::BASELINE, 2, 3, 4], "{name}");
                 assert_eq!(j.batches_done, 0, "{name}");
                 let indexes: Vec<String> = sqlx::query_scalar(
                     "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
