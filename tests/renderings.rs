@@ -66,6 +66,7 @@ fn node(port: u16, id: u32, role: Role, slaves: Vec<DatabaseNode>) -> DatabaseNo
             gtid: Some("Slave_Pos".into()),
             last_error: None,
             delay_seconds: 0,
+            filters: Default::default(),
         }),
         error: None,
         slaves,
