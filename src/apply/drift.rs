@@ -51,7 +51,12 @@ pub fn eligibility(live: &DatabaseNode, is_root: bool, exclude_primary: bool) ->
 /// the plan was checked (`before`, the preflight's topology): what the plan says each table
 /// reaches no longer holds.
 pub fn filter_drift(before: &DatabaseNode, live: &DatabaseNode) -> Option<Drift> {
-    let of = |n: &DatabaseNode| n.replication.as_ref().map(|r| r.filters.clone()).unwrap_or_default();
+    let of = |n: &DatabaseNode| {
+        n.replication
+            .as_ref()
+            .map(|r| r.filters.clone())
+            .unwrap_or_default()
+    };
     let (was, now) = (of(before), of(live));
     (was != now).then(|| {
         Drift::Changed(format!(

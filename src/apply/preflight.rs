@@ -6,9 +6,7 @@ use super::drift::node_drift;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
-use crate::topology::eligibility::{
-    filtered, loop_reaches_primary, protection, reach, truncated,
-};
+use crate::topology::eligibility::{filtered, loop_reaches_primary, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DiscoverOptions, discover};
 use std::collections::BTreeSet;
 
@@ -111,8 +109,12 @@ pub async fn preflight(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resu
                     .iter()
                     .filter(|e| !missed.iter().any(|m| m.node.same_node(e)))
                     .collect();
-                let planned: BTreeSet<&Endpoint> =
-                    a.propagates_to.as_ref().unwrap_or(&n.propagates_to).iter().collect();
+                let planned: BTreeSet<&Endpoint> = a
+                    .propagates_to
+                    .as_ref()
+                    .unwrap_or(&n.propagates_to)
+                    .iter()
+                    .collect();
                 if gets != planned {
                     drift.push(format!(
                         "{} {}.{}: with the replicas' filters as they are now the rebuild \

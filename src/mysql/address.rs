@@ -185,8 +185,10 @@ pub mod as_text {
         pub fn deserialize<'de, D: Deserializer<'de>>(
             d: D,
         ) -> Result<Option<Vec<Endpoint>>, D::Error> {
-            Ok(Option::<Vec<Parsed>>::deserialize(d)?
-                .map(|v| v.into_iter().map(|p| p.0).collect()))
+            Ok(
+                Option::<Vec<Parsed>>::deserialize(d)?
+                    .map(|v| v.into_iter().map(|p| p.0).collect()),
+            )
         }
     }
 }

@@ -20,10 +20,10 @@ use crate::inspect::estimate::EstimateMethod;
 use crate::inspect::{NodeScan, Phase2, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Order, Scope, Settings};
+use crate::topology::eligibility::Missed;
 use crate::topology::eligibility::{
     filtered, loop_reaches_primary, passes_on, protection, reach, truncated,
 };
-use crate::topology::eligibility::Missed;
 use crate::topology::{ClusterTopology, DatabaseNode, DiscoverOptions, discover};
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -174,9 +174,9 @@ pub fn filtered(n: &DatabaseNode, schema: &str, table: &str) -> Vec<Filtered> {
         out: &mut Vec<Filtered>,
     ) {
         for c in n.slaves.iter().filter(|c| c.reachable()) {
-            let own = c
-                .filters()
-                .map_or(Delivery::Applied, |f| ddl_delivery(f, schema, schema, table));
+            let own = c.filters().map_or(Delivery::Applied, |f| {
+                ddl_delivery(f, schema, schema, table)
+            });
             let at = c.endpoint();
             let src = n.endpoint();
             let (missed, note) = match (above, own) {
@@ -265,7 +265,10 @@ mod tests {
             "not replicated to 127.0.0.1:23307: filtered by replicate_wild_ignore_table=big%.% \
              on 127.0.0.1:23307; bigdata.t is not rebuilt there"
         );
-        assert!(f[1].note.contains("its source 127.0.0.1:23307 does not execute it"));
+        assert!(
+            f[1].note
+                .contains("its source 127.0.0.1:23307 does not execute it")
+        );
         assert!(f.iter().all(|x| matches!(x.missed, Missed::Ignored(_))));
         // The chain: a node reached through a filter-free replica is not filtered.
         let (reached, _) = reach(&root, &|_| None);

@@ -170,7 +170,12 @@ pub fn ddl_delivery(
     let steps: [(&str, &[String], bool, &dyn Fn(&str, &str) -> bool); 4] = [
         ("replicate_do_table", &f.do_table, true, &exact),
         ("replicate_ignore_table", &f.ignore_table, false, &exact),
-        ("replicate_wild_do_table", &f.wild_do_table, true, &wild_match),
+        (
+            "replicate_wild_do_table",
+            &f.wild_do_table,
+            true,
+            &wild_match,
+        ),
         (
             "replicate_wild_ignore_table",
             &f.wild_ignore_table,
@@ -198,7 +203,10 @@ pub fn ddl_delivery(
     if dos.is_empty() {
         Delivery::Applied
     } else {
-        Delivery::Ignored(format!("{} (`{qualified}` matches none)", dos.join(" and ")))
+        Delivery::Ignored(format!(
+            "{} (`{qualified}` matches none)",
+            dos.join(" and ")
+        ))
     }
 }
 
@@ -261,8 +269,10 @@ mod tests {
     fn database_options_check_the_default_database() {
         let f = filters(&[("do_db", &["shop"])]);
         assert_eq!(on(&f, "shop", "shop", "orders"), Delivery::Applied);
-        assert!(matches!(on(&f, "other", "shop", "orders"), Delivery::Ignored(r)
-            if r.starts_with("replicate_do_db=shop") && r.contains("`other`")));
+        assert!(
+            matches!(on(&f, "other", "shop", "orders"), Delivery::Ignored(r)
+            if r.starts_with("replicate_do_db=shop") && r.contains("`other`"))
+        );
         let f = filters(&[("ignore_db", &["big"])]);
         assert_eq!(
             on(&f, "big", "big", "t"),
@@ -289,8 +299,10 @@ mod tests {
         );
         // Only do rules, no match: ignored.
         let f = filters(&[("do_table", &["shop.orders"])]);
-        assert!(matches!(on(&f, "shop", "shop", "events"), Delivery::Ignored(r)
-            if r.contains("replicate_do_table=shop.orders") && r.contains("matches none")));
+        assert!(
+            matches!(on(&f, "shop", "shop", "events"), Delivery::Ignored(r)
+            if r.contains("replicate_do_table=shop.orders") && r.contains("matches none"))
+        );
         // ignore-table before wild-do.
         let f = filters(&[("ignore_table", &["shop.t"]), ("wild_do", &["shop.%"])]);
         assert_eq!(

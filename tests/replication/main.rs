@@ -7,4 +7,5 @@
 mod common;
 
 mod apply_gates;
+mod filters;
 mod topology_stopped;
