@@ -166,24 +166,20 @@ pub fn ddl_delivery(
     }
     // 2. Table options, against the table named, in the manual's order.
     let qualified = format!("{schema}.{table}");
-    let exact = |a: &str, b: &str| a == b;
-    let steps: [(&str, &[String], bool, &dyn Fn(&str, &str) -> bool); 4] = [
-        ("replicate_do_table", &f.do_table, true, &exact),
-        ("replicate_ignore_table", &f.ignore_table, false, &exact),
-        (
-            "replicate_wild_do_table",
-            &f.wild_do_table,
-            true,
-            &wild_match,
-        ),
+    // (option, rules, a match applies the statement, the rules are patterns)
+    let steps = [
+        ("replicate_do_table", &f.do_table, true, false),
+        ("replicate_ignore_table", &f.ignore_table, false, false),
+        ("replicate_wild_do_table", &f.wild_do_table, true, true),
         (
             "replicate_wild_ignore_table",
             &f.wild_ignore_table,
             false,
-            &wild_match,
+            true,
         ),
     ];
-    for (name, rules, applies, matches) in steps {
+    for (name, rules, applies, wild) in steps {
+        let matches: fn(&str, &str) -> bool = if wild { wild_match } else { |a, b| a == b };
         match any(rules, matches, &qualified) {
             (Match::Yes, Some(_)) if applies => return Delivery::Applied,
             (Match::Yes, Some(r)) => return Delivery::Ignored(rule(name, r)),

@@ -122,7 +122,7 @@ async fn a_wild_ignore_filter_keeps_its_tables_out_of_the_binlog_on_reach() {
     assert_eq!(node.address, mid);
     assert_eq!(
         node.propagates_to,
-        [chained.clone()],
+        std::slice::from_ref(&chained),
         "reached for protection"
     );
     let action = |schema: &str| {
