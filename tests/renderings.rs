@@ -66,6 +66,7 @@ fn node(port: u16, id: u32, role: Role, slaves: Vec<DatabaseNode>) -> DatabaseNo
             gtid: Some("Slave_Pos".into()),
             last_error: None,
             delay_seconds: 0,
+            filters: Default::default(),
         }),
         error: None,
         slaves,
@@ -130,6 +131,36 @@ fn topology_tree_truncated() {
         not_probed_below: vec![Endpoint::new("127.0.0.1", 23307)],
     });
     assert_snapshot!(render(&t, OutputFormat::Table).unwrap());
+}
+
+/// Replica 1 (with the chained replica below it) and replica 2 with replication filters: the
+/// tree prints each one set under the replica, as pt-slave-find does; JSON and YAML carry them.
+fn filtered_topology() -> ClusterTopology {
+    let mut t = topology();
+    let slaves = &mut t.topology.master.slaves;
+    if let Some(r) = slaves[0].replication.as_mut() {
+        r.filters.wild_ignore_table = vec!["big%.%".into(), r"shop.log\_%".into()];
+        r.filters.ignore_db = vec!["scratch".into()];
+    }
+    if let Some(r) = slaves[1].replication.as_mut() {
+        r.filters.do_db = vec!["shop".into(), "crm".into()];
+    }
+    t
+}
+
+#[test]
+fn topology_tree_with_filters() {
+    assert_snapshot!(render(&filtered_topology(), OutputFormat::Table).unwrap());
+}
+
+#[test]
+fn topology_json_with_filters() {
+    assert_snapshot!(render(&filtered_topology(), OutputFormat::Json).unwrap());
+}
+
+#[test]
+fn topology_yaml_with_filters() {
+    assert_snapshot!(render(&filtered_topology(), OutputFormat::Yaml).unwrap());
 }
 
 #[test]

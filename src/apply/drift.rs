@@ -47,6 +47,27 @@ pub fn eligibility(live: &DatabaseNode, is_root: bool, exclude_primary: bool) ->
     })
 }
 
+/// A replica a binlog-on rebuild reaches whose replication filters are not those it had when
+/// the plan was checked (`before`, the preflight's topology): what the plan says each table
+/// reaches no longer holds.
+pub fn filter_drift(before: &DatabaseNode, live: &DatabaseNode) -> Option<Drift> {
+    let of = |n: &DatabaseNode| {
+        n.replication
+            .as_ref()
+            .map(|r| r.filters.clone())
+            .unwrap_or_default()
+    };
+    let (was, now) = (of(before), of(live));
+    (was != now).then(|| {
+        Drift::Changed(format!(
+            "{}: replication filters changed ({} → {})",
+            live.endpoint(),
+            was.describe(),
+            now.describe()
+        ))
+    })
+}
+
 /// Every way the executing node `live` differs from `planned`. `is_root`: `live` is the root of
 /// the topology (replicates from no one, or the writable end of a loop).
 pub fn node_drift(
@@ -152,5 +173,22 @@ mod tests {
             "{text:?}"
         );
         assert!(text.iter().any(|m| m.contains("primary")), "{text:?}");
+    }
+
+    #[test]
+    fn changed_filters_of_a_reached_replica_are_drift() {
+        let before = live(true, "Yes");
+        assert_eq!(filter_drift(&before, &before), None);
+        let mut now = before.clone();
+        if let Some(r) = now.replication.as_mut() {
+            r.filters.wild_ignore_table = vec!["big%.%".into()];
+        }
+        let d = filter_drift(&before, &now);
+        assert!(
+            matches!(&d, Some(Drift::Changed(m))
+                if m == "127.0.0.1:23307: replication filters changed (none → \
+                         replicate_wild_ignore_table=big%.%)"),
+            "{d:?}"
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use super::checkpoint::{Bounds, Eyes, Held, Look, Stop, checkpoint};
 use super::disk::{FreeSource, needed};
-use super::drift::{Drift, eligibility, node_drift};
+use super::drift::{Drift, eligibility, filter_drift, node_drift};
 use super::gate::{Lag, Readings};
 use super::lag::{Heartbeat, LagWatch, own_lag};
 use super::preflight::Preflight;
@@ -366,6 +366,7 @@ impl Worker<'_> {
             heartbeat: self.ctx.heartbeat.as_ref(),
             ctl: &mut self.ctl,
             downstream: self.downstream.as_mut(),
+            checked: &self.ctx.pre.topology,
         };
         checkpoint(&self.node, &self.ctx.bounds, &mut eyes, &mut self.held).await
     }
@@ -609,7 +610,7 @@ impl Worker<'_> {
                         Some(wt) => deadline.min(Instant::now() + wt.0),
                         None => deadline,
                     };
-                    match self.run_limited(&sql, limit, now).await {
+                    match self.run_limited(&a.schema, &sql, limit, now).await {
                         Ran::Finished(Err(e)) if mysql::error_number(&e) == Some(1205) => format!(
                             "could not get the metadata lock within lock_wait_timeout ({})",
                             s.lock_wait_timeout
@@ -791,11 +792,17 @@ impl Worker<'_> {
 
     /// Runs `sql` on the DDL session; past `limit`, on cancel or panic, or when the node's load
     /// passes `critical_load`, kills it on the server.
-    async fn run_limited(&mut self, sql: &str, limit: Instant, now: RebuildNow) -> Ran {
+    async fn run_limited(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        limit: Instant,
+        now: RebuildNow,
+    ) -> Ran {
         let ctx = self.ctx;
         let id = self.ddl.id;
         let ctl = &mut self.ctl;
-        let fut = self.ddl.run(sql);
+        let fut = self.ddl.run(schema, sql);
         tokio::pin!(fut);
         let why = {
             let mut load = ControlLoad {
@@ -833,6 +840,9 @@ struct NodeEyes<'w> {
     heartbeat: Option<&'w Heartbeat>,
     ctl: &'w mut Control,
     downstream: Option<&'w mut LagWatch>,
+    /// The topology the preflight checked the plan against: what reached replicas' filters
+    /// are compared with.
+    checked: &'w crate::topology::ClusterTopology,
 }
 
 #[async_trait::async_trait]
@@ -860,6 +870,12 @@ impl Eyes for NodeEyes<'_> {
             for seen in watch.read().await {
                 if let Ok(l) = &seen.live
                     && let Some(Drift::Changed(m)) = eligibility(l, false, s.exclude_primary)
+                {
+                    changed.push(format!("a replica the rebuild reaches changed: {m}"));
+                }
+                if let Ok(l) = &seen.live
+                    && let Some(before) = self.checked.find(&seen.node)
+                    && let Some(Drift::Changed(m)) = filter_drift(before, l)
                 {
                     changed.push(format!("a replica the rebuild reaches changed: {m}"));
                 }

@@ -34,7 +34,7 @@ mod statement;
 pub use control::{ApplyHandle, Tunables, TunablesPatch, watch_files};
 pub use executor::execute;
 pub use preflight::{Preflight, preflight};
-pub use session::SessionSetup;
+pub use session::{SessionSetup, use_schema};
 
 use crate::error::ErrorCode;
 use crate::plan::Plan;

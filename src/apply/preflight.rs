@@ -6,7 +6,7 @@ use super::drift::node_drift;
 use crate::error::{Error, Result};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::plan::Plan;
-use crate::topology::eligibility::{loop_reaches_primary, protection, reach, truncated};
+use crate::topology::eligibility::{filtered, loop_reaches_primary, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DiscoverOptions, NodeMemory, discover};
 use std::collections::BTreeSet;
 
@@ -103,6 +103,37 @@ pub async fn preflight(
                 n.actions.iter().flat_map(|a| a.warnings.iter()).collect();
             for note in notes.iter().filter(|x| !reviewed.contains(x)) {
                 drift.push(format!("{}: {note} (not in the reviewed plan)", n.address));
+            }
+            // Per table, what the replicas' filters let through now, against the plan.
+            for a in &n.actions {
+                let missed = filtered(live, &a.schema, &a.table);
+                for m in missed.iter().filter(|m| !a.warnings.contains(&m.note)) {
+                    drift.push(format!(
+                        "{} {}.{}: {} (not in the reviewed plan)",
+                        n.address, a.schema, a.table, m.note
+                    ));
+                }
+                let gets: BTreeSet<&Endpoint> = now
+                    .iter()
+                    .filter(|e| !missed.iter().any(|m| m.node.same_node(e)))
+                    .collect();
+                let planned: BTreeSet<&Endpoint> = a
+                    .propagates_to
+                    .as_ref()
+                    .unwrap_or(&n.propagates_to)
+                    .iter()
+                    .collect();
+                if gets != planned {
+                    drift.push(format!(
+                        "{} {}.{}: with the replicas' filters as they are now the rebuild \
+                         reaches [{}], the plan says [{}]",
+                        n.address,
+                        a.schema,
+                        a.table,
+                        as_text(gets),
+                        as_text(planned)
+                    ));
+                }
             }
             let now: BTreeSet<&Endpoint> = now.iter().collect();
             let planned: BTreeSet<&Endpoint> = n.propagates_to.iter().collect();

@@ -99,10 +99,19 @@ impl DdlSession {
         Ok(Self { conn, id })
     }
 
-    /// Runs one rebuild statement (text protocol).
-    pub async fn run(&mut self, sql: &str) -> std::result::Result<(), sqlx::Error> {
+    /// Runs one rebuild statement of a table of `schema` (text protocol), with `schema` as the
+    /// session's default database: replicas filter a binlogged DDL by its default database
+    /// (`replicate_do_db`/`replicate_ignore_db`), so without it a replica with
+    /// `replicate_do_db` would ignore every rebuild (see [`crate::topology::filters`]).
+    pub async fn run(&mut self, schema: &str, sql: &str) -> std::result::Result<(), sqlx::Error> {
+        self.conn.execute(use_schema(schema).as_str()).await?;
         self.conn.execute(sql).await.map(|_| ())
     }
+}
+
+/// `USE` of `schema`, run before each of its tables' rebuilds (and printed by `--dry-run`).
+pub fn use_schema(schema: &str) -> String {
+    format!("USE {}", mysql::quote_ident(schema))
 }
 
 /// A table as it is now.

@@ -4,7 +4,7 @@ use super::Context;
 use super::login::{CredentialArgs, TargetArgs};
 use super::opts::{ApplyFormat, PlanInputs, RunArgs};
 use super::progress::{Bars, result_table};
-use crate::apply::{ApplyOptions, ApplyReport, SessionSetup, watch_files};
+use crate::apply::{ApplyOptions, ApplyReport, SessionSetup, use_schema, watch_files};
 use crate::error::{Error, Result};
 use crate::jobs::runner::{Applied, ApplyJob, Stop, run_apply};
 use crate::jobs::view::RecycleConfig;
@@ -126,6 +126,7 @@ fn dry_run(plan: &Plan) -> String {
             out.push_str(&format!("{};\n", step.sql()));
         }
         for a in &n.actions {
+            out.push_str(&format!("{};\n", use_schema(&a.schema)));
             out.push_str(&crate::plan::rebuild_statement(
                 &a.schema, &a.table, a.online,
             ));

@@ -166,6 +166,31 @@ pub mod as_text {
                 .collect())
         }
     }
+
+    /// `Option<Vec<Endpoint>>`: `null` or a list of texts.
+    pub mod option_list {
+        use super::{Endpoint, Parsed, Shown};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            eps: &Option<Vec<Endpoint>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match eps {
+                None => s.serialize_none(),
+                Some(eps) => s.collect_seq(eps.iter().map(Shown)),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Vec<Endpoint>>, D::Error> {
+            Ok(
+                Option::<Vec<Parsed>>::deserialize(d)?
+                    .map(|v| v.into_iter().map(|p| p.0).collect()),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

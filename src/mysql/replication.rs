@@ -32,6 +32,110 @@ pub struct ReplicationSource {
     /// behind; its lag counts only beyond this.
     #[serde(default)]
     pub sql_delay: u64,
+    /// The `Replicate_*` filters of this channel.
+    #[serde(default)]
+    pub filters: ReplicationFilters,
+}
+
+/// A replica's replication filters as `SHOW SLAVE STATUS` / `SHOW REPLICA STATUS` lists them
+/// (MariaDB and MySQL spell the columns alike): each a list, empty when the option is not set.
+/// Which statements they drop is [`crate::topology::filters`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplicationFilters {
+    /// `Replicate_Do_DB`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub do_db: Vec<String>,
+    /// `Replicate_Ignore_DB`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_db: Vec<String>,
+    /// `Replicate_Do_Table` (`db.table`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub do_table: Vec<String>,
+    /// `Replicate_Ignore_Table` (`db.table`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_table: Vec<String>,
+    /// `Replicate_Wild_Do_Table` (`db.table` patterns, `%` and `_` wildcards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wild_do_table: Vec<String>,
+    /// `Replicate_Wild_Ignore_Table` (`db.table` patterns, `%` and `_` wildcards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wild_ignore_table: Vec<String>,
+    /// `Replicate_Rewrite_DB` (MySQL 8: `(from,to)` pairs): the replica's schema names differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite_db: Vec<String>,
+}
+
+impl ReplicationFilters {
+    /// Reads the filter columns of one replication status row; absent columns are empty.
+    pub fn from_row(r: &Row) -> Self {
+        let list = |col: &str| -> Vec<String> {
+            let v = r.text(&[col]);
+            if col == "Replicate_Rewrite_DB" {
+                // `(a,b),(c,d)`: the commas inside a pair do not separate rules.
+                return v
+                    .split("),")
+                    .map(|p| p.trim())
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        if p.ends_with(')') {
+                            p.to_string()
+                        } else {
+                            format!("{p})")
+                        }
+                    })
+                    .collect();
+            }
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        Self {
+            do_db: list("Replicate_Do_DB"),
+            ignore_db: list("Replicate_Ignore_DB"),
+            do_table: list("Replicate_Do_Table"),
+            ignore_table: list("Replicate_Ignore_Table"),
+            wild_do_table: list("Replicate_Wild_Do_Table"),
+            wild_ignore_table: list("Replicate_Wild_Ignore_Table"),
+            rewrite_db: list("Replicate_Rewrite_DB"),
+        }
+    }
+
+    /// No filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.options().iter().all(|(_, v)| v.is_empty())
+    }
+
+    /// The options set, `name=rule,rule` joined by `; `, or `none`.
+    pub fn describe(&self) -> String {
+        let set: Vec<String> = self
+            .options()
+            .iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(n, r)| format!("{n}={}", r.join(",")))
+            .collect();
+        if set.is_empty() {
+            "none".into()
+        } else {
+            set.join("; ")
+        }
+    }
+
+    /// Each option (its server variable name) with its rules, empty ones included, in the
+    /// order the server lists them.
+    pub fn options(&self) -> [(&'static str, &[String]); 7] {
+        [
+            ("replicate_do_db", &self.do_db),
+            ("replicate_ignore_db", &self.ignore_db),
+            ("replicate_do_table", &self.do_table),
+            ("replicate_ignore_table", &self.ignore_table),
+            ("replicate_wild_do_table", &self.wild_do_table),
+            ("replicate_wild_ignore_table", &self.wild_ignore_table),
+            ("replicate_rewrite_db", &self.rewrite_db),
+        ]
+        .map(|(n, l)| (n, l.as_slice()))
+    }
 }
 
 /// What `Slave_IO_Running` / `Slave_SQL_Running` (or their `Replica_` names) say of a
@@ -134,6 +238,7 @@ impl ReplicationSource {
             last_io_error: nonempty(&["Last_IO_Error"]),
             last_sql_error: nonempty(&["Last_SQL_Error"]),
             sql_delay: r.u64(&["SQL_Delay"]).unwrap_or(0),
+            filters: ReplicationFilters::from_row(r),
         })
     }
 }
@@ -425,6 +530,48 @@ mod tests {
         assert_eq!(s.io_running, ThreadState::Connecting);
         assert!(!s.running());
         assert_eq!(s.source_uuid, None);
+    }
+
+    /// The filter columns of MariaDB 10.11 (no rewrite column) and MySQL 8.0 (with one).
+    #[test]
+    fn filters_of_each_flavor() {
+        let base = [
+            ("Master_Host", Some("127.0.0.1")),
+            ("Master_Port", Some("23306")),
+        ];
+        let none = Row::from_pairs(base.into_iter().chain([
+            ("Replicate_Do_DB", Some("")),
+            ("Replicate_Wild_Ignore_Table", Some("")),
+        ]));
+        let s = ReplicationSource::from_row(&none).unwrap();
+        assert!(s.filters.is_empty());
+        let maria = Row::from_pairs(base.into_iter().chain([
+            ("Replicate_Do_DB", Some("shop,crm")),
+            ("Replicate_Ignore_DB", Some("")),
+            ("Replicate_Do_Table", Some("")),
+            ("Replicate_Ignore_Table", Some("shop.tmp")),
+            ("Replicate_Wild_Do_Table", Some("")),
+            ("Replicate_Wild_Ignore_Table", Some("big%.%,shop.log\\_%")),
+        ]));
+        let f = ReplicationSource::from_row(&maria).unwrap().filters;
+        assert_eq!(f.do_db, ["shop", "crm"]);
+        assert_eq!(f.ignore_table, ["shop.tmp"]);
+        assert_eq!(f.wild_ignore_table, ["big%.%", "shop.log\\_%"]);
+        assert!(f.rewrite_db.is_empty() && !f.is_empty());
+        assert_eq!(
+            f.describe(),
+            "replicate_do_db=shop,crm; replicate_ignore_table=shop.tmp; \
+             replicate_wild_ignore_table=big%.%,shop.log\\_%"
+        );
+        assert_eq!(ReplicationFilters::default().describe(), "none");
+        let mysql = Row::from_pairs([
+            ("Source_Host", Some("10.0.0.1")),
+            ("Source_Port", Some("3306")),
+            ("Replicate_Rewrite_DB", Some("(a,b),(c,d)")),
+        ]);
+        let f = ReplicationSource::from_row(&mysql).unwrap().filters;
+        assert_eq!(f.rewrite_db, ["(a,b)", "(c,d)"]);
+        assert_eq!(f.options()[6], ("replicate_rewrite_db", &f.rewrite_db[..]));
     }
 
     #[test]

@@ -183,6 +183,15 @@ fn validate(p: &Plan) -> std::result::Result<(), Bad> {
             if a.schema.is_empty() || a.table.is_empty() {
                 return Err(bad!("{at}", "schema and table must not be empty"));
             }
+            // A table's reach is a part of its node's, and exists only where rebuilds replicate.
+            if let Some(reach) = &a.propagates_to
+                && (s.mode == Mode::BinlogOff || reach.iter().any(|e| !n.propagates_to.contains(e)))
+            {
+                return Err(bad!(
+                    "{at}.propagates_to",
+                    "must list only nodes of the node's propagates_to, and only in binlog-on mode"
+                ));
+            }
             if !tables.insert((a.schema.as_str(), a.table.as_str())) {
                 return Err(bad!(
                     "{at}",
@@ -311,6 +320,23 @@ pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_actions_reach_is_part_of_its_nodes_in_binlog_on() {
+        let mut p = crate::plan::example_plan();
+        p.settings.mode = Mode::BinlogOn;
+        p.nodes[0].propagates_to = vec![Endpoint::new("127.0.0.1", 23309)];
+        p.nodes[0].actions[0].propagates_to = Some(vec![]);
+        assert_eq!(validate(&p), Ok(()));
+        p.nodes[0].actions[0].propagates_to = Some(vec![Endpoint::new("127.0.0.1", 23310)]);
+        let (field, _) = validate(&p).unwrap_err();
+        assert_eq!(field, "nodes[0].actions[0].propagates_to");
+        p.settings.mode = Mode::BinlogOff;
+        p.nodes[0].propagates_to.clear();
+        p.nodes[0].actions[0].propagates_to = Some(vec![]);
+        let (field, e) = validate(&p).unwrap_err();
+        assert_eq!(field, "nodes[0].actions[0].propagates_to", "{e}");
+    }
 
     #[test]
     fn a_server_never_gets_a_table_twice_whatever_the_plan_spells() {

@@ -133,6 +133,16 @@ pub struct Action {
     pub statement: String,
     /// false: the rebuild blocks writes (`LOCK=SHARED`).
     pub online: bool,
+    /// binlog-on: the nodes of the node's `propagates_to` this table's rebuild certainly reaches,
+    /// when replication filters make that fewer (the warnings say why); omitted when it reaches
+    /// them all. The node's `propagates_to` still counts every node for protection and waits.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::mysql::address::as_text::option_list"
+    )]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub propagates_to: Option<Vec<Endpoint>>,
     pub warnings: Vec<String>,
 }
 
@@ -294,6 +304,7 @@ pub(crate) fn example_plan() -> Plan {
         duration_method: Some(DurationMethod::Default),
         statement: rebuild_statement("shop", table, online),
         online,
+        propagates_to: None,
         warnings: if online {
             vec![]
         } else {

@@ -20,7 +20,9 @@ use crate::inspect::estimate::EstimateMethod;
 use crate::inspect::{NodeScan, Phase2, ScanOptions, TableFilter, TableStats, scan_nodes};
 use crate::mysql::{ConnectSpec, Endpoint};
 use crate::settings::{Mode, Order, Scope, Settings};
-use crate::topology::eligibility::{loop_reaches_primary, passes_on, protection, reach, truncated};
+use crate::topology::eligibility::{
+    Missed, filtered, loop_reaches_primary, passes_on, protection, reach, truncated,
+};
 use crate::topology::{
     ClusterTopology, DatabaseNode, DiscoverOptions, NodeMemory, discover_remembered,
 };
@@ -175,6 +177,19 @@ fn cover(
     }
 }
 
+/// Why a replica is left without a table that the binlog-on rebuild on `on` does not (or may
+/// not) bring it. The plan does not mix modes, so it is not planned there separately.
+fn filtered_reason(on: &Endpoint, m: &Missed) -> String {
+    let (what, why) = match m {
+        Missed::Ignored(rule) => ("does not reach it", format!("filtered by {rule}")),
+        Missed::Uncertain(why) => ("may not reach it", why.clone()),
+    };
+    format!(
+        "the binlog-on rebuild on {on} {what} ({why}): rebuild it there with a binlog-off plan \
+         (--mode binlog-off --scope node)"
+    )
+}
+
 /// Builds the plan from a selection and the scans of its executing nodes.
 pub fn build_plan(
     topo: &ClusterTopology,
@@ -268,6 +283,27 @@ pub fn build_plan(
                 ));
             }
             warnings.extend(ex.notes.iter().cloned());
+            let propagates_to = (settings.mode == Mode::BinlogOn)
+                .then(|| {
+                    let missed = filtered(node, &t.schema, &t.table);
+                    for m in &missed {
+                        warnings.push(m.note.clone());
+                        skipped.push(Skipped {
+                            address: m.node.to_string(),
+                            schema: Some(t.schema.clone()),
+                            table: Some(t.table.clone()),
+                            reason: filtered_reason(address, &m.missed),
+                        });
+                    }
+                    (!missed.is_empty()).then(|| {
+                        ex.propagates_to
+                            .iter()
+                            .filter(|e| !missed.iter().any(|m| m.node.same_node(e)))
+                            .cloned()
+                            .collect()
+                    })
+                })
+                .flatten();
             let work = Work {
                 read_bytes: t.file_size_bytes,
                 write_bytes: est.rebuilt_bytes,
@@ -290,6 +326,7 @@ pub fn build_plan(
                 duration_method: Some(method),
                 statement: rebuild_statement(&t.schema, &t.table, online),
                 online,
+                propagates_to,
                 warnings,
             });
         }

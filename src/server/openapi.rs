@@ -210,6 +210,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn filters_are_optional_in_the_topology_and_the_plan() {
+        let doc = document(false);
+        let schemas = &doc["components"]["schemas"];
+        let r = &schemas["ReplicationState"];
+        assert!(r["properties"].get("filters").is_some(), "{r}");
+        let f = &schemas["ReplicationFilters"];
+        assert!(f["properties"].get("wild_ignore_table").is_some(), "{f}");
+        let a = &schemas["Action"];
+        assert!(a["properties"].get("propagates_to").is_some(), "{a}");
+        for (s, field) in [(r, "filters"), (a, "propagates_to")] {
+            let required = s["required"].as_array().unwrap();
+            assert!(!required.contains(&json!(field)), "{s}");
+        }
+    }
+
     /// A job's `config` flattens `Settings`, which forbids unlisted properties: as `allOf` the
     /// schema rejected every job (Schemathesis found it); merged, it lists them all.
     #[test]

@@ -6,9 +6,12 @@
 //!   writable node are protected ([`protection`]).
 //! - A binlogged rebuild replicates to a node's replicas, and on through each replica with a
 //!   binary log and `log_slave_updates` ([`passes_on`], [`reach`]).
+//! - A replica whose replication filters drop a table's rebuild does not receive it, nor do the
+//!   nodes below it ([`filtered`], by the rules of [`super::filters`]).
 //! - binlog-on with the primary protected is refused in a co-master loop
 //!   ([`loop_reaches_primary`]), and any plan on a tree `--max-depth` cut short ([`truncated`]).
 
+use super::filters::{Delivery, ddl_delivery};
 use super::{ClusterTopology, DatabaseNode};
 use crate::error::Error;
 use crate::mysql::Endpoint;
@@ -138,4 +141,155 @@ pub fn reach(
     }
     walk(n, &mut reached, &mut notes, prot);
     (reached, notes)
+}
+
+/// How a node misses a binlogged rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missed {
+    /// It certainly does not execute it; the rule that drops it (its own or its source's).
+    Ignored(String),
+    /// It may not execute it, and why.
+    Uncertain(String),
+}
+
+/// A node [`reach`] lists that a binlogged rebuild of one table does not certainly reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filtered {
+    pub node: Endpoint,
+    pub missed: Missed,
+    /// What the plan says of it, naming the node and the rule.
+    pub note: String,
+}
+
+/// The nodes [`reach`] lists for `n` whose replication filters, or those of a replica between,
+/// drop (or may drop) the binlogged rebuild of `schema`.`table`, run with `USE` of `schema`. A
+/// replica that does not execute the statement does not write it to its binary log either, so
+/// the nodes below it do not receive it.
+pub fn filtered(n: &DatabaseNode, schema: &str, table: &str) -> Vec<Filtered> {
+    fn walk(
+        n: &DatabaseNode,
+        above: Option<&Missed>,
+        schema: &str,
+        table: &str,
+        out: &mut Vec<Filtered>,
+    ) {
+        for c in n.slaves.iter().filter(|c| c.reachable()) {
+            let own = c.filters().map_or(Delivery::Applied, |f| {
+                ddl_delivery(f, schema, schema, table)
+            });
+            let at = c.endpoint();
+            let src = n.endpoint();
+            let (missed, note) = match (above, own) {
+                (_, Delivery::Ignored(rule)) => (
+                    Missed::Ignored(format!("{rule} on {at}")),
+                    format!(
+                        "not replicated to {at}: filtered by {rule} on {at}; {schema}.{table} is \
+                         not rebuilt there"
+                    ),
+                ),
+                (Some(Missed::Ignored(rule)), _) => (
+                    Missed::Ignored(rule.clone()),
+                    format!(
+                        "not replicated to {at}: its source {src} does not execute it; \
+                         {schema}.{table} is not rebuilt there"
+                    ),
+                ),
+                (Some(Missed::Uncertain(why)), Delivery::Applied) => (
+                    Missed::Uncertain(why.clone()),
+                    format!(
+                        "may not replicate to {at}: its source {src} may not execute it; counted \
+                         as reached, not as rebuilt there"
+                    ),
+                ),
+                (_, Delivery::Uncertain(why)) => (
+                    Missed::Uncertain(format!("{why} on {at}")),
+                    format!(
+                        "may not replicate to {at}: {why} on {at}; counted as reached, not as \
+                         rebuilt there"
+                    ),
+                ),
+                (None, Delivery::Applied) => {
+                    if c.log_bin && c.log_slave_updates {
+                        walk(c, None, schema, table, out);
+                    }
+                    continue;
+                }
+            };
+            out.push(Filtered {
+                node: at,
+                missed: missed.clone(),
+                note,
+            });
+            if c.log_bin && c.log_slave_updates {
+                walk(c, Some(&missed), schema, table, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if n.log_bin {
+        walk(n, None, schema, table, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Role;
+
+    /// 23307 (wild-ignore `big%.%`) with 23309 below it, and 23308 unfiltered, under 23306.
+    fn tree(rewrite_on_23308: bool) -> DatabaseNode {
+        let mut r1 = DatabaseNode::fixture(23307, Role::Slave);
+        if let Some(r) = r1.replication.as_mut() {
+            r.filters.wild_ignore_table = vec!["big%.%".into()];
+        }
+        r1.slaves = vec![DatabaseNode::fixture(23309, Role::Slave)];
+        let mut r2 = DatabaseNode::fixture(23308, Role::Slave);
+        if rewrite_on_23308 && let Some(r) = r2.replication.as_mut() {
+            r.filters.rewrite_db = vec!["(big,small)".into()];
+        }
+        let mut root = DatabaseNode::fixture(23306, Role::Master);
+        root.slaves = vec![r1, r2];
+        root
+    }
+
+    #[test]
+    fn a_filtered_replica_and_the_nodes_below_it_do_not_receive_the_table() {
+        let root = tree(false);
+        assert_eq!(filtered(&root, "shop", "orders"), []);
+        let f = filtered(&root, "bigdata", "t");
+        let at: Vec<String> = f.iter().map(|x| x.node.to_string()).collect();
+        assert_eq!(at, ["127.0.0.1:23307", "127.0.0.1:23309"]);
+        assert_eq!(
+            f[0].note,
+            "not replicated to 127.0.0.1:23307: filtered by replicate_wild_ignore_table=big%.% \
+             on 127.0.0.1:23307; bigdata.t is not rebuilt there"
+        );
+        assert!(
+            f[1].note
+                .contains("its source 127.0.0.1:23307 does not execute it")
+        );
+        assert!(f.iter().all(|x| matches!(x.missed, Missed::Ignored(_))));
+        // The chain: a node reached through a filter-free replica is not filtered.
+        let (reached, _) = reach(&root, &|_| None);
+        assert_eq!(reached.len(), 3, "reach itself still lists every node");
+    }
+
+    #[test]
+    fn an_uncertain_replica_is_listed_as_uncertain() {
+        let root = tree(true);
+        let f = filtered(&root, "shop", "orders");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].node.port, 23308);
+        assert!(matches!(&f[0].missed, Missed::Uncertain(w) if w.contains("rewrite")));
+        assert!(f[0].note.contains("counted as reached, not as rebuilt"));
+    }
+
+    #[test]
+    fn a_chain_break_ends_the_walk_as_reach_does() {
+        let mut root = tree(false);
+        root.slaves[0].log_slave_updates = false;
+        let f = filtered(&root, "big", "t");
+        assert_eq!(f.len(), 1, "23309 is not reached at all: {f:?}");
+    }
 }

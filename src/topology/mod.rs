@@ -3,6 +3,7 @@
 
 mod discover;
 pub mod eligibility;
+pub mod filters;
 mod render;
 pub mod seen;
 
@@ -12,7 +13,7 @@ pub use seen::{NodeMemory, SeenNode, discover_remembered};
 
 use crate::mysql::Endpoint;
 use crate::mysql::flavor::{Flavor, ServerInfo};
-use crate::mysql::replication::{ReplicationSource, ThreadState};
+use crate::mysql::replication::{ReplicationFilters, ReplicationSource, ThreadState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,9 @@ pub struct ReplicationState {
     /// Seconds the replica deliberately stays behind (`MASTER_DELAY`); 0 for none.
     #[serde(default)]
     pub delay_seconds: u64,
+    /// Its `Replicate_*` filters; omitted when none is set.
+    #[serde(default, skip_serializing_if = "ReplicationFilters::is_empty")]
+    pub filters: ReplicationFilters,
 }
 
 /// One node of the tree. The spec's fields first, then what the design adds.
@@ -133,6 +137,7 @@ impl DatabaseNode {
                 gtid: s.gtid.clone(),
                 last_error: s.last_io_error.clone().or_else(|| s.last_sql_error.clone()),
                 delay_seconds: s.sql_delay,
+                filters: s.filters.clone(),
             }),
             error: None,
             slaves: Vec::new(),
@@ -157,6 +162,14 @@ impl DatabaseNode {
     /// Whether the node was reached.
     pub fn reachable(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// Its replication filters (none for a node without a source).
+    pub fn filters(&self) -> Option<&ReplicationFilters> {
+        self.replication
+            .as_ref()
+            .map(|r| &r.filters)
+            .filter(|f| !f.is_empty())
     }
 
     /// Both replication threads run.
@@ -300,6 +313,7 @@ impl DatabaseNode {
                 gtid: Some("Slave_Pos".into()),
                 last_error: None,
                 delay_seconds: 0,
+                filters: ReplicationFilters::default(),
             }),
             error: None,
             slaves: Vec::new(),

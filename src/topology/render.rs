@@ -105,6 +105,13 @@ fn children(n: &DatabaseNode, prefix: &str, out: &mut String) {
         out.push_str(&describe(c));
         out.push('\n');
         let cont = if i + 1 < count { "|  " } else { "   " };
+        // Like pt-slave-find, the filters go on lines of their own under the replica.
+        if let Some(f) = c.filters() {
+            let bar = if c.slaves.is_empty() { "   " } else { "|  " };
+            for (name, rules) in f.options().iter().filter(|(_, r)| !r.is_empty()) {
+                out.push_str(&format!("{prefix}{cont}{bar}{name}={}\n", rules.join(",")));
+            }
+        }
         children(c, &format!("{prefix}{cont}"), out);
     }
 }

@@ -131,8 +131,11 @@ async fn dry_run_runs_nothing_and_no_tty_without_yes_refuses() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&format!("-- {r} (binlog-off mode)")), "{out}");
     assert!(out.contains("SET SESSION sql_log_bin = 0;"), "{out}");
+    // With its schema as the default database, which replicas' db filters check.
     assert!(
-        out.contains("ALTER TABLE `dry`.`t` ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK=NONE;"),
+        out.contains(
+            "USE `dry`;\nALTER TABLE `dry`.`t` ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK=NONE;"
+        ),
         "{out}"
     );
 

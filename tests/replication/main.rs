@@ -8,4 +8,5 @@ mod common;
 
 mod apply_gates;
 mod nodes_seen;
+mod filters;
 mod topology_stopped;
