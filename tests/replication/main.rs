@@ -7,6 +7,6 @@
 mod common;
 
 mod apply_gates;
-mod nodes_seen;
 mod filters;
+mod nodes_seen;
 mod topology_stopped;
