@@ -31,7 +31,11 @@ fn git_revision(root: &Path) -> Option<String> {
         // A worktree: `gitdir: /repo/.git/worktrees/NAME`.
         let text = std::fs::read_to_string(&dot_git).ok()?;
         let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-        if dir.is_absolute() { dir } else { root.join(dir) }
+        if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        }
     } else {
         return None;
     };
@@ -91,5 +95,9 @@ fn packaged_revision(root: &Path) -> Option<String> {
     let sha = text.split("\"sha1\"").nth(1)?.split('"').nth(1)?;
     let short: String = sha.chars().take(10).collect();
     let dirty = text.contains("\"dirty\": true") || text.contains("\"dirty\":true");
-    Some(if dirty { format!("{short}-dirty") } else { short })
+    Some(if dirty {
+        format!("{short}-dirty")
+    } else {
+        short
+    })
 }

@@ -798,6 +798,61 @@ mod tests {
     }
 
     #[test]
+    fn state_paths_default_under_the_state_dir_and_explicit_paths_win() {
+        let mut cfg = Config::default();
+        assert_eq!(cfg.log_file(), PathBuf::from("./logs/recycling.log"));
+        assert_eq!(cfg.job_store_file(), PathBuf::from("./data/jobs.db"));
+        assert_eq!(cfg.metrics_file(), PathBuf::from("./data/metrics.db"));
+        // The file's state_dir, then the environment's over it.
+        let mut cfg2 = Config::parse(
+            "state_dir: /var/lib/a\npersistence:\n  metrics:\n    file: /m.db\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(cfg2.job_store_file(), PathBuf::from("/var/lib/a/jobs.db"));
+        cfg2.apply_env(|k| (k == "RECYCLER_STATE_DIR").then(|| "/var/lib/b".to_string()))
+            .unwrap();
+        assert_eq!(cfg2.job_store_file(), PathBuf::from("/var/lib/b/jobs.db"));
+        assert_eq!(
+            cfg2.log_file(),
+            PathBuf::from("/var/lib/b/logs/recycling.log")
+        );
+        assert_eq!(cfg2.metrics_file(), PathBuf::from("/m.db"), "explicit wins");
+        // The flag over both; an explicit log file over the state dir.
+        cfg.apply_flags(&FlagOverrides {
+            state_dir: Some("/srv/r".into()),
+            log_file: Some("rel.log".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.job_store_file(), PathBuf::from("/srv/r/jobs.db"));
+        assert_eq!(cfg.metrics_file(), PathBuf::from("/srv/r/metrics.db"));
+        assert_eq!(cfg.log_file(), PathBuf::from("rel.log"));
+    }
+
+    #[test]
+    fn the_log_format_comes_from_file_env_and_flag() {
+        let mut cfg = Config::parse("logging:\n  format: json\n", Path::new("c.yaml")).unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        cfg.apply_env(|k| (k == "RECYCLER_LOG_FORMAT").then(|| "TEXT".to_string()))
+            .unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Text);
+        cfg.apply_flags(&FlagOverrides {
+            log_format: Some(LogFormat::Json),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        let e = cfg
+            .apply_env(|k| (k == "RECYCLER_LOG_FORMAT").then(|| "xml".to_string()))
+            .unwrap_err();
+        assert_eq!(e.code().as_u16(), 1001);
+        assert!(e.to_string().contains("text, json"), "{e}");
+        let e = Config::parse("logging:\n  format: xml\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().contains("logging.format"), "{e}");
+    }
+
+    #[test]
     fn the_environment_password_is_over_every_cluster_password() {
         let mut cfg = Config::parse(
             "database:\n  clusters:\n    - name: prod\n      primary: {host: h, username: u, password: from-file}\n",

@@ -12,18 +12,18 @@
 
 use crate::config::{LogFormat, LoggingConfig};
 use crate::error::{Error, Result};
+use serde_json::{Map, Value};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{DefaultFields, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
-use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -490,7 +490,81 @@ impl Visit for FieldsToJson {
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::sync::{Arc, Mutex};
     use std::time::Instant;
+
+    /// A writer into memory, for a layer under test.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// Logs, under `layers`, an event with fields inside a span with fields, as the executor's
+    /// `node` span and its `progress` events.
+    fn log_in_a_span(layers: Vec<BoxedLayer>) {
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("execute_node", node = "127.0.0.1:23307");
+            let _in = span.enter();
+            tracing::info!(target: "progress", table = "shop.orders", freed = 42u64, done = true,
+                "rebuilt shop.orders");
+        });
+    }
+
+    #[test]
+    fn the_file_gets_no_colour_codes_when_stderr_has_them() {
+        let (terminal, file) = (Buffer::default(), Buffer::default());
+        log_in_a_span(vec![
+            layer(LogFormat::Text, terminal.clone(), true, false),
+            layer(LogFormat::Text, file.clone(), false, true),
+        ]);
+        assert!(terminal.text().contains("\x1b["), "{:?}", terminal.text());
+        let text = file.text();
+        assert!(!text.contains('\x1b'), "colour codes in the file: {text:?}");
+        assert!(
+            text.contains("execute_node{node=\"127.0.0.1:23307\"}: progress: rebuilt shop.orders"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_timestamp_level_target_message_and_fields() {
+        let (terminal, file) = (Buffer::default(), Buffer::default());
+        log_in_a_span(vec![
+            layer(LogFormat::Text, terminal.clone(), true, false),
+            layer(LogFormat::Json, file.clone(), false, true),
+        ]);
+        let text = file.text();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+        let stamp = line["timestamp"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+            "{stamp}"
+        );
+        insta::assert_json_snapshot!("json_log_line", line, {".timestamp" => "[timestamp]"});
+    }
 
     fn rotation(compress: bool, max_backups: usize) -> Rotation {
         Rotation {
