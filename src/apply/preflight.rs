@@ -9,9 +9,9 @@ use crate::mysql::flavor::server_info;
 use crate::mysql::grants::{Grants, discovery_needs, executor_needs};
 use crate::mysql::{ConnectSpec, Endpoint, query_rows};
 use crate::plan::{Plan, PlanNode};
-use futures::StreamExt;
 use crate::topology::eligibility::{loop_reaches_primary, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DiscoverOptions, discover};
+use futures::StreamExt;
 use std::collections::BTreeSet;
 
 /// What preflight learnt: the live topology (used for lag paths during execution).
@@ -134,8 +134,16 @@ async fn check_grants(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Resul
     // reach): discovery probes them too.
     let mut seen: BTreeSet<Endpoint> = nodes.iter().map(|n| n.node.clone()).collect();
     let others = std::iter::once(plan.cluster.seed.clone())
-        .chain(plan.skipped.iter().filter_map(|s| Endpoint::parse(&s.address).ok()))
-        .chain(plan.nodes.iter().flat_map(|n| n.propagates_to.iter().cloned()));
+        .chain(
+            plan.skipped
+                .iter()
+                .filter_map(|s| Endpoint::parse(&s.address).ok()),
+        )
+        .chain(
+            plan.nodes
+                .iter()
+                .flat_map(|n| n.propagates_to.iter().cloned()),
+        );
     for ep in others {
         if seen.insert(ep.clone()) {
             nodes.push(GrantCheck::discovery(ep));

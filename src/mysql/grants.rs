@@ -34,7 +34,11 @@ pub struct Grants {
 /// A privilege name as the servers print it, uppercase with single spaces; MariaDB's aliases
 /// folded into the name `SHOW GRANTS` prints.
 fn normalize(p: &str) -> String {
-    let p = p.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+    let p = p
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
     match p.as_str() {
         "REPLICA MONITOR" => "SLAVE MONITOR".into(),
         "READ ONLY ADMIN" => "READ_ONLY ADMIN".into(),
@@ -154,7 +158,8 @@ impl Grants {
             // `GRANT role TO user`: MariaDB lists an active role's grants itself; MySQL does
             // not list a role's privileges without `SHOW GRANTS … USING`.
             if flavor != Flavor::MariaDb {
-                self.inconclusive = Some("roles (SHOW GRANTS does not list their privileges)".into());
+                self.inconclusive =
+                    Some("roles (SHOW GRANTS does not list their privileges)".into());
             }
             return;
         };
@@ -295,7 +300,10 @@ pub fn executor_needs(
             }
             _ => vec!["SYSTEM_VARIABLES_ADMIN", "SUPER"],
         };
-        needs.push(Need::global(any_of, "binlog-off: SET SESSION sql_log_bin = 0"));
+        needs.push(Need::global(
+            any_of,
+            "binlog-off: SET SESSION sql_log_bin = 0",
+        ));
     }
     if read_only {
         let any_of = match info.flavor {
@@ -386,7 +394,10 @@ mod tests {
                 "ALTER on shop.orders, shop_2.events (the rebuilds)",
             ]
         );
-        assert!(!format!("{g:?}").contains("5E049F"), "no password hash kept");
+        assert!(
+            !format!("{g:?}").contains("5E049F"),
+            "no password hash kept"
+        );
     }
 
     /// Captured from MariaDB 10.11: what the README lists for binlog-off, with ALTER on a
@@ -423,7 +434,9 @@ mod tests {
     #[test]
     fn all_privileges_and_super_cover_their_needs() {
         let all = Grants::from_rows(
-            &rows(&["GRANT ALL PRIVILEGES ON *.* TO `recycler`@`%` IDENTIFIED BY PASSWORD '*8E' WITH GRANT OPTION"]),
+            &rows(&[
+                "GRANT ALL PRIVILEGES ON *.* TO `recycler`@`%` IDENTIFIED BY PASSWORD '*8E' WITH GRANT OPTION",
+            ]),
             Flavor::MariaDb,
         );
         let i = info(Flavor::MariaDb, "10.11.19-MariaDB-log");
@@ -440,9 +453,10 @@ mod tests {
             sup.missing(&needs(&i, true)),
             ["READ_ONLY ADMIN (rebuilding on a read_only node)"]
         );
-        assert!(sup
-            .missing(&needs(&info(Flavor::MariaDb, "10.6.20-MariaDB"), true))
-            .is_empty());
+        assert!(
+            sup.missing(&needs(&info(Flavor::MariaDb, "10.6.20-MariaDB"), true))
+                .is_empty()
+        );
     }
 
     /// MySQL 8.0 prints the dynamic privileges in a line of their own, without spaces; a
@@ -468,9 +482,17 @@ mod tests {
             ]
         );
         // Before 8.0.14 SESSION_VARIABLES_ADMIN did not allow sql_log_bin.
-        let m = g.missing(&discovery_needs(&info(Flavor::MySql80, "8.0.13")).into_iter()
-            .chain(executor_needs(&info(Flavor::MySql80, "8.0.13"), true, false, vec![]))
-            .collect::<Vec<_>>());
+        let m = g.missing(
+            &discovery_needs(&info(Flavor::MySql80, "8.0.13"))
+                .into_iter()
+                .chain(executor_needs(
+                    &info(Flavor::MySql80, "8.0.13"),
+                    true,
+                    false,
+                    vec![],
+                ))
+                .collect::<Vec<_>>(),
+        );
         assert_eq!(
             m,
             ["SYSTEM_VARIABLES_ADMIN or SUPER (binlog-off: SET SESSION sql_log_bin = 0)"]
@@ -488,7 +510,10 @@ mod tests {
                 Flavor::MySql80,
             );
             assert!(g.inconclusive.is_some(), "{line}");
-            assert!(g.missing(&needs(&info(Flavor::MySql80, "8.0.36"), true)).is_empty());
+            assert!(
+                g.missing(&needs(&info(Flavor::MySql80, "8.0.36"), true))
+                    .is_empty()
+            );
         }
     }
 

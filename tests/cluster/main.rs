@@ -11,6 +11,7 @@ mod apply_limits;
 mod conformance;
 mod estimates;
 mod filenames;
+mod ops;
 mod plan;
 mod plan_edits;
 mod plan_obstacles;
