@@ -19,6 +19,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "./config.yaml";
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// The directory the state paths left unset are placed under (`--state-dir`,
+    /// `RECYCLER_STATE_DIR`); unset: the current directory, as `./data/…` and `./logs/…`.
+    pub state_dir: Option<PathBuf>,
     pub server: ServerConfig,
     pub logging: LoggingConfig,
     pub database: DatabaseConfig,
@@ -67,14 +70,42 @@ impl Default for ServerConfig {
     }
 }
 
-/// `logging:` — level and the size-rotated log file.
+/// How log lines are written, on stderr and in the file (`logging.format`, `--log-format`,
+/// `RECYCLER_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `2026-12-02T06:11:51.123456Z  INFO target: message key=value`; coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `message`, `fields`, `spans`.
+    Json,
+}
+
+impl LogFormat {
+    /// The names the flag, the environment and the file accept.
+    pub const NAMES: [&str; 2] = ["text", "json"];
+
+    fn parse(v: &str) -> Option<Self> {
+        match v.to_ascii_lowercase().as_str() {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// `logging:` — level, format and the size-rotated log file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingConfig {
     /// debug, info, warn or error.
     pub level: String,
-    /// The log file; rotated when it exceeds `max_size` MiB.
-    pub file: PathBuf,
+    /// text or json.
+    pub format: LogFormat,
+    /// The log file; rotated when it exceeds `max_size` MiB. Unset: `./logs/recycling.log`, or
+    /// `STATE_DIR/logs/recycling.log` with a state directory ([`Config::log_file`]).
+    pub file: Option<PathBuf>,
     /// MiB before the file is rotated.
     pub max_size: u64,
     /// Rotated files kept (0 = keep all, subject to `max_age`).
@@ -89,7 +120,8 @@ impl Default for LoggingConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
-            file: PathBuf::from("./logs/recycling.log"),
+            format: LogFormat::Text,
+            file: None,
             max_size: 100,
             max_backups: 5,
             max_age: 30,
@@ -311,7 +343,8 @@ pub struct PersistenceConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct JobStateConfig {
     pub enabled: bool,
-    pub file: PathBuf,
+    /// Unset: `./data/jobs.db`, or `STATE_DIR/jobs.db` ([`Config::job_store_file`]).
+    pub file: Option<PathBuf>,
     /// Accepted for compatibility with the spec; the store is written as events happen.
     pub interval: HumanDuration,
 }
@@ -320,7 +353,7 @@ impl Default for JobStateConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            file: PathBuf::from("./data/jobs.db"),
+            file: None,
             interval: HumanDuration::secs(10),
         }
     }
@@ -331,14 +364,15 @@ impl Default for JobStateConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsStoreConfig {
     pub enabled: bool,
-    pub file: PathBuf,
+    /// Unset: `./data/metrics.db`, or `STATE_DIR/metrics.db` ([`Config::metrics_file`]).
+    pub file: Option<PathBuf>,
 }
 
 impl Default for MetricsStoreConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            file: PathBuf::from("./data/metrics.db"),
+            file: None,
         }
     }
 }
@@ -347,8 +381,15 @@ impl Default for MetricsStoreConfig {
 #[derive(Debug, Clone, Default)]
 pub struct FlagOverrides {
     pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
     pub log_file: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
 }
+
+/// The state paths' defaults: relative to the current directory, or to the state directory.
+const DEFAULT_LOG_FILE: (&str, &str) = ("./logs/recycling.log", "logs/recycling.log");
+const DEFAULT_JOB_STORE: (&str, &str) = ("./data/jobs.db", "jobs.db");
+const DEFAULT_METRICS_STORE: (&str, &str) = ("./data/metrics.db", "metrics.db");
 
 const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
@@ -401,7 +442,18 @@ impl Config {
             self.logging.level = v;
         }
         if let Some(v) = get("RECYCLER_LOG_FILE") {
-            self.logging.file = PathBuf::from(v);
+            self.logging.file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("RECYCLER_LOG_FORMAT") {
+            self.logging.format = LogFormat::parse(&v).ok_or_else(|| {
+                Error::invalid(format!(
+                    "RECYCLER_LOG_FORMAT: {v:?} is not one of {}",
+                    LogFormat::NAMES.join(", ")
+                ))
+            })?;
+        }
+        if let Some(v) = get("RECYCLER_STATE_DIR").filter(|v| !v.is_empty()) {
+            self.state_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = get("RECYCLER_SERVER_PORT") {
             self.server.port = v.parse().map_err(|_| {
@@ -435,12 +487,46 @@ impl Config {
         if let Some(v) = &flags.log_level {
             self.logging.level = v.clone();
         }
+        if let Some(v) = flags.log_format {
+            self.logging.format = v;
+        }
         if let Some(v) = &flags.log_file {
-            self.logging.file = v.clone();
+            self.logging.file = Some(v.clone());
+        }
+        if let Some(v) = &flags.state_dir {
+            self.state_dir = Some(v.clone());
         }
         self.validate(Path::new(
             "settings (file < RECYCLER_* environment < flags)",
         ))
+    }
+
+    /// A state path: `explicit` when set (flag, environment or file), else its default under the
+    /// state directory, else under the current directory.
+    fn state_path(&self, explicit: &Option<PathBuf>, default: (&str, &str)) -> PathBuf {
+        match (explicit, &self.state_dir) {
+            (Some(p), _) => p.clone(),
+            (None, Some(dir)) => dir.join(default.1),
+            (None, None) => PathBuf::from(default.0),
+        }
+    }
+
+    /// The log file (`logging.file`, `--log-file`, `RECYCLER_LOG_FILE`; default
+    /// `./logs/recycling.log` or `STATE_DIR/logs/recycling.log`).
+    pub fn log_file(&self) -> PathBuf {
+        self.state_path(&self.logging.file, DEFAULT_LOG_FILE)
+    }
+
+    /// The SQLite job store (`persistence.job_state.file`; default `./data/jobs.db` or
+    /// `STATE_DIR/jobs.db`).
+    pub fn job_store_file(&self) -> PathBuf {
+        self.state_path(&self.persistence.job_state.file, DEFAULT_JOB_STORE)
+    }
+
+    /// The metrics store (`persistence.metrics.file`; default `./data/metrics.db` or
+    /// `STATE_DIR/metrics.db`). Not written yet: `persistence.metrics` is accepted, unused.
+    pub fn metrics_file(&self) -> PathBuf {
+        self.state_path(&self.persistence.metrics.file, DEFAULT_METRICS_STORE)
     }
 
     /// The named cluster of `database.clusters`.
@@ -753,7 +839,7 @@ mod tests {
             ("error", 2222)
         );
         assert_eq!(
-            cfg.logging.file,
+            cfg.log_file(),
             PathBuf::from("/from/file.log"),
             "untouched by env"
         );
@@ -767,7 +853,62 @@ mod tests {
             (cfg.logging.level.as_str(), cfg.server.port),
             ("debug", 2222)
         );
-        assert_eq!(cfg.logging.file, PathBuf::from("/from/file.log"));
+        assert_eq!(cfg.log_file(), PathBuf::from("/from/file.log"));
+    }
+
+    #[test]
+    fn state_paths_default_under_the_state_dir_and_explicit_paths_win() {
+        let mut cfg = Config::default();
+        assert_eq!(cfg.log_file(), PathBuf::from("./logs/recycling.log"));
+        assert_eq!(cfg.job_store_file(), PathBuf::from("./data/jobs.db"));
+        assert_eq!(cfg.metrics_file(), PathBuf::from("./data/metrics.db"));
+        // The file's state_dir, then the environment's over it.
+        let mut cfg2 = Config::parse(
+            "state_dir: /var/lib/a\npersistence:\n  metrics:\n    file: /m.db\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(cfg2.job_store_file(), PathBuf::from("/var/lib/a/jobs.db"));
+        cfg2.apply_env(|k| (k == "RECYCLER_STATE_DIR").then(|| "/var/lib/b".to_string()))
+            .unwrap();
+        assert_eq!(cfg2.job_store_file(), PathBuf::from("/var/lib/b/jobs.db"));
+        assert_eq!(
+            cfg2.log_file(),
+            PathBuf::from("/var/lib/b/logs/recycling.log")
+        );
+        assert_eq!(cfg2.metrics_file(), PathBuf::from("/m.db"), "explicit wins");
+        // The flag over both; an explicit log file over the state dir.
+        cfg.apply_flags(&FlagOverrides {
+            state_dir: Some("/srv/r".into()),
+            log_file: Some("rel.log".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.job_store_file(), PathBuf::from("/srv/r/jobs.db"));
+        assert_eq!(cfg.metrics_file(), PathBuf::from("/srv/r/metrics.db"));
+        assert_eq!(cfg.log_file(), PathBuf::from("rel.log"));
+    }
+
+    #[test]
+    fn the_log_format_comes_from_file_env_and_flag() {
+        let mut cfg = Config::parse("logging:\n  format: json\n", Path::new("c.yaml")).unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        cfg.apply_env(|k| (k == "RECYCLER_LOG_FORMAT").then(|| "TEXT".to_string()))
+            .unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Text);
+        cfg.apply_flags(&FlagOverrides {
+            log_format: Some(LogFormat::Json),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        let e = cfg
+            .apply_env(|k| (k == "RECYCLER_LOG_FORMAT").then(|| "xml".to_string()))
+            .unwrap_err();
+        assert_eq!(e.code().as_u16(), 1001);
+        assert!(e.to_string().contains("text, json"), "{e}");
+        let e = Config::parse("logging:\n  format: xml\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().contains("logging.format"), "{e}");
     }
 
     #[test]

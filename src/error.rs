@@ -179,6 +179,13 @@ pub enum Error {
         privilege: String,
         message: String,
     },
+    /// Preflight: the account lacks privileges the plan needs, on each node named (all of
+    /// them, found before anything ran).
+    #[error(
+        "missing privileges, nothing was executed (the README lists the GRANTs each mode needs): {}",
+        missing.iter().map(|n| format!("{} lacks {}", n.node, n.privileges.join("; "))).collect::<Vec<_>>().join(" | ")
+    )]
+    Grants { missing: Vec<NodeGrants> },
     /// A deadline passed.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -225,6 +232,16 @@ pub enum Error {
     Internal(String),
 }
 
+/// The privileges one node lacks ([`Error::Grants`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeGrants {
+    /// `host:port`.
+    pub node: String,
+    /// Each missing privilege with the step that needs it: `PROCESS (the control connection:
+    /// …)`, `ALTER on shop.orders, shop.events (the rebuilds)`.
+    pub privileges: Vec<String>,
+}
+
 fn field_message(field: Option<&str>, message: &str) -> String {
     match field {
         Some(f) => format!("{f}: {message}"),
@@ -246,7 +263,7 @@ impl Error {
             Self::Query { .. } => ErrorCode::Internal,
             Self::Discovery(_) => ErrorCode::Discovery,
             Self::Primary(_) => ErrorCode::Primary,
-            Self::Privilege { .. } => ErrorCode::Permission,
+            Self::Privilege { .. } | Self::Grants { .. } => ErrorCode::Permission,
             Self::Timeout(_) | Self::RequestDeadline { .. } => ErrorCode::Timeout,
             Self::JobNotFound(_) => ErrorCode::JobNotFound,
             Self::JobState(_) => ErrorCode::JobState,

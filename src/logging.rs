@@ -1,4 +1,5 @@
-//! Logging: `tracing` to stderr and to a size-rotated file.
+//! Logging: `tracing` to stderr and to a size-rotated file, as text or JSON lines
+//! (`logging.format`); colour codes only on a terminal's stderr, never in the file.
 //!
 //! The file rotates like Go's lumberjack (which the spec's `max_size`/`max_backups`/`max_age`/
 //! `compress` keys come from): when a write would push the file past `max_size` MiB, it is renamed to
@@ -9,18 +10,24 @@
 //! SQL statement logging of the driver is switched off on every connection (see
 //! [`crate::mysql`]), so statements carrying credentials never reach a log.
 
-use crate::config::LoggingConfig;
+use crate::config::{LogFormat, LoggingConfig};
 use crate::error::{Error, Result};
+use serde_json::{Map, Value};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
-use tracing_subscriber::fmt::MakeWriter;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// The UTC timestamp in a backup's name (`20261201T115614.123`), and its length.
 const STAMP: &str = "%Y%m%dT%H%M%S%.3f";
@@ -309,10 +316,49 @@ impl Drop for LogGuard {
     }
 }
 
-/// Installs the global subscriber: stderr plus the rotated file. A log file that cannot be opened
-/// is reported on stderr and the command goes on (logging must never stop a rebuild). Keep the
-/// guard until the command ends.
-pub fn init(cfg: &LoggingConfig) -> Result<LogGuard> {
+/// Whether stderr gets colour: it is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+fn stderr_colour() -> bool {
+    io::IsTerminal::is_terminal(&io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A boxed layer of the registry the global subscriber is built on.
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// A `fmt` layer writing to `writer` in `format`, colour only when `ansi`.
+fn layer<W>(format: LogFormat, writer: W, ansi: bool, target: bool) -> BoxedLayer
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text if ansi => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(true)
+            .with_target(target)
+            .boxed(),
+        // Its own field formatter: `fmt` caches a span's formatted fields per formatter type,
+        // and with the terminal's formatter a file would get the terminal's colour codes.
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .fmt_fields(PlainFields::default())
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_target(target)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
+            .with_writer(writer)
+            .with_ansi(false)
+            .boxed(),
+    }
+}
+
+/// Installs the global subscriber: stderr plus the rotated file at `file`, both in
+/// `cfg.format`; colour on stderr only (a terminal, `NO_COLOR` unset), never in the file. A log
+/// file that cannot be opened is reported on stderr and the command goes on (logging must never
+/// stop a rebuild). Keep the guard until the command ends.
+pub fn init(cfg: &LoggingConfig, file: &Path) -> Result<LogGuard> {
     let level = cfg.level.to_ascii_lowercase();
     let filter = |extra: &str| {
         EnvFilter::try_new(format!("{level},sqlx=warn{extra}"))
@@ -322,52 +368,203 @@ pub fn init(cfg: &LoggingConfig) -> Result<LogGuard> {
     // On a terminal, progress bars replace the per-table `progress` lines on stderr. A command's
     // failure (target `outcome`) is printed on stderr as `error[CODE]: …` already; the file
     // keeps it.
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(io::stderr)
-        .with_ansi(tty)
-        .with_target(false)
-        .with_filter(filter(if tty {
-            ",progress=off,outcome=off"
-        } else {
-            ",outcome=off"
-        })?);
-    let file = RotatingFile::open(&cfg.file, Rotation::from_config(cfg)).and_then(LogFile::spawn);
-    let file = match file {
+    let mut layers = vec![
+        layer(cfg.format, io::stderr, stderr_colour(), false)
+            .with_filter(filter(if tty {
+                ",progress=off,outcome=off"
+            } else {
+                ",outcome=off"
+            })?)
+            .boxed(),
+    ];
+    let log_file = RotatingFile::open(file, Rotation::from_config(cfg)).and_then(LogFile::spawn);
+    let log_file = match log_file {
         Ok(f) => Some(f),
         Err(e) => {
             eprintln!(
                 "warning: cannot open log file {}: {e}; logging to stderr only",
-                cfg.file.display()
+                file.display()
             );
             None
         }
     };
-    let file_layer = match &file {
-        Some(f) => Some(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(f.clone())
-                .with_filter(filter("")?),
-        ),
-        None => None,
-    };
+    if let Some(f) = &log_file {
+        layers.push(
+            layer(cfg.format, f.clone(), false, true)
+                .with_filter(filter("")?)
+                .boxed(),
+        );
+    }
     // A second init (tests calling run() twice) keeps the first subscriber, and its file.
     let installed = tracing_subscriber::registry()
-        .with(stderr)
-        .with(file_layer)
+        .with(layers)
         .try_init()
         .is_ok();
-    if let (true, Some(f)) = (installed, file) {
+    if let (true, Some(f)) = (installed, log_file) {
         let _ = FILE.set(f);
     }
     Ok(LogGuard(()))
+}
+
+/// The default field formatter under a type of its own, for layers without colour (see
+/// [`layer`]).
+#[derive(Debug, Default)]
+struct PlainFields(DefaultFields);
+
+impl<'w> FormatFields<'w> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> std::fmt::Result {
+        self.0.format_fields(writer, fields)
+    }
+}
+
+/// `--log-format json`: one object a line, `{"timestamp", "level", "target", "message",
+/// "fields", "spans"}`. `fields` holds the event's fields and those of the spans it is in (the
+/// event's win), `spans` the names of those spans, outermost first.
+struct JsonLines;
+
+impl<S> FormatEvent<S, JsonFields> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = Map::new();
+        let mut spans = Vec::new();
+        for span in ctx.event_scope().into_iter().flat_map(|s| s.from_root()) {
+            spans.push(Value::from(span.name()));
+            let ext = span.extensions();
+            if let Some(Ok(Value::Object(f))) = ext
+                .get::<FormattedFields<JsonFields>>()
+                .map(|f| serde_json::from_str::<Value>(f))
+            {
+                fields.extend(f);
+            }
+        }
+        let mut own = FieldsToJson(Map::new());
+        event.record(&mut own);
+        let message = own.0.remove("message").unwrap_or(Value::from(""));
+        fields.extend(own.0);
+        let meta = event.metadata();
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": meta.level().as_str(),
+            "target": meta.target(),
+            "message": message,
+            "fields": fields,
+            "spans": spans,
+        });
+        writeln!(writer, "{line}")
+    }
+}
+
+/// Collects an event's fields as JSON values (numbers and booleans as such, the rest as text).
+struct FieldsToJson(Map<String, Value>);
+
+impl Visit for FieldsToJson {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::from(format!("{value:?}")));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::sync::{Arc, Mutex};
     use std::time::Instant;
+
+    /// A writer into memory, for a layer under test.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// Logs, under `layers`, an event with fields inside a span with fields, as the executor's
+    /// `node` span and its `progress` events.
+    fn log_in_a_span(layers: Vec<BoxedLayer>) {
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("execute_node", node = "127.0.0.1:23307");
+            let _in = span.enter();
+            tracing::info!(target: "progress", table = "shop.orders", freed = 42u64, done = true,
+                "rebuilt shop.orders");
+        });
+    }
+
+    #[test]
+    fn the_file_gets_no_colour_codes_when_stderr_has_them() {
+        let (terminal, file) = (Buffer::default(), Buffer::default());
+        log_in_a_span(vec![
+            layer(LogFormat::Text, terminal.clone(), true, false),
+            layer(LogFormat::Text, file.clone(), false, true),
+        ]);
+        assert!(terminal.text().contains("\x1b["), "{:?}", terminal.text());
+        let text = file.text();
+        assert!(!text.contains('\x1b'), "colour codes in the file: {text:?}");
+        assert!(
+            text.contains("execute_node{node=\"127.0.0.1:23307\"}: progress: rebuilt shop.orders"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_timestamp_level_target_message_and_fields() {
+        let (terminal, file) = (Buffer::default(), Buffer::default());
+        log_in_a_span(vec![
+            layer(LogFormat::Text, terminal.clone(), true, false),
+            layer(LogFormat::Json, file.clone(), false, true),
+        ]);
+        let text = file.text();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+        let stamp = line["timestamp"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+            "{stamp}"
+        );
+        insta::assert_json_snapshot!("json_log_line", line, {".timestamp" => "[timestamp]"});
+    }
 
     fn rotation(compress: bool, max_backups: usize) -> Rotation {
         Rotation {

@@ -1,13 +1,17 @@
-//! Preflight (design §6.1): before any DDL, the live cluster must still be the one the plan was
-//! reviewed against. Every difference is collected and reported at once; any is refusal (CLI
-//! exit 3).
+//! Preflight (design §6.1): before any DDL, the account must hold every privilege the plan
+//! needs on every node (all missing grants are named at once, error 1008), and the live cluster
+//! must still be the one the plan was reviewed against. Every difference is collected and
+//! reported at once; any is refusal (CLI exit 3).
 
 use super::drift::node_drift;
-use crate::error::{Error, Result};
-use crate::mysql::{ConnectSpec, Endpoint};
-use crate::plan::Plan;
+use crate::error::{Error, NodeGrants, Result};
+use crate::mysql::flavor::server_info;
+use crate::mysql::grants::{Grants, discovery_needs, executor_needs};
+use crate::mysql::{ConnectSpec, Endpoint, query_rows};
+use crate::plan::{Plan, PlanNode};
 use crate::topology::eligibility::{filtered, loop_reaches_primary, protection, reach, truncated};
 use crate::topology::{ClusterTopology, DiscoverOptions, NodeMemory, discover};
+use futures::StreamExt;
 use std::collections::BTreeSet;
 
 /// What preflight learnt: the live topology (used for lag paths during execution).
@@ -16,16 +20,17 @@ pub struct Preflight {
     pub topology: ClusterTopology,
 }
 
-/// Re-discovers the cluster (recording the nodes found in `memory`, under the root's address: a
-/// plan does not carry the cluster's name) and compares it with the plan. `Err(Stale)` names
-/// every drift; `Err(Primary)` (1004) when an action would run on the primary under
-/// `exclude_primary`.
+/// Checks every node's grants, then re-discovers the cluster (recording the nodes found in
+/// `memory`, under the root's address: a plan does not carry the cluster's name) and compares
+/// it with the plan. `Err(Stale)` names every drift; `Err(Primary)` (1004) when an action would
+/// run on the primary under `exclude_primary`.
 pub async fn preflight(
     plan: &Plan,
     spec: &ConnectSpec,
     parallel: usize,
     memory: &dyn NodeMemory,
 ) -> Result<Preflight> {
+    check_grants(plan, spec, parallel).await?;
     let seeds = std::iter::once(&plan.cluster.seed).chain(plan.nodes.iter().map(|n| &n.address));
     let mut topology = None;
     let mut last_err = None;
@@ -151,6 +156,128 @@ pub async fn preflight(
         return Err(Error::stale(drift));
     }
     Ok(Preflight { topology: topo })
+}
+
+/// `Err(Grants)` naming, per node, every privilege the plan needs and the account lacks: on
+/// every node what discovery reads, on the nodes with actions what their rebuilds need in the
+/// plan's mode ([`crate::mysql::grants`]). A node that does not answer is left to discovery,
+/// which reports it; a refused login is reported as it is.
+async fn check_grants(plan: &Plan, spec: &ConnectSpec, parallel: usize) -> Result<()> {
+    let binlog_off = plan.settings.mode == crate::settings::Mode::BinlogOff;
+    let mut nodes: Vec<GrantCheck> = plan
+        .nodes
+        .iter()
+        .map(|n| GrantCheck::of(n, binlog_off))
+        .collect();
+    // The other nodes the plan knows (the seed, skipped nodes, the nodes binlog-on rebuilds
+    // reach): discovery probes them too.
+    let mut seen: BTreeSet<Endpoint> = nodes.iter().map(|n| n.node.clone()).collect();
+    let others = std::iter::once(plan.cluster.seed.clone())
+        .chain(
+            plan.skipped
+                .iter()
+                .filter_map(|s| Endpoint::parse(&s.address).ok()),
+        )
+        .chain(
+            plan.nodes
+                .iter()
+                .flat_map(|n| n.propagates_to.iter().cloned()),
+        );
+    for ep in others {
+        if seen.insert(ep.clone()) {
+            nodes.push(GrantCheck::discovery(ep));
+        }
+    }
+    let found: Vec<Result<Option<NodeGrants>>> = futures::stream::iter(nodes)
+        .map(|n| async move { n.run(spec).await })
+        .buffered(parallel.max(1))
+        .collect()
+        .await;
+    let mut missing = Vec::new();
+    for f in found {
+        missing.extend(f?);
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Grants { missing })
+    }
+}
+
+/// One node's privilege check: what the plan has it do.
+struct GrantCheck {
+    node: Endpoint,
+    binlog_off: bool,
+    read_only: bool,
+    /// The tables it rebuilds (none: discovery only).
+    tables: Vec<(String, String)>,
+}
+
+impl GrantCheck {
+    /// A node discovery probes and nothing rebuilds on.
+    fn discovery(node: Endpoint) -> Self {
+        Self {
+            node,
+            binlog_off: false,
+            read_only: false,
+            tables: Vec::new(),
+        }
+    }
+
+    fn of(n: &PlanNode, binlog_off: bool) -> Self {
+        Self {
+            node: n.address.clone(),
+            binlog_off,
+            read_only: n.read_only,
+            tables: n
+                .actions
+                .iter()
+                .map(|a| (a.schema.clone(), a.table.clone()))
+                .collect(),
+        }
+    }
+
+    /// What the node lacks, from its `SHOW GRANTS`; `None` when nothing is missing, when
+    /// nothing can be told (a warning says why), or when the node does not answer (discovery
+    /// reports it).
+    async fn run(self, spec: &ConnectSpec) -> Result<Option<NodeGrants>> {
+        match self.read(spec).await {
+            Err(e) if !e.is_login_refused() => {
+                tracing::debug!(node = %self.node, "privileges not checked: {e}");
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    async fn read(&self, spec: &ConnectSpec) -> Result<Option<NodeGrants>> {
+        let mut c = spec.read(&self.node).await?;
+        let info = server_info(&mut c, &self.node).await?;
+        let rows = query_rows(&mut c, &self.node, "SHOW GRANTS").await?;
+        c.release();
+        let grants = Grants::from_rows(&rows, info.flavor);
+        if let Some(why) = &grants.inconclusive {
+            tracing::warn!(
+                node = %self.node,
+                "cannot tell missing privileges from SHOW GRANTS with {why}; they are checked \
+                 as each statement runs"
+            );
+        }
+        let mut needs = discovery_needs(&info);
+        if !self.tables.is_empty() {
+            needs.extend(executor_needs(
+                &info,
+                self.binlog_off,
+                self.read_only,
+                self.tables.clone(),
+            ));
+        }
+        let privileges = grants.missing(&needs);
+        Ok((!privileges.is_empty()).then(|| NodeGrants {
+            node: self.node.to_string(),
+            privileges,
+        }))
+    }
 }
 
 /// `a:3306, b:3306`: the addresses in the order of their text.

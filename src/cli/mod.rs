@@ -9,6 +9,7 @@ mod apply;
 mod argv;
 mod demo;
 mod login;
+mod manual;
 mod opts;
 mod plan;
 mod progress;
@@ -17,7 +18,7 @@ mod server;
 mod status;
 mod topology;
 
-use crate::config::{Config, DEFAULT_CONFIG_PATH, FlagOverrides};
+use crate::config::{Config, DEFAULT_CONFIG_PATH, FlagOverrides, LogFormat};
 use crate::error::{Error, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,7 +26,12 @@ use std::path::PathBuf;
 /// Gives disk space back from fragmented InnoDB tables across MySQL/MariaDB replication
 /// clusters, safely: discover, plan, review, apply.
 #[derive(Debug, Parser)]
-#[command(name = "mysql-tablespace-recycling", version, max_term_width = 100)]
+#[command(
+    name = "mysql-tablespace-recycling",
+    version = VERSION,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Config file [env: RECYCLER_CONFIG_FILE] [default: ./config.yaml; a missing default file
     /// means built-in defaults]
@@ -34,9 +40,19 @@ pub struct Cli {
     /// Log level: trace, debug, info, warn, error [env: RECYCLER_LOG_LEVEL] [config: logging.level]
     #[arg(long, global = true)]
     pub log_level: Option<String>,
-    /// Log file, rotated by size [env: RECYCLER_LOG_FILE] [config: logging.file]
+    /// Log line format: text, or one JSON object a line [env: RECYCLER_LOG_FORMAT] [config:
+    /// logging.format] [default: text]
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log file, rotated by size [env: RECYCLER_LOG_FILE] [config: logging.file] [default:
+    /// ./logs/recycling.log, or STATE_DIR/logs/recycling.log]
     #[arg(long, global = true)]
     pub log_file: Option<PathBuf>,
+    /// Directory for the state paths not set otherwise: the job store (DIR/jobs.db), the log
+    /// file (DIR/logs/recycling.log), the metrics store (DIR/metrics.db) [env:
+    /// RECYCLER_STATE_DIR] [config: state_dir] [default: ./data/… and ./logs/…]
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
     /// Show what would be done, change nothing
     #[arg(long, global = true, env = "RECYCLER_DRY_RUN")]
     pub dry_run: bool,
@@ -74,7 +90,20 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Watch running jobs, refreshed (from --server or the local job store)
     Monitor(status::MonitorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff; `man -l` renders it), or write every page to a directory
+    Man(manual::ManArgs),
 }
+
+/// `--version`: the crate version and the git revision it was built from (`build.rs`:
+/// the short hash, `-dirty` for uncommitted changes, `unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("RECYCLER_GIT_REVISION"),
+    ")"
+);
 
 /// What every command gets: the resolved config and the global flags.
 #[derive(Debug)]
@@ -88,9 +117,8 @@ pub struct Context {
 impl Context {
     /// The job store of `persistence.job_state` (in memory when it is disabled).
     pub async fn open_store(&self) -> Result<crate::jobs::Store> {
-        let js = &self.config.persistence.job_state;
-        if js.enabled {
-            crate::jobs::Store::open(&js.file).await
+        if self.config.persistence.job_state.enabled {
+            crate::jobs::Store::open(&self.config.job_store_file()).await
         } else {
             crate::jobs::Store::in_memory().await
         }
@@ -102,7 +130,7 @@ pub use crate::topology::DEFAULT_PARALLEL;
 
 /// The command line with `--help` as the only help flag on every command: `-h` is the host,
 /// as in every MySQL tool.
-fn command() -> clap::Command {
+pub(super) fn command() -> clap::Command {
     fn long_help_only(c: clap::Command) -> clap::Command {
         c.disable_help_flag(true)
             .arg(
@@ -173,14 +201,28 @@ fn load_config(cli: &Cli) -> Result<Config> {
     config.apply_env(|k| std::env::var(k).ok())?;
     config.apply_flags(&FlagOverrides {
         log_level: cli.log_level.clone(),
+        log_format: cli.log_format,
         log_file: cli.log_file.clone(),
+        state_dir: cli.state_dir.clone(),
     })?;
     Ok(config)
 }
 
 fn try_run(cli: Cli) -> Result<i32> {
+    // Documentation commands need no config, log or runtime.
+    match &cli.command {
+        Command::Completions(a) => return manual::completions(a).map(|()| 0),
+        Command::Man(a) => return manual::man(a).map(|()| 0),
+        _ => {}
+    }
     let config = load_config(&cli)?;
-    let _log = crate::logging::init(&config.logging)?;
+    let _log = crate::logging::init(&config.logging, &config.log_file())?;
+    tracing::debug!(
+        log_file = %config.log_file().display(),
+        job_store = %config.job_store_file().display(),
+        metrics_store = %config.metrics_file().display(),
+        "state paths"
+    );
     let ctx = Context {
         config,
         dry_run: cli.dry_run,
@@ -202,6 +244,8 @@ fn try_run(cli: Cli) -> Result<i32> {
             Command::Server(a) => server::run(&ctx, a).await,
             Command::Status(a) => status::status(&ctx, a).await,
             Command::Monitor(a) => status::monitor(&ctx, a).await,
+            // Answered above, before the config is read.
+            Command::Completions(_) | Command::Man(_) => Ok(0),
         }
     });
     if let Err(e) = &result {

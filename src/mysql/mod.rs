@@ -10,6 +10,7 @@
 pub mod address;
 pub mod flavor;
 pub mod gates;
+pub mod grants;
 pub mod option_file;
 pub mod pool;
 pub mod replication;
@@ -363,6 +364,16 @@ impl Row {
                 .or_else(|| self.names.iter().position(|k| k.eq_ignore_ascii_case(n)))?;
             self.spans[i].map(|(a, b)| &self.buf[a as usize..b as usize])
         })
+    }
+
+    /// The value of the first column (`SHOW GRANTS` names its one column after the account);
+    /// `None` if NULL or there is none.
+    pub fn first(&self) -> Option<&str> {
+        self.spans
+            .first()
+            .copied()
+            .flatten()
+            .map(|(a, b)| &self.buf[a as usize..b as usize])
     }
 
     /// A string column, empty when absent or NULL.

@@ -77,6 +77,7 @@ fn safe_details(e: &Error) -> Value {
         Error::Privilege {
             node, privilege, ..
         } => json!({ "node": node, "privilege": privilege }),
+        Error::Grants { missing } => json!({ "missing": missing }),
         // Built by this tool from addresses and states, never from SQL text.
         Error::Primary(m) | Error::Discovery(m) => json!({ "error": m }),
         Error::Stale { changes } => json!({ "error": "plan_stale", "changes": changes }),

@@ -222,7 +222,8 @@ async fn a_failing_job_store_is_a_5xx_never_a_bad_request() {
     let _g = shared().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("jobs.db");
-    let app = App::start(|cfg: &mut Config| cfg.persistence.job_state.file = db.clone()).await;
+    let app =
+        App::start(|cfg: &mut Config| cfg.persistence.job_state.file = Some(db.clone())).await;
     let store = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();

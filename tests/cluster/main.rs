@@ -12,6 +12,7 @@ mod conformance;
 mod estimates;
 mod filenames;
 mod logins;
+mod ops;
 mod plan;
 mod plan_edits;
 mod plan_obstacles;

@@ -31,14 +31,14 @@ impl App {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config::default();
         cfg.server.host = "127.0.0.1".into();
-        cfg.persistence.job_state.file = dir.path().join("jobs.db");
+        cfg.persistence.job_state.file = Some(dir.path().join("jobs.db"));
         edit(&mut cfg);
         let token = cfg
             .server
             .auth_token
             .as_ref()
             .map(|t| t.expose().to_string());
-        let store = Store::open(&cfg.persistence.job_state.file).await.unwrap();
+        let store = Store::open(&cfg.job_store_file()).await.unwrap();
         let state = AppState::new(cfg, store).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

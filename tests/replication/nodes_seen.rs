@@ -116,7 +116,7 @@ fn json(text: &str) -> Value {
 async fn discover_over_rest(store: &std::path::Path, seed: &Endpoint) -> Value {
     let mut cfg = Config::default();
     cfg.server.host = "127.0.0.1".into();
-    cfg.persistence.job_state.file = store.to_path_buf();
+    cfg.persistence.job_state.file = Some(store.to_path_buf());
     let state = AppState::new(cfg, Store::open(store).await.unwrap())
         .await
         .unwrap();
