@@ -135,7 +135,7 @@ fn the_man_page_is_roff_naming_every_command_and_man_renders_it() {
     ] {
         assert!(dir.join(name).is_file(), "{name}");
     }
-    // `man -l -` renders it, when man is installed.
+    // `man -l -` renders it (scripts/deps installs man-db).
     let man = std::process::Command::new("man")
         .args(["-l", "-"])
         .env("MANWIDTH", "100")
@@ -143,7 +143,8 @@ fn the_man_page_is_roff_naming_every_command_and_man_renders_it() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn();
-    if let Ok(mut man) = man {
+    {
+        let mut man = man.expect("man(1) (scripts/deps installs man-db)");
         use std::io::Write;
         man.stdin
             .take()
@@ -243,7 +244,7 @@ fn log_format_json_writes_one_object_a_line() {
 }
 
 /// `examples/mysql-tablespace-recycling.service`: hardened, secrets from an environment file,
-/// state under the state directory; `systemd-analyze verify` accepts it when it is installed
+/// state under the state directory; `systemd-analyze verify` accepts it (scripts/deps installs it)
 /// (with ExecStart pointed at the binary under test: verify checks that it exists).
 #[test]
 fn the_systemd_unit_is_hardened_and_verifies() {
@@ -290,6 +291,6 @@ fn the_systemd_unit_is_hardened_and_verifies() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         ),
-        Err(e) => eprintln!("systemd-analyze not run: {e}"),
+        Err(e) => panic!("systemd-analyze (scripts/deps installs systemd): {e}"),
     }
 }
