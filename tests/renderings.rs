@@ -252,6 +252,38 @@ fn plan_table_binlog_on() {
     assert_snapshot!(run(&work, &["show", f], 0));
 }
 
+/// `show --chart`: the plan's fragmentation as an SVG bar chart (issue 17 item 5), a
+/// well-formed XML document (read back by Python's parser) with a table name that needs escaping.
+#[test]
+fn plan_chart_svg() {
+    use mysql_tablespace_recycling::mysql::quote_ident;
+    let work = tempfile::tempdir().unwrap();
+    let mut p = example("example-binlog-on.yaml");
+    let a = &mut p.nodes[0].actions[0];
+    let (old, new) = (quote_ident(&a.table), quote_ident("a<b&c"));
+    a.statement = a.statement.replace(&old, &new);
+    a.table = "a<b&c".into();
+    p.seal();
+    let f = put(&work, "on.yaml", &p);
+    run(&work, &["show", f, "--chart", "chart.svg"], 0);
+    let svg = std::fs::read_to_string(work.path().join("chart.svg")).unwrap();
+    assert!(svg.contains("a&lt;b&amp;c"), "{svg}");
+    let parsed = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+        ])
+        .arg(work.path().join("chart.svg"))
+        .output()
+        .expect("python3 (scripts/deps installs it)");
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert_snapshot!(svg);
+}
+
 #[test]
 fn plan_table_of_an_empty_plan() {
     let work = tempfile::tempdir().unwrap();

@@ -91,6 +91,9 @@ pub struct ShowArgs {
     /// Output format
     #[arg(long, visible_alias = "format", value_enum, default_value_t = PlanFormat::Table)]
     pub output_format: PlanFormat,
+    /// Also write the plan's fragmentation as an SVG bar chart to this file (for a review)
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
 }
 
 pub fn show(a: ShowArgs) -> Result<i32> {
@@ -103,6 +106,9 @@ pub fn show(a: ShowArgs) -> Result<i32> {
         );
     }
     emit(&render_plan(&p, a.output_format)?, None)?;
+    if let Some(path) = &a.chart {
+        emit(&crate::plan::chart::svg(&p), Some(path))?;
+    }
     Ok(0)
 }
 

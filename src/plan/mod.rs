@@ -4,6 +4,7 @@
 //! A plan never contains a password. Its `digest` is a sha256 over the canonical JSON of every
 //! other field, so a reviewer can pin exactly what was reviewed (`apply --expect-digest`).
 
+pub mod chart;
 mod check;
 mod diff;
 pub mod duration;
