@@ -192,9 +192,10 @@ pub struct ClusterConfig {
     /// The login of every node but the primary (a replica-only account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<ClusterLogin>,
-    /// Logins of single nodes, over `primary` and `replica`.
+    /// Logins of single nodes (each `host`, `port`, `username`, `password`, as `primary`),
+    /// over `primary` and `replica`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nodes: Vec<NodeLoginConfig>,
+    pub nodes: Vec<ClusterPrimary>,
     /// TLS of every connection to the cluster's nodes (`ssl_mode`, `ssl_ca`, `ssl_cert`,
     /// `ssl_key`); default `ssl_mode: PREFERRED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,18 +233,6 @@ impl ClusterConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterLogin {
-    pub username: String,
-    #[serde(default)]
-    pub password: Secret,
-}
-
-/// `database.clusters[].nodes[]:` — the login of one node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeLoginConfig {
-    pub host: String,
-    #[serde(default = "default_mysql_port")]
-    pub port: u16,
     pub username: String,
     #[serde(default)]
     pub password: Secret,
