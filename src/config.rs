@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The most tables per node `/metrics` exports (`monitoring.metrics.top_tables`).
+pub const MAX_TOP_TABLES: usize = 1000;
+
 /// The path read when neither `--config` nor `RECYCLER_CONFIG_FILE` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "./config.yaml";
 
@@ -227,6 +230,31 @@ impl ClusterConfig {
             .collect();
         (replica, nodes)
     }
+
+    /// The cluster's seed (its primary) and how to reach its nodes over `defaults`' connect
+    /// timeout and pools: the primary's login for the seed, the replicas' and single nodes'
+    /// logins, its TLS. Fails with what is wrong with its `tls`.
+    pub fn target(
+        &self,
+        defaults: &ConnectionDefaults,
+    ) -> std::result::Result<(crate::mysql::Endpoint, crate::mysql::ConnectSpec), String> {
+        let p = &self.primary;
+        let seed = crate::mysql::Endpoint::new(p.host.clone(), p.port);
+        let mut spec = defaults
+            .spec(crate::mysql::Credentials {
+                user: p.username.clone(),
+                password: p.password.clone(),
+            })
+            .with_seed(seed.clone());
+        (spec.replica, spec.node_logins) = self.other_logins();
+        if let Some(t) = &self.tls {
+            if let Some(why) = t.problem() {
+                return Err(format!("{}: tls: {why}", self.name));
+            }
+            spec.tls = t.clone();
+        }
+        Ok((seed, spec))
+    }
 }
 
 /// `database.clusters[].replica:` — a login.
@@ -283,8 +311,8 @@ impl Default for ConcurrencyConfig {
     }
 }
 
-/// `monitoring:` — `alerts` is used; `metrics` (a periodic catalog scan with history) is
-/// accepted, not used yet.
+/// `monitoring:` — periodic fragmentation scans of the configured clusters (server mode), and
+/// Alertmanager alerts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitoringConfig {
@@ -292,13 +320,30 @@ pub struct MonitoringConfig {
     pub alerts: AlertsConfig,
 }
 
-/// `monitoring.metrics:`
+/// `monitoring.metrics:` — the server scans every cluster of `database.clusters` every
+/// `interval` (discovery and the planner's read-only catalog scan of every node) and keeps the
+/// results in `persistence.metrics.file` for `retention`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     pub enabled: bool,
     pub interval: HumanDuration,
     pub retention: HumanDuration,
+    /// Nodes of one cluster scanned at once.
+    pub parallel: usize,
+    /// The longest one node's scan may take; past it the node is recorded `failed` (timed out)
+    /// and the others are not held up.
+    pub node_timeout: HumanDuration,
+    /// Tables whose files are at least this many MiB are recorded one by one (file size and
+    /// estimated reclaim); smaller ones count only in the node's totals. Unset:
+    /// `recycling.defaults.threshold_mb`.
+    pub min_table_mb: Option<u64>,
+    /// Refresh statistics before reading them (`ANALYZE NO_WRITE_TO_BINLOG TABLE`); off, a
+    /// scan only reads.
+    pub analyze: bool,
+    /// Tables per node exported on `/metrics` (largest estimated reclaim first): bounds the
+    /// series' cardinality.
+    pub top_tables: usize,
 }
 
 impl Default for MetricsConfig {
@@ -307,16 +352,37 @@ impl Default for MetricsConfig {
             enabled: true,
             interval: HumanDuration::secs(30),
             retention: HumanDuration::secs(7 * 86_400),
+            parallel: 4,
+            node_timeout: HumanDuration::secs(120),
+            min_table_mb: None,
+            analyze: false,
+            top_tables: 10,
         }
     }
 }
 
 /// `monitoring.alerts:`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     pub enabled: bool,
     pub webhook_url: Option<String>,
+    /// Alert while a cluster's estimated reclaimable bytes (every node's tables summed) are at
+    /// or above this many bytes; unset: no such alert.
+    pub reclaimable_bytes: Option<u64>,
+    /// Alert once this many scans of a cluster in a row failed or could not scan some node.
+    pub scan_failures: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            webhook_url: None,
+            reclaimable_bytes: None,
+            scan_failures: 3,
+        }
+    }
 }
 
 /// `persistence:`
@@ -513,7 +579,7 @@ impl Config {
     }
 
     /// The metrics store (`persistence.metrics.file`; default `./data/metrics.db` or
-    /// `STATE_DIR/metrics.db`). Not written yet: `persistence.metrics` is accepted, unused.
+    /// `STATE_DIR/metrics.db`): the fragmentation history of `monitoring.metrics`.
     pub fn metrics_file(&self) -> PathBuf {
         self.state_path(&self.persistence.metrics.file, DEFAULT_METRICS_STORE)
     }
@@ -602,6 +668,34 @@ impl Config {
                 "must be at least 1s (every rebuild would be killed at once); remove it for no \
                  limit"
                     .into(),
+            );
+        }
+        let m = &self.monitoring.metrics;
+        if m.interval.0 < Duration::from_secs(1) {
+            return bad("monitoring.metrics.interval", "must be at least 1s".into());
+        }
+        if m.node_timeout.0 < Duration::from_secs(1) {
+            return bad(
+                "monitoring.metrics.node_timeout",
+                "must be at least 1s".into(),
+            );
+        }
+        if !(1..=crate::settings::MAX_PARALLEL).contains(&m.parallel) {
+            return bad(
+                "monitoring.metrics.parallel",
+                format!("must be between 1 and {}", crate::settings::MAX_PARALLEL),
+            );
+        }
+        if m.top_tables > MAX_TOP_TABLES {
+            return bad(
+                "monitoring.metrics.top_tables",
+                format!("must be at most {MAX_TOP_TABLES} (each is a series per node)"),
+            );
+        }
+        if self.monitoring.alerts.scan_failures == 0 {
+            return bad(
+                "monitoring.alerts.scan_failures",
+                "must be at least 1".into(),
             );
         }
         if let Some(u) = &self.monitoring.alerts.webhook_url

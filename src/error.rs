@@ -226,6 +226,9 @@ pub enum Error {
     /// The job store failed (`creating`: while it recorded a new job or plan, error 1005).
     #[error("job store: {message}")]
     Store { message: String, creating: bool },
+    /// The metrics store (`persistence.metrics.file`) failed.
+    #[error("metrics store: {0}")]
+    MetricsStore(String),
     /// A fault of the tool itself: no request caused it (the runtime or the listener could not
     /// start, a value could not be encoded).
     #[error("{0}")]
@@ -270,7 +273,7 @@ impl Error {
             Self::Busy(_) => ErrorCode::Busy,
             Self::Unauthorized(_) => ErrorCode::Permission,
             Self::Store { creating: true, .. } => ErrorCode::JobCreate,
-            Self::Store { .. } | Self::Internal(_) => ErrorCode::Internal,
+            Self::Store { .. } | Self::MetricsStore(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
 

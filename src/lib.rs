@@ -17,6 +17,7 @@ pub mod input;
 pub mod inspect;
 pub mod jobs;
 pub mod logging;
+pub mod monitor;
 pub mod mysql;
 pub mod output;
 pub mod plan;

@@ -90,6 +90,8 @@ pub struct NodeScan {
     pub tables: Vec<TableStats>,
     /// The tables of the filter phase 1 found in the InnoDB dictionary.
     pub dictionary_tables: usize,
+    /// Their file-per-table files (partitions summed), in bytes.
+    pub dictionary_file_bytes: u64,
     pub analyzed: usize,
     pub sampled: usize,
     pub elapsed: Duration,

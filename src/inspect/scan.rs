@@ -89,6 +89,8 @@ struct Dictionary {
     tables: BTreeMap<Key, DictEntry>,
     /// Tables of the filter seen.
     seen: usize,
+    /// Their file-per-table files, in bytes.
+    file_bytes: u64,
 }
 
 #[derive(Default)]
@@ -133,12 +135,16 @@ impl Dictionary {
             phase2,
             tables: BTreeMap::new(),
             seen: 0,
+            file_bytes: 0,
         }
     }
 
     /// One dictionary row's table or partition, with its placement.
     fn add(&mut self, (schema, table, part, placement): (String, String, bool, Option<Placement>)) {
         let placements: Vec<(bool, Placement)> = placement.into_iter().map(|p| (part, p)).collect();
+        if let Some((_, Placement::FilePerTable { file_size, .. })) = placements.first() {
+            self.file_bytes += file_size;
+        }
         if !part {
             self.seen += 1;
             let e = DictEntry {
@@ -384,7 +390,7 @@ pub async fn scan_node(
         }
     };
     let reading = dictionary.reading();
-    let dictionary_tables = dictionary.seen;
+    let (dictionary_tables, dictionary_file_bytes) = (dictionary.seen, dictionary.file_bytes);
 
     // Phase 2, the tables that could qualify or that the plan names as skipped: their rows,
     // columns, indexes and statistics.
@@ -551,6 +557,7 @@ pub async fn scan_node(
         info,
         tables: out,
         dictionary_tables,
+        dictionary_file_bytes,
         analyzed,
         sampled,
         elapsed: started.elapsed(),
@@ -949,6 +956,8 @@ mod tests {
             d.seen, 6,
             "six tables of the filter (the partitioned one once)"
         );
+        // small 1 MiB + big 8 MiB + p 2 × 3 MiB; the shared tablespace is not theirs.
+        assert_eq!(d.file_bytes, 15 << 20);
         let kept: Vec<&str> = d.tables.keys().map(|(_, t)| t.as_str()).collect();
         assert_eq!(kept, ["big", "gone", "p", "shared_too", "sys"]);
         assert_eq!(d.tables[&("s".into(), "p".into())].file_bytes(), 6 << 20);

@@ -395,21 +395,11 @@ fn spec(cfg: &Config, user: String, password: Option<Secret>) -> ConnectSpec {
 /// A named cluster of the config: its primary, its logins (the primary's, the replicas',
 /// single nodes') and its TLS.
 fn cluster(cfg: &Config, name: &str) -> Result<(Endpoint, ConnectSpec), ApiError> {
-    let c = cfg
-        .cluster(name)
-        .map_err(|e| ApiError::field("cluster", e.to_string()))?;
-    let p = &c.primary;
-    let seed = Endpoint::new(p.host.clone(), p.port);
-    // RECYCLER_DB_PASSWORD is already in `p.password` (Config::apply_env).
-    let mut spec = spec(cfg, p.username.clone(), Some(p.password.clone())).with_seed(seed.clone());
-    (spec.replica, spec.node_logins) = c.other_logins();
-    if let Some(t) = &c.tls {
-        if let Some(why) = t.problem() {
-            return Err(ApiError::field("cluster", format!("{name}: tls: {why}")));
-        }
-        spec.tls = t.clone();
-    }
-    Ok((seed, spec))
+    // RECYCLER_DB_PASSWORD is already in the primary's password (Config::apply_env).
+    cfg.cluster(name)
+        .map_err(|e| ApiError::field("cluster", e.to_string()))?
+        .target(&cfg.database.default)
+        .map_err(|why| ApiError::field("cluster", why))
 }
 
 impl DiscoverRequest {

@@ -10,6 +10,7 @@
 
 mod api;
 mod auth;
+mod clusters;
 mod error;
 mod handlers;
 mod metrics;
@@ -19,6 +20,7 @@ mod ws;
 use crate::config::Config;
 use crate::error::Result;
 use crate::jobs::{JobManager, ManagerConfig, Store};
+use crate::monitor::Monitor;
 use crate::mysql::ConnectSpec;
 use crate::mysql::pool::ReadPools;
 use crate::secret::Secret;
@@ -49,6 +51,8 @@ struct StateInner {
     /// The read pools of every node requests and jobs talk to (`database.default.*_conns`).
     pools: ReadPools,
     jobs: JobManager,
+    /// The periodic fragmentation scans and their history.
+    monitor: Monitor,
     started: Instant,
     token: Option<Secret>,
     shutdown: CancellationToken,
@@ -71,6 +75,9 @@ impl AppState {
             "http://{}:{}",
             config.server.host, config.server.port
         ));
+        let pools = config.database.default.pools();
+        let monitor =
+            Monitor::open(&config, store.clone(), pools.clone(), mc.public_url.clone()).await?;
         let jobs = JobManager::new(store, mc);
         let alerted = jobs.send_pending_alerts().await?;
         if !alerted.is_empty() {
@@ -83,8 +90,9 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(StateInner {
                 token: config.server.auth_token.clone(),
-                pools: config.database.default.pools(),
+                pools,
                 jobs,
+                monitor,
                 config,
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
@@ -98,6 +106,10 @@ impl AppState {
 
     pub fn jobs(&self) -> &JobManager {
         &self.inner.jobs
+    }
+
+    pub fn monitor(&self) -> &Monitor {
+        &self.inner.monitor
     }
 
     /// `spec` over the server's read pools.
@@ -203,6 +215,9 @@ routes! {
     Token POST "/api/v1/recycle/jobs/{job_id}/resume" => handlers::resume_job;
     Token POST "/api/v1/plans" => handlers::create_plan;
     Token GET "/api/v1/plans/{plan_id}" => handlers::get_plan;
+    Token GET "/api/v1/clusters" => clusters::list_clusters;
+    Token GET "/api/v1/clusters/{name}/fragmentation" => clusters::fragmentation;
+    Token POST "/api/v1/clusters/{name}/scan" => clusters::scan_cluster;
     Token GET "/api/v1/ws/monitor" => ws::monitor;
     Token GET "/api/v1/openapi.json" => openapi::openapi_json;
     Token GET "/metrics" => metrics::metrics;
@@ -245,6 +260,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
+    state.monitor().spawn(state.shutdown_token());
     let s = &state.config().server;
     let (idle, write) = (s.idle_timeout.0, s.write_timeout.0);
     let mut builder = auto::Builder::new(TokioExecutor::new());

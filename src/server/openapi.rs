@@ -31,6 +31,8 @@ use utoipa::OpenApi;
         JobCreated, JobCancelled, JobList, Health, JobView, JobSummary, JobProgress,
         JobStatistics, TableResult, JobUpdate, Envelope<JobView>, JobPatch, JobControl,
         crate::apply::RunState,
+        super::clusters::ClusterList, super::clusters::ClusterView,
+        super::clusters::Fragmentation,
     )),
 )]
 pub struct ApiDoc;

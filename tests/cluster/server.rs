@@ -476,7 +476,7 @@ async fn discover_plan_job_from_plan_completes_and_is_watched_live() {
         .unwrap();
     assert!(m.contains("recycler_jobs{status=\"completed\"} 1"), "{m}");
     assert!(
-        m.contains(&format!("recycler_bytes_reclaimed_total {freed}")),
+        m.contains(&format!("recycler_reclaimed_bytes_total {freed}")),
         "{m}"
     );
     assert!(
