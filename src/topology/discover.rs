@@ -73,8 +73,29 @@ impl Probe {
     }
 }
 
+/// A probe's statements must all be answered within this many connect timeouts: a node that
+/// stops answering mid-session (a pooled session to a frozen server: no connect to time out) is
+/// unreachable, not a discovery that never ends.
+const PROBE_TIMEOUTS: u32 = 3;
+
 #[tracing::instrument(skip(spec), fields(node = %ep))]
 async fn probe(ep: &Endpoint, spec: &ConnectSpec) -> Result<Probe> {
+    let limit = spec.connect_timeout * PROBE_TIMEOUTS;
+    match tokio::time::timeout(limit, probe_once(ep, spec)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Connection {
+            host: ep.host.clone(),
+            port: ep.port,
+            reason: format!(
+                "the probe's statements were not answered within {}s",
+                limit.as_secs_f64()
+            ),
+            kind: crate::error::ConnectFailure::Unreachable,
+        }),
+    }
+}
+
+async fn probe_once(ep: &Endpoint, spec: &ConnectSpec) -> Result<Probe> {
     let _step = crate::activity::step(|| format!("probing {ep}"));
     let mut c = spec.read(ep).await?;
     let info = server_info(&mut c, ep).await?;

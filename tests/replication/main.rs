@@ -8,5 +8,6 @@ mod common;
 
 mod apply_gates;
 mod filters;
+mod monitoring;
 mod nodes_seen;
 mod topology_stopped;
