@@ -278,7 +278,7 @@ pub async fn list_clusters(State(st): State<AppState>) -> ApiResult<ClusterList>
     params(("name" = String, Path, description = "A cluster of database.clusters"), FragmentationParams),
     responses(
         (status = 200, description = "The history", body = Envelope<Fragmentation>),
-        (status = 400, description = "Bad parameter (1001)", body = ErrorBody),
+        (status = 400, description = "Bad parameter, or the name is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such cluster (1001)", body = ErrorBody),
         (status = 500, description = "The metrics store failed (1000)", body = ErrorBody),
     ))]
@@ -310,6 +310,7 @@ pub async fn fragmentation(
     params(("name" = String, Path, description = "A cluster of database.clusters")),
     responses(
         (status = 200, description = "The cluster after the scan", body = Envelope<ClusterView>),
+        (status = 400, description = "The name is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such cluster (1001)", body = ErrorBody),
         (status = 408, description = "Past server.request_timeout (1009); the scan goes on and is recorded", body = ErrorBody),
         (status = 500, description = "The metrics store failed (1000)", body = ErrorBody),
