@@ -7,18 +7,16 @@
 use super::AppState;
 use super::api::{ApiPath, Envelope};
 use super::error::{ApiError, ErrorBody};
+use super::handlers::{ApiResult, ok};
+use crate::config::ClusterConfig;
 use crate::error::Error;
 use crate::monitor::scan::{NodeFigures, NodeStatus, ScanOutcome, tree};
 use crate::monitor::store::{HistoryQuery, NodeHistory, StoredScan, TableHistory};
 use crate::settings::HumanDuration;
-use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::str::FromStr;
-
-type ApiResult<T> = Result<(StatusCode, Json<Envelope<T>>), ApiError>;
 
 /// The clusters of the config.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -244,14 +242,19 @@ fn view(st: &AppState, name: &str, primary: String, last: Option<StoredScan>) ->
     }
 }
 
+/// The configured primary of `c`, `host:port`.
+fn primary(c: &ClusterConfig) -> String {
+    crate::mysql::Endpoint::new(c.primary.host.clone(), c.primary.port).to_string()
+}
+
+/// The configured primary of cluster `name`; unknown: 404/1001.
 fn primary_of(st: &AppState, name: &str) -> Result<String, ApiError> {
-    let c = st
-        .monitor()
+    st.monitor()
         .clusters()
         .iter()
         .find(|c| c.name == name)
-        .ok_or_else(|| Error::NotFound(format!("cluster {name} is not configured")))?;
-    Ok(crate::mysql::Endpoint::new(c.primary.host.clone(), c.primary.port).to_string())
+        .map(primary)
+        .ok_or_else(|| Error::NotFound(format!("cluster {name} is not configured")).into())
 }
 
 /// The clusters of `database.clusters`, each with its last monitoring scan.
@@ -264,12 +267,9 @@ pub async fn list_clusters(State(st): State<AppState>) -> ApiResult<ClusterList>
     let mut clusters = Vec::new();
     for c in st.monitor().clusters() {
         let last = st.monitor().store().latest(&c.name, 0).await?;
-        clusters.push(view(&st, &c.name, primary_of(&st, &c.name)?, last));
+        clusters.push(view(&st, &c.name, primary(c), last));
     }
-    Ok((
-        StatusCode::OK,
-        Json(Envelope::ok("success", ClusterList { clusters })),
-    ))
+    ok("success", ClusterList { clusters })
 }
 
 /// A cluster's fragmentation over time: each node's totals and each recorded table's file
@@ -290,18 +290,15 @@ pub async fn fragmentation(
     primary_of(&st, &name)?;
     let q = FragmentationParams::parse(query.as_deref().unwrap_or(""), Utc::now())?;
     let (nodes, tables) = st.monitor().store().history(&name, &q).await?;
-    Ok((
-        StatusCode::OK,
-        Json(Envelope::ok(
-            "success",
-            Fragmentation {
-                cluster: name,
-                since: q.since.unwrap_or(DateTime::<Utc>::MIN_UTC),
-                nodes,
-                tables,
-            },
-        )),
-    ))
+    ok(
+        "success",
+        Fragmentation {
+            cluster: name,
+            since: q.since.unwrap_or(DateTime::<Utc>::MIN_UTC),
+            nodes,
+            tables,
+        },
+    )
 }
 
 /// Scans a cluster now (after a scan of it still under way) and answers with the cluster as
@@ -335,13 +332,7 @@ pub async fn scan_cluster(
             .into());
         }
     };
-    Ok((
-        StatusCode::OK,
-        Json(Envelope::ok(
-            "scanned",
-            view(&st, &name, primary, Some(stored)),
-        )),
-    ))
+    ok("scanned", view(&st, &name, primary, Some(stored)))
 }
 
 #[cfg(test)]

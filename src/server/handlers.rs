@@ -23,7 +23,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 
-type ApiResult<T> = Result<(StatusCode, Json<Envelope<T>>), ApiError>;
+pub(super) type ApiResult<T> = Result<(StatusCode, Json<Envelope<T>>), ApiError>;
 
 /// Runs a synchronous request's work under `server.request_timeout`: past it the work is
 /// dropped (its connections closed, so its statements end) and the answer is 408/1009 naming
@@ -46,7 +46,7 @@ async fn within<T>(
     }
 }
 
-fn ok<T>(message: &str, data: T) -> ApiResult<T> {
+pub(super) fn ok<T>(message: &str, data: T) -> ApiResult<T> {
     Ok((StatusCode::OK, Json(Envelope::ok(message, data))))
 }
 

@@ -121,6 +121,21 @@ fn nodes() -> Vec<Endpoint> {
     vec![c.primary(), c.replica(1), c.replica(2), c.chained()]
 }
 
+/// The test's fragmented table, on every node.
+async fn fragmented() {
+    let c = cluster();
+    c.fragment(&[TableSpec::sized(
+        SCHEMA,
+        "frag",
+        8,
+        Pattern::RandomDelete { keep_every: 3 },
+    )])
+    .await;
+    for n in nodes().iter().skip(1) {
+        c.sync_from(&c.primary(), n).await;
+    }
+}
+
 /// What would show that a node ran anything but reads: its binlog position and its counters of
 /// writes and DDL.
 async fn writes(ep: &Endpoint) -> (String, Vec<(String, String)>) {
@@ -156,16 +171,7 @@ async fn until<F: std::future::Future<Output = bool>>(
 async fn a_server_scans_its_cluster_on_its_interval_keeps_the_history_and_only_reads() {
     let _g = serial().await;
     let c = cluster();
-    c.fragment(&[TableSpec::sized(
-        SCHEMA,
-        "frag",
-        8,
-        Pattern::RandomDelete { keep_every: 3 },
-    )])
-    .await;
-    for n in nodes().iter().skip(1) {
-        c.sync_from(&c.primary(), n).await;
-    }
+    fragmented().await;
     let mut before = Vec::new();
     for n in nodes() {
         before.push(writes(&n).await);
@@ -358,16 +364,7 @@ impl Drop for Stopped {
 async fn a_replica_that_stops_answering_is_reported_and_the_others_are_still_scanned() {
     let _g = serial().await;
     let c = cluster();
-    c.fragment(&[TableSpec::sized(
-        SCHEMA,
-        "frag",
-        8,
-        Pattern::RandomDelete { keep_every: 3 },
-    )])
-    .await;
-    for n in nodes().iter().skip(1) {
-        c.sync_from(&c.primary(), n).await;
-    }
+    fragmented().await;
     // An Alertmanager stand-in.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let receiver = axum::Router::new().route(
