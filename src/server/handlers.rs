@@ -13,7 +13,7 @@ use crate::apply::{ApplyHandle, TunablesPatch, preflight};
 use crate::error::Error;
 use crate::jobs::view::{JobSummary, JobView, RecycleConfig};
 use crate::jobs::{JobStatus, Submission, Work};
-use crate::plan::{DigestProblem, Plan, make_plan, plan_from_value};
+use crate::plan::{DigestProblem, Plan, plan_from_value};
 use crate::settings::MAX_BATCH_SIZE;
 use crate::topology::{
     ClusterTopology, DEFAULT_MAX_DEPTH, DEFAULT_PARALLEL, DiscoverOptions, discover_remembered,
@@ -21,14 +21,13 @@ use crate::topology::{
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use chrono::Utc;
 
 pub(super) type ApiResult<T> = Result<(StatusCode, Json<Envelope<T>>), ApiError>;
 
 /// Runs a synchronous request's work under `server.request_timeout`: past it the work is
 /// dropped (its connections closed, so its statements end) and the answer is 408/1009 naming
 /// the steps that were still under way.
-async fn within<T>(
+pub(super) async fn within<T>(
     st: &AppState,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
@@ -50,7 +49,7 @@ pub(super) fn ok<T>(message: &str, data: T) -> ApiResult<T> {
     Ok((StatusCode::OK, Json(Envelope::ok(message, data))))
 }
 
-fn created<T>(message: &str, data: T) -> ApiResult<T> {
+pub(super) fn created<T>(message: &str, data: T) -> ApiResult<T> {
     Ok((StatusCode::CREATED, Json(Envelope::ok(message, data))))
 }
 
@@ -369,57 +368,6 @@ pub async fn health(State(st): State<AppState>) -> ApiResult<Health> {
             system_load: super::load_average(),
         },
     )
-}
-
-/// Make a plan (the same body as a job); it is saved and returned for review.
-#[utoipa::path(post, path = "/api/v1/plans", tag = "plans",
-    request_body = JobRequest,
-    responses(
-        (status = 201, description = "The plan document (design §5)", body = Envelope<Plan>),
-        (status = 400, description = "Bad body (1001), naming the field", body = ErrorBody),
-        (status = 403, description = "The login lacks a privilege planning needs (1008)", body = ErrorBody),
-        (status = 408, description = "Past server.request_timeout (1009); details.running names what was still running", body = ErrorBody),
-        (status = 500, description = "Connection (1002), discovery (1003) or primary (1004) failure", body = ErrorBody),
-    ))]
-pub async fn create_plan(
-    State(st): State<AppState>,
-    ApiJson(req): ApiJson<JobRequest>,
-) -> ApiResult<Plan> {
-    if req.is_plan_job() || req.dry_run {
-        return Err(ApiError::field(
-            if req.dry_run { "dry_run" } else { "plan_id" },
-            "a plan request takes target (or cluster) and config",
-        ));
-    }
-    let (mut request, spec) = req.plan_request(st.config())?;
-    let spec = st.pooled(spec);
-    let store = st.jobs().store();
-    request.plan_id = store.next_id("plan", Utc::now().date_naive()).await?;
-    // The plan is saved only when it was made in time.
-    let (plan, _) = within(&st, async {
-        Ok(make_plan(&request, &spec, store, store).await?)
-    })
-    .await?;
-    store.save_plan(&plan).await?;
-    created("plan created successfully", plan)
-}
-
-/// A saved plan.
-#[utoipa::path(get, path = "/api/v1/plans/{plan_id}", tag = "plans",
-    params(("plan_id" = String, Path, description = "plan-YYYYMMDD-NNN")),
-    responses(
-        (status = 200, description = "The plan document", body = Envelope<Plan>),
-        (status = 400, description = "The plan id is not text (1001)", body = ErrorBody),
-        (status = 404, description = "No such plan (1001)", body = ErrorBody),
-    ))]
-pub async fn get_plan(State(st): State<AppState>, ApiPath(plan_id): ApiPath) -> ApiResult<Plan> {
-    let plan = st
-        .jobs()
-        .store()
-        .plan(&plan_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("plan {plan_id} does not exist")))?;
-    ok("success", plan)
 }
 
 /// Any other path.

@@ -11,10 +11,12 @@
 mod api;
 mod auth;
 mod clusters;
+mod dashboard;
 mod error;
 mod handlers;
 mod metrics;
 mod openapi;
+mod plans;
 mod ws;
 
 use crate::config::Config;
@@ -139,7 +141,8 @@ impl AppState {
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, token or not (health only).
+    /// Anyone, token or not: health, and the dashboard's static files (which hold no data;
+    /// the page asks for the token and sends it with every call).
     Public,
     /// With a token configured (`server.auth_token`, `RECYCLER_API_TOKEN`): only with
     /// `Authorization: Bearer <token>`, else 401/1008.
@@ -213,14 +216,19 @@ routes! {
     Token PATCH "/api/v1/recycle/jobs/{job_id}" => handlers::patch_job;
     Token POST "/api/v1/recycle/jobs/{job_id}/pause" => handlers::pause_job;
     Token POST "/api/v1/recycle/jobs/{job_id}/resume" => handlers::resume_job;
-    Token POST "/api/v1/plans" => handlers::create_plan;
-    Token GET "/api/v1/plans/{plan_id}" => handlers::get_plan;
+    Token POST "/api/v1/plans" => plans::create_plan;
+    Token GET "/api/v1/plans" => plans::list_plans;
+    Token GET "/api/v1/plans/{plan_id}" => plans::get_plan;
+    Token GET "/api/v1/plans/{plan_id}/review" => plans::review_plan;
+    Token GET "/api/v1/plans/{plan_id}/diff" => plans::diff_plans;
     Token GET "/api/v1/clusters" => clusters::list_clusters;
     Token GET "/api/v1/clusters/{name}/fragmentation" => clusters::fragmentation;
     Token POST "/api/v1/clusters/{name}/scan" => clusters::scan_cluster;
     Token GET "/api/v1/ws/monitor" => ws::monitor;
     Token GET "/api/v1/openapi.json" => openapi::openapi_json;
     Token GET "/metrics" => metrics::metrics;
+    Public GET "/" => dashboard::index;
+    Public GET "/assets/{file}" => dashboard::asset;
 }
 
 /// The router: every route of [`ROUTES`], the token check on all but the public ones, the body

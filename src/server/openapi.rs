@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         crate::apply::RunState,
         super::clusters::ClusterList, super::clusters::ClusterView,
         super::clusters::Fragmentation,
+        super::plans::PlanList, super::plans::PlanReview, super::plans::PlanDiffView,
     )),
 )]
 pub struct ApiDoc;
@@ -57,7 +58,7 @@ fn bounds() -> [(&'static str, &'static str, Value, Value); 5] {
 /// The document of a server with (`token`) or without an API token: every operation of the
 /// route table, each declaring what calling it takes — with a token, the bearer scheme and its
 /// 401 on every route but the public ones (which declare `security: []`); without one, nothing
-/// — and the bounds of [`bounds`] and of the job list's `limit` and `offset`.
+/// — and the bounds of [`bounds`] and of the job and plan lists' `limit` and `offset`.
 pub fn document(token: bool) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::RouteDocs::openapi());
@@ -97,19 +98,21 @@ pub fn document(token: bool) -> Value {
         p["minimum"] = min;
         p["maximum"] = max;
     }
-    for p in v["paths"]["/api/v1/recycle/jobs"]["get"]["parameters"]
-        .as_array_mut()
-        .expect("the job list's parameters")
-    {
-        if p["name"] == "limit" {
-            p["schema"]["minimum"] = json!(1);
-            p["schema"]["maximum"] = json!(MAX_LIMIT);
-        }
-        if p["name"] == "offset" {
-            // A u32, which utoipa calls int32.
-            p["schema"]["format"] = json!("int64");
-            p["schema"]["minimum"] = json!(0);
-            p["schema"]["maximum"] = json!(u32::MAX);
+    for list in ["/api/v1/recycle/jobs", "/api/v1/plans"] {
+        for p in v["paths"][list]["get"]["parameters"]
+            .as_array_mut()
+            .expect("a list's parameters")
+        {
+            if p["name"] == "limit" {
+                p["schema"]["minimum"] = json!(1);
+                p["schema"]["maximum"] = json!(MAX_LIMIT);
+            }
+            if p["name"] == "offset" {
+                // A u32, which utoipa calls int32.
+                p["schema"]["format"] = json!("int64");
+                p["schema"]["minimum"] = json!(0);
+                p["schema"]["maximum"] = json!(u32::MAX);
+            }
         }
     }
     v

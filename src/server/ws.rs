@@ -1,7 +1,8 @@
 //! `GET /api/v1/ws/monitor`: a WebSocket that pushes a spec §3.3 `job_update` message on every
 //! change of a job's status or progress. On connect it first sends the jobs pending or running,
 //! so a client never starts blind. The server pings well within `server.idle_timeout` so quiet
-//! monitors stay connected, and closes the socket when it shuts down.
+//! monitors stay connected, and closes the socket when it shuts down. A client that offers the
+//! `recycler.v1` subprotocol (the dashboard, which sends its token beside it) gets it selected.
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -25,7 +26,9 @@ pub async fn monitor(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
-        Ok(ws) => ws.on_upgrade(move |socket| run(socket, st)),
+        Ok(ws) => ws
+            .protocols([super::auth::WS_PROTOCOL])
+            .on_upgrade(move |socket| run(socket, st)),
         Err(e) => ApiError::field(
             "headers",
             format!("not a WebSocket upgrade request: {}", e.body_text()),

@@ -7,6 +7,7 @@
 mod common;
 
 mod apply_gates;
+mod dashboard;
 mod filters;
 mod monitoring;
 mod nodes_seen;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 const SCHEMA: &str = "mon_s";
 
 /// A server in process with cluster `mon` in its config, scanning every second.
-struct Server {
-    base: String,
+pub(crate) struct Server {
+    pub(crate) base: String,
     http: reqwest::Client,
     metrics_db: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -27,7 +27,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start(edit: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start(edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let p = cluster().primary();
         let mut cfg = Config::default();
@@ -102,7 +102,7 @@ impl Server {
         v["data"]["clusters"][0].clone()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.done.take().unwrap().await.unwrap();
     }
@@ -116,7 +116,7 @@ impl Server {
 }
 
 /// Every node of the sandbox.
-fn nodes() -> Vec<Endpoint> {
+pub(crate) fn nodes() -> Vec<Endpoint> {
     let c = cluster();
     vec![c.primary(), c.replica(1), c.replica(2), c.chained()]
 }

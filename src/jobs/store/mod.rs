@@ -516,6 +516,28 @@ impl Store {
             .transpose()
     }
 
+    /// A page of the saved plans, newest first, and how many there are in all.
+    pub async fn plans(&self, limit: u32, offset: u32) -> Result<(Vec<Plan>, u64)> {
+        let rows = sqlx::query(
+            "SELECT plan_id, body FROM plans ORDER BY created_at DESC, plan_id DESC \
+             LIMIT ? OFFSET ?",
+        )
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plans")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let plans = rows
+            .iter()
+            .map(|r| Cols::named(r, "plan", "plan_id")?.parse("body", json))
+            .collect::<Result<_>>()?;
+        Ok((plans, total as u64))
+    }
+
     /// The ledger of one job, in the order it was written.
     pub async fn outcomes(&self, job_id: &str) -> Result<Vec<ActionOutcome>> {
         let rows = sqlx::query("SELECT * FROM ledger WHERE job_id = ? ORDER BY finished_at, rowid")
