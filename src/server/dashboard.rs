@@ -63,7 +63,10 @@ pub async fn index() -> Response {
 #[utoipa::path(get, path = "/assets/{file}", tag = "dashboard",
     params(("file" = String, Path, description = "app.js or app.css")),
     responses(
-        (status = 200, description = "The file", content_type = "text/plain", body = String),
+        (status = 200, description = "The file", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+        )),
         (status = 400, description = "The name is not text (1001)", body = ErrorBody),
         (status = 404, description = "No such file (1001)", body = ErrorBody),
     ))]

@@ -1395,7 +1395,7 @@ async fn the_openapi_document_is_the_truth() {
         for (method, op) in item.as_object().unwrap() {
             ops += 1;
             let statuses = documented(&doc, path, method);
-            if path == "/api/v1/health" {
+            if OPEN.contains(&path.as_str()) {
                 assert_eq!(op["security"], json!([]), "{method} {path}: {op}");
                 assert!(!statuses.contains(&"401".to_string()), "{method} {path}");
             } else {
@@ -1579,6 +1579,7 @@ async fn the_openapi_document_is_the_truth() {
 /// route; with the token none answers 401.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_but_health_needs_the_token() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let app = App::start(|cfg| {
         cfg.server.auth_token = Some(mysql_tablespace_recycling::secret::Secret::new("tok-123"));
     })
@@ -1611,12 +1612,17 @@ async fn every_route_but_health_needs_the_token() {
         .filter(|r| r.access == mysql_tablespace_recycling::server::Access::Public)
         .map(|r| (r.method, r.path))
         .collect();
-    assert_eq!(open, vec![("GET", "/api/v1/health")], "only health is open");
+    assert_eq!(
+        open.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+        OPEN,
+        "only health and the dashboard's files are open"
+    );
     for (method, path) in &documented {
         // Path parameters filled with something plausible.
         let url = path
             .replace("{job_id}", "job-20000101-001")
-            .replace("{plan_id}", "plan-20000101-001");
+            .replace("{plan_id}", "plan-20000101-001")
+            .replace("{file}", "app.js");
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         for auth in [
             None,
@@ -1635,7 +1641,7 @@ async fn every_route_but_health_needs_the_token() {
             let res = r.send().await.unwrap();
             let status = res.status().as_u16();
             let text = res.text().await.unwrap();
-            if path == "/api/v1/health" {
+            if OPEN.contains(&path.as_str()) {
                 assert_eq!(status, 200, "{method} {path} with {auth:?}: {text}");
                 continue;
             }
@@ -1645,6 +1651,130 @@ async fn every_route_but_health_needs_the_token() {
         }
         let (s, v) = app.call(m.clone(), &url, Some(json!({}))).await;
         assert_ne!(s, 401, "{method} {path} refuses the token: {v}");
+    }
+    // The dashboard's files answer without the token and hold no data.
+    let page = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/assets/app.js") && !html.contains("tok-123"));
+    let (s, v) = app.get("/assets/nope.js").await;
+    assert_error(s, &v, 404, 1001);
+    // A browser's WebSocket carries the token as a subprotocol; the server selects
+    // `recycler.v1` and never echoes the token.
+    let ws_url = format!("{}/api/v1/ws/monitor", app.base.replace("http://", "ws://"));
+    for (offer, ok) in [
+        (
+            format!("recycler.v1, recycler.bearer.{}", hex("tok-123")),
+            true,
+        ),
+        (
+            format!("recycler.v1, recycler.bearer.{}", hex("tok-124")),
+            false,
+        ),
+        ("recycler.v1".to_string(), false),
+    ] {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("sec-websocket-protocol", offer.parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((_, res)) => {
+                assert!(ok, "{offer}: connected without the right token");
+                assert_eq!(res.headers()["sec-websocket-protocol"], "recycler.v1");
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert!(!ok, "{offer}: refused: {}", res.status());
+                assert_eq!(res.status(), 401);
+            }
+            Err(e) => panic!("{offer}: {e}"),
+        }
+    }
+    app.stop().await;
+}
+
+/// Routes anyone may call: health and the dashboard's static files.
+const OPEN: [&str; 3] = ["/api/v1/health", "/", "/assets/{file}"];
+
+/// `text` hex-encoded, as the dashboard sends its token in a WebSocket subprotocol.
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The plan list, a plan's review (its rendering and `check` findings) and the diff of two saved
+/// plans, as the dashboard reads them; bad parameters are 400 naming them, unknown plans 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plans_are_listed_reviewed_and_diffed() {
+    let _g = shared().await;
+    let app = App::start(|_| {}).await;
+    let (a, b) = (empty_plan(&app).await, empty_plan(&app).await);
+    let (a, b) = (
+        a["plan_id"].as_str().unwrap(),
+        b["plan_id"].as_str().unwrap(),
+    );
+    let (s, v) = app.get("/api/v1/plans?limit=1").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["total"], 2);
+    assert_eq!(v["data"]["plans"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"]["plans"][0]["plan_id"], b, "newest first");
+    assert_eq!(v["data"]["plans"][0]["summary"]["actions"], 0);
+    assert_eq!(
+        v["data"]["plans"][0]["seed"],
+        cluster().replica(2).to_string()
+    );
+    let (s, v) = app.get("/api/v1/plans?offset=1").await;
+    assert_eq!(
+        (s, v["data"]["plans"][0]["plan_id"].as_str()),
+        (200, Some(a))
+    );
+
+    let (s, v) = app.get(&format!("/api/v1/plans/{a}/review")).await;
+    assert_eq!(s, 200, "{v}");
+    let r = &v["data"];
+    assert!(r["text"].as_str().unwrap().contains(a), "{r}");
+    let names: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"empty_plan"), "{names:?}");
+    assert_eq!(r["errors"], 0);
+
+    let (s, v) = app.get(&format!("/api/v1/plans/{b}/diff?from={a}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["data"]["from"].as_str(), v["data"]["to"].as_str()),
+        (Some(a), Some(b))
+    );
+    assert_eq!(v["data"]["changes"], false, "the same work: {v}");
+    assert!(v["data"]["unified"].as_str().unwrap().contains(a), "{v}");
+
+    for (path, status, field) in [
+        (format!("/api/v1/plans/{b}/diff"), 400, "from"),
+        (format!("/api/v1/plans/{b}/diff?from={a}&to=x"), 400, "to"),
+        (
+            format!("/api/v1/plans/{b}/diff?from=plan-20000101-001"),
+            404,
+            "",
+        ),
+        (
+            "/api/v1/plans/plan-20000101-001/review".to_string(),
+            404,
+            "",
+        ),
+        ("/api/v1/plans?limit=0".to_string(), 400, "limit"),
+        ("/api/v1/plans?limit=x".to_string(), 400, "limit"),
+        ("/api/v1/plans?status=running".to_string(), 400, "status"),
+    ] {
+        let (s, v) = app.get(&path).await;
+        assert_error(s, &v, status, 1001);
+        if !field.is_empty() {
+            assert_eq!(v["details"]["field"], field, "{path}: {v}");
+        }
     }
     app.stop().await;
 }
