@@ -2,13 +2,14 @@
 //! side with its baseline in the same run, and writes `BENCHMARKS.md` plus `bench/results.json`.
 //!
 //! ```text
-//! scripts/bench [all|b1|b2|b2b|b3|b4|b5|b6|b7]... [--runs 3] [--smoke] [--out DIR]
+//! scripts/bench [all|b1|b2|b2b|b3|b4|b5|b6|b7|b8]... [--runs 3] [--smoke] [--out DIR]
 //! ```
 //!
 //! `--smoke` uses tiny sizes so CI can keep the harness working; it asserts nothing about time.
 //! Scenarios run later merge into the existing results file, so one scenario can be re-measured
 //! without redoing the others.
 
+mod cost;
 mod report;
 mod scenarios;
 mod util;
@@ -56,18 +57,18 @@ fn parse_args() -> Result<Args, String> {
             }
             "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a directory")?)),
             "all" => scenarios
-                .extend(["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7"].map(String::from)),
-            "b1" | "b2" | "b2b" | "b3" | "b4" | "b5" | "b6" | "b7" => scenarios.push(a),
+                .extend(["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7", "b8"].map(String::from)),
+            "b1" | "b2" | "b2b" | "b3" | "b4" | "b5" | "b6" | "b7" | "b8" => scenarios.push(a),
             "-h" | "--help" => {
                 return Err(
-                    "usage: bench [all|b1|b2|b2b|b3|b4|b5|b6|b7]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000] [--report]".into(),
+                    "usage: bench [all|b1|b2|b2b|b3|b4|b5|b6|b7|b8]... [--runs N] [--smoke] [--out DIR] [--b1-sizes 1000,5000] [--report]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
     if scenarios.is_empty() {
-        scenarios.extend(["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7"].map(String::from));
+        scenarios.extend(["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7", "b8"].map(String::from));
     }
     scenarios.dedup();
     let out = out.unwrap_or_else(|| {

@@ -127,7 +127,7 @@ fn markdown(r: &Results, out: &Path) -> String {
     for (k, v) in &r.machine {
         s.push_str(&format!("- {k}: {v}\n"));
     }
-    for id in ["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7"] {
+    for id in ["b1", "b2", "b2b", "b3", "b4", "b5", "b6", "b7", "b8"] {
         let Some(x) = r.scenarios.get(id) else {
             continue;
         };

@@ -1,9 +1,11 @@
-//! The scenarios B1–B5 (and B2b; B6 and B7 are in `windows`). Each builds its own data, measures the tool and its baseline
-//! in the same run, and returns a [`ScenarioResult`].
+//! The scenarios B1–B5 (and B2b; B6 and B7 are in `windows`, B8 in `cost`). Each builds its own
+//! data, measures the tool and its baseline in the same run, and returns a [`ScenarioResult`].
 
 use crate::Args;
 use crate::report::{ScenarioResult, write};
-use crate::util::{Bench, BenchResult, all_at_once, median, mib, one_after_another};
+use crate::util::{
+    Bench, BenchResult, ServerProcess, all_at_once, median, mib, one_after_another, rss_mib,
+};
 use mysql_tablespace_recycling::inspect::catalog::{
     index_stats_sql, phase1_statements, scan_statements, table_stats_sql,
 };
@@ -16,23 +18,13 @@ use sqlx::Executor;
 use std::time::Duration;
 
 pub async fn run_all(args: &Args) -> BenchResult<()> {
-    let bench = Bench::start().await?;
+    // The shared cluster, started for the first scenario that uses it (B8 builds its own).
+    let mut shared = None;
     let mut results = Vec::new();
     let mut failure = None;
     for s in &args.scenarios {
         println!("== {s}");
-        let r = match s.as_str() {
-            "b1" => b1(&bench, args).await,
-            "b2" => b2(&bench, args).await,
-            "b2b" => b2b(&bench, args).await,
-            "b3" => b3(&bench, args).await,
-            "b4" => b4(&bench, args).await,
-            "b5" => b5(&bench, args).await,
-            "b6" => crate::windows::b6(&bench, args).await,
-            "b7" => crate::windows::b7(&bench, args).await,
-            other => Err(format!("unknown scenario {other}")),
-        };
-        match r {
+        match run_one(s, &mut shared, args).await {
             Ok(r) => {
                 println!("{}: {}", r.id, r.verdict);
                 results.push(r);
@@ -43,9 +35,34 @@ pub async fn run_all(args: &Args) -> BenchResult<()> {
             }
         }
     }
-    bench.stop();
+    if let Some(bench) = shared {
+        bench.stop();
+    }
     write(&args.out, results)?;
     failure.map_or(Ok(()), Err)
+}
+
+/// Runs scenario `s`, on the `shared` cluster (started here if it is not yet) unless it builds
+/// its own.
+async fn run_one(s: &str, shared: &mut Option<Bench>, args: &Args) -> BenchResult<ScenarioResult> {
+    if s == "b8" {
+        return crate::cost::b8(args).await;
+    }
+    if shared.is_none() {
+        *shared = Some(Bench::start().await?);
+    }
+    let b = shared.as_ref().ok_or("no sandbox")?;
+    match s {
+        "b1" => b1(b, args).await,
+        "b2" => b2(b, args).await,
+        "b2b" => b2b(b, args).await,
+        "b3" => b3(b, args).await,
+        "b4" => b4(b, args).await,
+        "b5" => b5(b, args).await,
+        "b6" => crate::windows::b6(b, args).await,
+        "b7" => crate::windows::b7(b, args).await,
+        other => Err(format!("unknown scenario {other}")),
+    }
 }
 
 fn now() -> String {
@@ -88,25 +105,45 @@ pub(crate) fn verdict(ok: bool, what: String) -> String {
     }
 }
 
-/// Creates tables `from..=to` of the B1 shape on `ep` without binlogging them.
-async fn create_tables(b: &Bench, ep: &Endpoint, from: usize, to: usize) -> BenchResult<()> {
+/// Creates tables `from..=to` of the B1 shape in `schema` on `ep`, each with `rows` rows;
+/// binlogged (so replicated) only with `replicate`.
+pub(crate) async fn create_tables(
+    b: &Bench,
+    ep: &Endpoint,
+    schema: &str,
+    (from, to): (usize, usize),
+    rows: usize,
+    replicate: bool,
+) -> BenchResult<()> {
     let mut c = b.conn(ep).await?;
-    c.execute("SET SESSION sql_log_bin = 0")
+    if !replicate {
+        c.execute("SET SESSION sql_log_bin = 0")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    c.execute(format!("CREATE DATABASE IF NOT EXISTS {schema}").as_str())
         .await
         .map_err(|e| e.to_string())?;
-    c.execute("CREATE DATABASE IF NOT EXISTS b1")
-        .await
-        .map_err(|e| e.to_string())?;
+    let values: Vec<String> = (1..=rows)
+        .map(|i| format!("({i}, {i}, 'row {i}', NOW(), {i}.25, 'text of row {i}', {i}, 'r{i}')"))
+        .collect();
     let mut i = from;
     while i <= to {
         let end = (i + 99).min(to);
         let sql: String = (i..=end)
             .map(|n| {
-                format!(
-                    "CREATE TABLE b1.t{n:05} (id INT PRIMARY KEY, a INT NOT NULL, b VARCHAR(64), \
-                     c DATETIME, d DECIMAL(10,2), e TEXT, f BIGINT, g CHAR(8), KEY ka (a), \
-                     KEY kc (c)) ENGINE=InnoDB;"
-                )
+                let mut s = format!(
+                    "CREATE TABLE {schema}.t{n:05} (id INT PRIMARY KEY, a INT NOT NULL, \
+                     b VARCHAR(64), c DATETIME, d DECIMAL(10,2), e TEXT, f BIGINT, g CHAR(8), \
+                     KEY ka (a), KEY kc (c)) ENGINE=InnoDB;"
+                );
+                if rows > 0 {
+                    s.push_str(&format!(
+                        "INSERT INTO {schema}.t{n:05} VALUES {};",
+                        values.join(", ")
+                    ));
+                }
+                s
             })
             .collect();
         sqlx::raw_sql(&sql)
@@ -157,7 +194,7 @@ async fn b1(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     for &n in &sizes {
         let mut tasks = Vec::new();
         for ep in &replicas {
-            tasks.push(create_tables(b, ep, created + 1, n));
+            tasks.push(create_tables(b, ep, "b1", (created + 1, n), 0, false));
         }
         for t in futures::future::join_all(tasks).await {
             t?;
@@ -945,21 +982,6 @@ async fn b4(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     Ok(r)
 }
 
-/// Resident memory of `pid`, MiB.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 /// `wrk` against `url`: (requests/s, p99 latency in ms).
 fn wrk(url: &str, seconds: u32) -> BenchResult<(f64, f64)> {
     let out = std::process::Command::new("wrk")
@@ -993,7 +1015,6 @@ fn wrk(url: &str, seconds: u32) -> BenchResult<(f64, f64)> {
 
 pub async fn b5(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
     use mysql_tablespace_recycling::jobs::{JobKind, JobRecord, JobStatus, Store};
-    use std::io::BufRead;
     let mut r = result(
         "b5",
         "REST server under load (wrk on loopback)",
@@ -1013,23 +1034,8 @@ pub async fn b5(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let mut child = std::process::Command::new(&b.tool)
-        .current_dir(&dir)
-        .args(["--config", "config.yaml", "server"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let pid = child.id();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| format!("unexpected first line: {line:?}"))?
-        .to_string();
+    let server = ServerProcess::start(&b.tool, &dir)?;
+    let (pid, base) = (server.pid(), server.base.clone());
     let seconds = if args.smoke { 2 } else { 10 };
     let run = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1077,9 +1083,7 @@ pub async fn b5(b: &Bench, args: &Args) -> BenchResult<ScenarioResult> {
         Ok::<_, String>((idle, loaded, h_rps, h_p99, l_rps, l_p99, n))
     };
     let outcome = run.await;
-    // SAFETY: signalling the server process this harness started.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    let _ = child.wait();
+    drop(server);
     let (idle, loaded, h_rps, h_p99, l_rps, l_p99, n) = outcome?;
     let (hr, hp, lr, lp) = (
         median(&h_rps),

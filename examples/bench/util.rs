@@ -13,7 +13,7 @@ pub type BenchResult<T> = Result<T, String>;
 pub const USER: &str = "recycler";
 pub const PASSWORD: &str = "bench-pw";
 
-/// A running benchmark cluster: primary + three replicas, and the tools.
+/// A running benchmark cluster (the shared one: primary + three replicas), and the tools.
 pub struct Bench {
     pub sandbox: Sandbox,
     pub tool: PathBuf,
@@ -30,8 +30,14 @@ fn find(name: &str) -> BenchResult<PathBuf> {
 }
 
 impl Bench {
-    /// Starts a fresh sandbox with three replicas in `target/bench-sandbox`.
+    /// Starts the shared sandbox: a primary and three replicas.
     pub async fn start() -> BenchResult<Self> {
+        Self::start_with("mtr-bench", 3).await
+    }
+
+    /// Starts a fresh sandbox of a primary and `replicas` replicas in the temp dir
+    /// `<name>-<pid>`.
+    pub async fn start_with(name: &str, replicas: usize) -> BenchResult<Self> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         // target/<profile>/examples/bench → target/<profile>/mysql-tablespace-recycling
         let tool = exe
@@ -42,13 +48,13 @@ impl Bench {
             .ok_or(
                 "build the CLI first: cargo build --release --bins --examples (scripts/bench does)",
             )?;
-        let dir = std::env::temp_dir().join(format!("mtr-bench-{}", std::process::id()));
-        let base = free_port_range(4).map_err(|e| e.to_string())?;
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let base = free_port_range(1 + replicas as u16).map_err(|e| e.to_string())?;
         let sandbox = Sandbox::new(
             &dir,
             Layout {
                 base_port: base,
-                replicas: 3,
+                replicas,
                 chain: false,
                 user: USER.into(),
                 tls: None,
@@ -81,7 +87,9 @@ impl Bench {
     }
 
     pub fn replicas(&self) -> Vec<Endpoint> {
-        (1..=3).map(|i| self.sandbox.node(i).endpoint).collect()
+        (1..=self.sandbox.layout.replicas)
+            .map(|i| self.sandbox.node(i).endpoint)
+            .collect()
     }
 
     pub fn spec(&self) -> ConnectSpec {
@@ -233,6 +241,95 @@ impl Bench {
     pub fn stop(self) {
         self.sandbox.destroy_now();
     }
+}
+
+/// The CLI under test's `server`, a child process, stopped (SIGTERM, then reaped) when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, from its first line.
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts `tool --config config.yaml server` in `dir`; returns once it listens.
+    pub fn start(tool: &Path, dir: &Path) -> BenchResult<Self> {
+        use std::io::BufRead;
+        let mut child = Command::new(tool)
+            .current_dir(dir)
+            .env_remove("RECYCLER_CONFIG_FILE")
+            .env_remove("RECYCLER_DB_PASSWORD")
+            .args(["--config", "config.yaml", "server"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take();
+        let mut server = Self {
+            child,
+            base: String::new(),
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(stdout.ok_or("no stdout")?)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        server.base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line: {line:?}"))?
+            .to_string();
+        Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // SAFETY: signalling the server process this harness started and has not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of `pid`, MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// CPU time `pid` has used so far (user + system, all its threads), seconds, from
+/// `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> BenchResult<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // The fields after the command name (which may hold spaces), from the third: utime and
+    // stime are the 14th and 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> BenchResult<f64> {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|t| t as f64)
+            .ok_or_else(|| format!("/proc/{pid}/stat: no field {i}: {stat:?}"))
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Ok((ticks(14)? + ticks(15)?) / hz.max(1) as f64)
 }
 
 /// Runs the commands all at once; returns the wall time until the last finished.
