@@ -12,7 +12,7 @@ use crate::mysql::address::joined;
 use std::collections::BTreeMap;
 
 /// The differences between two plans.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct PlanDiff {
     /// `+ node schema.table`
     pub added: Vec<String>,

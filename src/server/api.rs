@@ -359,8 +359,20 @@ impl ListParams {
     }
 }
 
-/// The largest page of `GET /api/v1/recycle/jobs`.
+/// The largest page of `GET /api/v1/recycle/jobs` and `GET /api/v1/plans`.
 pub const MAX_LIMIT: u32 = 1000;
+
+/// The page size of a list: `limit` (default 20) if it is 1–[`MAX_LIMIT`], else 400/1001.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("{limit} is not between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    Ok(limit)
+}
 
 /// Whether `d` is a digest as plans carry them: `sha256:` and 64 lowercase hex digits.
 pub fn is_digest(d: &str) -> bool {

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::api::{
     ApiJson, ApiPath, DiscoverRequest, Envelope, Health, JobCancelled, JobControl, JobCreated,
-    JobList, JobPatch, JobRequest, ListParams, MAX_LIMIT,
+    JobList, JobPatch, JobRequest, ListParams, page_limit,
 };
 use super::error::{ApiError, ErrorBody};
 use crate::activity::Tracker;
@@ -334,13 +334,7 @@ pub async fn list_jobs(
     RawQuery(query): RawQuery,
 ) -> ApiResult<JobList> {
     let q = ListParams::parse(query.as_deref().unwrap_or(""))?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("{limit} is not between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = page_limit(q.limit)?;
     let (jobs, total) = st
         .jobs()
         .store()

@@ -3,12 +3,12 @@
 //! it against another saved plan (what `diff OLD NEW` reports).
 
 use super::AppState;
-use super::api::{ApiJson, ApiPath, Envelope, JobRequest, MAX_LIMIT};
+use super::api::{ApiJson, ApiPath, Envelope, JobRequest, page_limit};
 use super::error::{ApiError, ErrorBody};
 use super::handlers::{ApiResult, created, ok, within};
 use crate::error::Error;
 use crate::plan::{
-    Finding, Plan, Policy, Severity, Summary, check, diff, make_plan, summary_table,
+    Finding, Plan, PlanDiff, Policy, Severity, Summary, check, diff, make_plan, summary_table,
 };
 use crate::settings::Mode;
 use axum::extract::{RawQuery, State};
@@ -144,13 +144,7 @@ pub async fn list_plans(
     RawQuery(query): RawQuery,
 ) -> ApiResult<PlanList> {
     let q = PlanListParams::parse(query.as_deref().unwrap_or(""))?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("{limit} is not between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = page_limit(q.limit)?;
     let (plans, total) = st
         .jobs()
         .store()
@@ -244,18 +238,8 @@ pub struct PlanDiffView {
     pub to: String,
     /// Whether the work differs (`diff` exits 2).
     pub changes: bool,
-    /// `+ node schema.table`
-    pub added: Vec<String>,
-    /// `- node schema.table`
-    pub removed: Vec<String>,
-    /// `~ node schema.table: what`
-    pub changed: Vec<String>,
-    /// Estimate-only changes (informational).
-    pub estimates: Vec<String>,
-    /// Node-level and settings changes.
-    pub other: Vec<String>,
-    /// Unified diff of the YAML renderings.
-    pub unified: String,
+    #[serde(flatten)]
+    pub diff: PlanDiff,
 }
 
 /// What changed from the saved plan `from` to the saved plan `plan_id`.
@@ -281,14 +265,9 @@ pub async fn diff_plans(
         "success",
         PlanDiffView {
             changes: d.has_changes(),
+            diff: d,
             from,
             to: plan_id,
-            added: d.added,
-            removed: d.removed,
-            changed: d.changed,
-            estimates: d.estimates,
-            other: d.other,
-            unified: d.unified,
         },
     )
 }
