@@ -5,7 +5,7 @@
 //! A browser cannot set headers on a WebSocket, so the monitor's upgrade request may carry the
 //! token as a subprotocol instead, the way Kubernetes does: `Sec-WebSocket-Protocol:
 //! recycler.v1, recycler.bearer.<hex of the token>`. The server answers with `recycler.v1`
-//! only, so the token is never echoed.
+//! only, so the token is never echoed. No other route reads the subprotocol.
 
 use super::AppState;
 use super::error::ApiError;
@@ -18,6 +18,9 @@ use axum::response::{IntoResponse, Response};
 
 /// The subprotocol the monitor speaks, which the server selects.
 pub const WS_PROTOCOL: &str = "recycler.v1";
+
+/// The one route that takes the token as a subprotocol.
+const WS_PATH: &str = "/api/v1/ws/monitor";
 
 /// The subprotocol that carries a browser's token, hex-encoded after it.
 pub const WS_TOKEN_PREFIX: &str = "recycler.bearer.";
@@ -54,7 +57,7 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|v| v.trim().to_string())
-        .or_else(|| ws_token(req.headers()));
+        .or_else(|| (req.uri().path() == WS_PATH).then(|| ws_token(req.headers()))?);
     match given.as_deref() {
         Some(g) if same(g.as_bytes(), token.expose().as_bytes()) => next.run(req).await,
         Some(_) => ApiError::from(Error::Unauthorized("invalid API token".into())).into_response(),

@@ -1664,6 +1664,19 @@ async fn every_route_but_health_needs_the_token() {
     assert!(html.contains("/assets/app.js") && !html.contains("tok-123"));
     let (s, v) = app.get("/assets/nope.js").await;
     assert_error(s, &v, 404, 1001);
+    // Only the monitor reads the token from a subprotocol.
+    let r = app
+        .http
+        .get(format!("{}/api/v1/recycle/jobs", app.base))
+        .header("upgrade", "websocket")
+        .header(
+            "sec-websocket-protocol",
+            format!("recycler.v1, recycler.bearer.{}", hex("tok-123")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the job list took a subprotocol token");
     // A browser's WebSocket carries the token as a subprotocol; the server selects
     // `recycler.v1` and never echoes the token.
     let ws_url = format!("{}/api/v1/ws/monitor", app.base.replace("http://", "ws://"));

@@ -1,7 +1,7 @@
 //! The web dashboard (issue 17) in Debian's headless Chromium, driven by playwright-core
 //! (`tests/browser/dashboard.mjs`, installed by `scripts/deps` with `npm ci`): against a real
 //! server with a token and the sandbox cluster in its config, every page loads and shows the
-//! real cluster, nodes and tables; a plan is made from the form, checked and diffed against one
+//! real cluster, nodes and tables (6 of 20 MiB, so the job runs for seconds); a plan is made from the form, checked and diffed against one
 //! made before; a job from it is paused and resumed from the page while its progress rises on
 //! screen. Screenshots of every page go to `target/browser/`.
 
@@ -54,7 +54,7 @@ async fn the_dashboard_shows_the_real_cluster_and_a_live_job_in_headless_chromiu
     let c = cluster();
     let specs: Vec<TableSpec> = TABLES
         .iter()
-        .map(|t| TableSpec::sized(SCHEMA, t, 12, Pattern::RandomDelete { keep_every: 3 }))
+        .map(|t| TableSpec::sized(SCHEMA, t, 20, Pattern::RandomDelete { keep_every: 3 }))
         .collect();
     c.fragment(&specs).await;
     for n in nodes().iter().skip(1) {
@@ -101,26 +101,33 @@ async fn the_dashboard_shows_the_real_cluster_and_a_live_job_in_headless_chromiu
     let shots = target_dir().join("browser");
     let _ = std::fs::remove_dir_all(&shots);
     let addresses: Vec<String> = nodes().iter().map(ToString::to_string).collect();
-    let out = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new("node")
-            .arg("dashboard.mjs")
-            .current_dir(&browser)
-            .env("BASE_URL", &server.base)
-            .env("API_TOKEN", TOKEN)
-            .env("CLUSTER", "dash")
-            .env("NODES", addresses.join(","))
-            .env("SCHEMA", SCHEMA)
-            .env("TABLES", TABLES.join(","))
-            .env("FIRST_PLAN", &first)
-            .env("SHOTS", &shots)
-            .env("CHROMIUM", &chromium)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the browser test ran past 300 s")
-    .expect("node runs (scripts/deps installs nodejs)");
+    // node and the Chromium it starts in a process group of their own, all killed on a timeout.
+    let child = tokio::process::Command::new("node")
+        .arg("dashboard.mjs")
+        .current_dir(&browser)
+        .env("BASE_URL", &server.base)
+        .env("API_TOKEN", TOKEN)
+        .env("CLUSTER", "dash")
+        .env("NODES", addresses.join(","))
+        .env("SCHEMA", SCHEMA)
+        .env("TABLES", TABLES.join(","))
+        .env("FIRST_PLAN", &first)
+        .env("SHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs (scripts/deps installs nodejs)");
+    let group = child.id().expect("a running child") as i32;
+    let out = match tokio::time::timeout(Duration::from_secs(300), child.wait_with_output()).await {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) on the process group this test started.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            panic!("the browser test ran past 300 s");
+        }
+    };
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),

@@ -10,6 +10,9 @@ const WS_TOKEN_PREFIX = 'recycler.bearer.';
 let token = sessionStorage.getItem(TOKEN_KEY);
 // What the current page must stop when another one is shown (timers, sockets).
 let cleanups = [];
+// Which page is shown: a page's API calls answered after another page was opened never
+// resolve, so a slow page cannot draw over the one the user went to.
+let routeGen = 0;
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -106,6 +109,8 @@ function askToken(why) {
   const dlg = document.getElementById('login');
   document.getElementById('login-why').textContent = why ||
     'This server needs an API token (server.auth_token).';
+  // Nothing works without the token: Escape does not close the prompt.
+  dlg.oncancel = (e) => e.preventDefault();
   asking = new Promise((resolve) => {
     const form = document.getElementById('login-form');
     form.onsubmit = () => {
@@ -121,6 +126,14 @@ function askToken(why) {
 }
 
 async function api(method, path, body) {
+  const gen = routeGen;
+  const answer = await call(method, path, body);
+  if (gen !== routeGen) return new Promise(() => {});
+  return answer;
+}
+
+// One API call, asking for the token on a 401 (for any page: the header's health line).
+async function call(method, path, body) {
   for (;;) {
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = 'Bearer ' + token;
@@ -144,21 +157,33 @@ function monitor(onUpdate, onState) {
   let ws = null;
   let closed = false;
   let retry = null;
+  let wait = 1000;
   const open = () => {
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws/monitor';
     const protocols = token ? [WS_PROTOCOL, WS_TOKEN_PREFIX + hex(token)] : [WS_PROTOCOL];
+    let opened = false;
     ws = new WebSocket(url, protocols);
-    ws.onopen = () => onState('live');
+    ws.onopen = () => { opened = true; wait = 1000; onState('live'); };
     ws.onmessage = (m) => {
       try { onUpdate(JSON.parse(m.data)); } catch (_) { /* not an update */ }
     };
     ws.onclose = () => {
+      if (closed) return;
       onState('disconnected');
-      if (!closed) retry = setTimeout(open, 2000);
+      // Refused before it opened: perhaps the token changed; a call asks for it again.
+      if (!opened) call('GET', '/api/v1/recycle/jobs?limit=1').catch(() => {});
+      retry = setTimeout(open, wait);
+      wait = Math.min(wait * 2, 30000);
     };
   };
   open();
-  cleanups.push(() => { closed = true; clearTimeout(retry); if (ws) ws.close(); });
+  cleanups.push(() => {
+    closed = true;
+    clearTimeout(retry);
+    // Closing a socket still connecting makes the browser log an error: close it once open.
+    if (ws.readyState === WebSocket.CONNECTING) ws.onopen = () => ws.close();
+    else ws.close();
+  });
 }
 
 function every(ms, f) {
@@ -169,10 +194,10 @@ function every(ms, f) {
 // ---- clusters ------------------------------------------------------------------------------
 
 function nodeLine(n) {
-  const role = n.role || (n.master ? 'slave' : 'master');
+  // A node seen by earlier discoveries and not found now has no role.
+  const role = n.role ? badge(n.role === 'master' ? 'primary' : 'replica', n.role) : badge('not found now', 'down');
   return h('div', { class: 'node', 'data-node': n.address },
-    h('span', { class: 'addr' }, n.address), ' ',
-    badge(role === 'master' ? 'primary' : 'replica', role), ' ',
+    h('span', { class: 'addr' }, n.address), ' ', role, ' ',
     n.read_only === true ? badge('read_only', 'ro') : n.read_only === false ? badge('writable', 'rw') : null, ' ',
     n.lag_seconds !== null && n.lag_seconds !== undefined ? badge(`lag ${n.lag_seconds} s`, 'lag')
       : (n.master ? badge('lag unknown', 'warn') : null), ' ',
@@ -213,7 +238,14 @@ async function clustersPage() {
         onclick: async () => {
           button.disabled = true;
           button.textContent = 'Scanning…';
-          try { await api('POST', `/api/v1/clusters/${encodeURIComponent(c.name)}/scan`); await render(); } catch (e) { button.after(errorBox(e)); }
+          try {
+            await api('POST', `/api/v1/clusters/${encodeURIComponent(c.name)}/scan`);
+            await render();
+          } catch (e) {
+            button.disabled = false;
+            button.textContent = 'Scan now';
+            button.after(errorBox(e));
+          }
         },
       }, 'Scan now');
       return h('section', { class: 'card cluster', 'data-cluster': c.name },
@@ -587,11 +619,19 @@ async function jobPage(id) {
         : h('p', { class: 'muted' }, 'None yet.'));
   };
   let pending = null;
-  const refresh = async () => { job = await api('GET', path); draw(); };
+  // The newest update over the WebSocket: a job view read while it arrived may be older.
+  let last = null;
+  const refresh = async () => {
+    job = await api('GET', path);
+    const behind = last && (last.processed_tables > job.progress.processed_tables ||
+      (last.status !== job.status && ['pending', 'running'].includes(job.status)));
+    draw(behind ? last : undefined);
+  };
   page(`Job ${id}`, buttons, msg, view);
   draw();
   monitor((u) => {
     if (u.type !== 'job_update' || u.job_id !== id) return;
+    last = u;
     draw(u);
     // The view's per-node figures come from the job itself; read it once the burst is over.
     clearTimeout(pending);
@@ -615,6 +655,7 @@ const ROUTES = [
 async function route() {
   for (const c of cleanups) c();
   cleanups = [];
+  routeGen++;
   const hash = location.hash || '#/clusters';
   const found = ROUTES.find(([re]) => re.test(hash));
   if (!found) { location.hash = '#/clusters'; return; }
@@ -636,7 +677,7 @@ window.addEventListener('DOMContentLoaded', async () => {
   });
   route();
   try {
-    const health = await api('GET', '/api/v1/health');
+    const health = await call('GET', '/api/v1/health');
     document.getElementById('server').textContent = `v${health.version} · up ${health.uptime} · ${health.active_jobs} active job(s)`;
   } catch (_) { /* shown by the page */ }
 });
