@@ -12,7 +12,7 @@ pub mod store;
 pub mod view;
 
 pub use manager::{JobManager, ManagerConfig, Submission, Work};
-pub use store::{JobRecord, Store, StoreTotals};
+pub use store::{JobRecord, PlanBrief, Store, StoreTotals};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

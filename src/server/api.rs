@@ -326,17 +326,13 @@ impl ListParams {
     /// parameter is 400/1001 naming it.
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut p = Self::default();
-        let mut seen = std::collections::HashSet::new();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            if !seen.insert(key.clone()) {
-                return Err(ApiError::field(key, "is given twice"));
-            }
+        for (key, value) in query_pairs(query, &["status", "limit", "offset"])? {
             let number = || {
                 value
                     .parse::<u32>()
-                    .map_err(|_| ApiError::field(key.as_ref(), "is not a whole number"))
+                    .map_err(|_| ApiError::field(key.as_str(), "is not a whole number"))
             };
-            match key.as_ref() {
+            match key.as_str() {
                 "status" => {
                     p.status = Some(JobStatus::parse(&value).ok_or_else(|| {
                         ApiError::field(
@@ -346,17 +342,37 @@ impl ListParams {
                     })?)
                 }
                 "limit" => p.limit = Some(number()?),
-                "offset" => p.offset = Some(number()?),
-                _ => {
-                    return Err(ApiError::field(
-                        key.as_ref(),
-                        "unknown parameter, expected `status`, `limit` or `offset`",
-                    ));
-                }
+                _ => p.offset = Some(number()?),
             }
         }
         Ok(p)
     }
+}
+
+/// The key/value pairs of a query string, each at most once and each one of `known`; anything
+/// else is 400/1001 naming the parameter.
+pub fn query_pairs(query: &str, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(ApiError::field(key, "is given twice"));
+        }
+        if !known.contains(&key.as_ref()) {
+            let mut list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            let last = list.pop().unwrap_or_default();
+            let expected = if list.is_empty() {
+                last
+            } else {
+                format!("{} or {last}", list.join(", "))
+            };
+            return Err(ApiError::field(
+                key.as_ref(),
+                format!("unknown parameter, expected {expected}"),
+            ));
+        }
+        out.push((key.into_owned(), value.into_owned()));
+    }
+    Ok(out)
 }
 
 /// The largest page of `GET /api/v1/recycle/jobs` and `GET /api/v1/plans`.

@@ -57,7 +57,13 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|v| v.trim().to_string())
-        .or_else(|| (req.uri().path() == WS_PATH).then(|| ws_token(req.headers()))?);
+        .or_else(|| {
+            if req.uri().path() == WS_PATH {
+                ws_token(req.headers())
+            } else {
+                None
+            }
+        });
     match given.as_deref() {
         Some(g) if same(g.as_bytes(), token.expose().as_bytes()) => next.run(req).await,
         Some(_) => ApiError::from(Error::Unauthorized("invalid API token".into())).into_response(),

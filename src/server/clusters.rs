@@ -5,7 +5,7 @@
 //! survives restarts; the tree and its marks come from the last scan's discovery.
 
 use super::AppState;
-use super::api::{ApiPath, Envelope};
+use super::api::{ApiPath, Envelope, query_pairs};
 use super::error::{ApiError, ErrorBody};
 use super::handlers::{ApiResult, ok};
 use crate::config::ClusterConfig;
@@ -114,23 +114,13 @@ impl FragmentationParams {
     /// 400/1001 naming it.
     fn parse(query: &str, now: DateTime<Utc>) -> Result<HistoryQuery, ApiError> {
         let mut p = Self::default();
-        let mut seen = std::collections::HashSet::new();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            if !seen.insert(key.clone()) {
-                return Err(ApiError::field(key, "is given twice"));
-            }
-            let slot = match key.as_ref() {
+        for (key, value) in query_pairs(query, &["since", "node", "schema"])? {
+            let slot = match key.as_str() {
                 "since" => &mut p.since,
                 "node" => &mut p.node,
-                "schema" => &mut p.schema,
-                _ => {
-                    return Err(ApiError::field(
-                        key.as_ref(),
-                        "unknown parameter, expected `since`, `node` or `schema`",
-                    ));
-                }
+                _ => &mut p.schema,
             };
-            *slot = Some(value.into_owned());
+            *slot = Some(value);
         }
         let since = match &p.since {
             Some(v) => since(v, now)?,

@@ -3,16 +3,16 @@
 //! it against another saved plan (what `diff OLD NEW` reports).
 
 use super::AppState;
-use super::api::{ApiJson, ApiPath, Envelope, JobRequest, page_limit};
+use super::api::{ApiJson, ApiPath, Envelope, JobRequest, page_limit, query_pairs};
 use super::error::{ApiError, ErrorBody};
 use super::handlers::{ApiResult, created, ok, within};
 use crate::error::Error;
+use crate::jobs::PlanBrief;
 use crate::plan::{
-    Finding, Plan, PlanDiff, Policy, Severity, Summary, check, diff, make_plan, summary_table,
+    Finding, Plan, PlanDiff, Policy, Severity, check, diff, make_plan, summary_table,
 };
-use crate::settings::Mode;
 use axum::extract::{RawQuery, State};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -55,34 +55,7 @@ pub struct PlanList {
     /// Saved plans in all.
     pub total: u64,
     /// This page, newest first.
-    pub plans: Vec<PlanListItem>,
-}
-
-/// One saved plan, in brief.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PlanListItem {
-    pub plan_id: String,
-    pub digest: String,
-    pub created_at: DateTime<Utc>,
-    pub cluster_id: String,
-    /// The address discovery started from (`host:port`).
-    pub seed: String,
-    pub mode: Mode,
-    pub summary: Summary,
-}
-
-impl From<&Plan> for PlanListItem {
-    fn from(p: &Plan) -> Self {
-        Self {
-            plan_id: p.plan_id.clone(),
-            digest: p.digest.clone(),
-            created_at: p.created_at,
-            cluster_id: p.cluster.cluster_id.clone(),
-            seed: p.cluster.seed.to_string(),
-            mode: p.settings.mode,
-            summary: p.summary.clone(),
-        }
-    }
+    pub plans: Vec<PlanBrief>,
 }
 
 /// `GET /api/v1/plans` query.
@@ -93,26 +66,6 @@ pub struct PlanListParams {
     pub limit: Option<u32>,
     /// Default 0.
     pub offset: Option<u32>,
-}
-
-/// The key/value pairs of a query string, each at most once and each one of `known`; anything
-/// else is 400/1001 naming the parameter.
-fn query_pairs(query: &str, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if out.iter().any(|(k, _)| *k == key) {
-            return Err(ApiError::field(key, "is given twice"));
-        }
-        if !known.contains(&key.as_ref()) {
-            let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
-            return Err(ApiError::field(
-                key.as_ref(),
-                format!("unknown parameter, expected {}", list.join(" or ")),
-            ));
-        }
-        out.push((key.into_owned(), value.into_owned()));
-    }
-    Ok(out)
 }
 
 impl PlanListParams {
@@ -150,13 +103,7 @@ pub async fn list_plans(
         .store()
         .plans(limit, q.offset.unwrap_or(0))
         .await?;
-    ok(
-        "success",
-        PlanList {
-            total,
-            plans: plans.iter().map(PlanListItem::from).collect(),
-        },
-    )
+    ok("success", PlanList { total, plans })
 }
 
 /// The saved plan `plan_id`, or 404/1001.

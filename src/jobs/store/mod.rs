@@ -11,7 +11,7 @@ mod rows;
 mod schema;
 mod seen;
 
-pub use record::JobRecord;
+pub use record::{JobRecord, PlanBrief};
 use rows::{
     Cols, JOB_STATE, action_status, alert_state, bind_state, job_status, json, named, time,
 };
@@ -22,6 +22,7 @@ use crate::apply::{ActionOutcome, ActionStatus, Ledger};
 use crate::error::{Error, ErrorCode, Result};
 use crate::plan::Plan;
 use crate::plan::duration::{PastRebuild, RebuildHistory, Work};
+use crate::settings::Mode;
 use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -516,11 +517,16 @@ impl Store {
             .transpose()
     }
 
-    /// A page of the saved plans, newest first, and how many there are in all.
-    pub async fn plans(&self, limit: u32, offset: u32) -> Result<(Vec<Plan>, u64)> {
+    /// A page of the saved plans in brief, newest first, and how many there are in all. SQLite
+    /// reads the few fields from each stored document; no plan is decoded whole.
+    pub async fn plans(&self, limit: u32, offset: u32) -> Result<(Vec<PlanBrief>, u64)> {
         let rows = sqlx::query(
-            "SELECT plan_id, body FROM plans ORDER BY created_at DESC, plan_id DESC \
-             LIMIT ? OFFSET ?",
+            "SELECT plan_id, digest, created_at, \
+                    json_extract(body, '$.cluster.cluster_id') AS cluster_id, \
+                    json_extract(body, '$.cluster.seed') AS seed, \
+                    json_extract(body, '$.settings.mode') AS mode, \
+                    json_extract(body, '$.summary') AS summary \
+             FROM plans ORDER BY created_at DESC, plan_id DESC LIMIT ? OFFSET ?",
         )
         .bind(i64::from(limit))
         .bind(i64::from(offset))
@@ -533,7 +539,20 @@ impl Store {
             .map_err(db_err)?;
         let plans = rows
             .iter()
-            .map(|r| Cols::named(r, "plan", "plan_id")?.parse("body", json))
+            .map(|r| {
+                let c = Cols::named(r, "plan", "plan_id")?;
+                Ok(PlanBrief {
+                    plan_id: c.get("plan_id")?,
+                    digest: c.get("digest")?,
+                    created_at: c.parse("created_at", time)?,
+                    cluster_id: c.get("cluster_id")?,
+                    seed: c.get("seed")?,
+                    mode: c.parse("mode", |m: &str| {
+                        <Mode as clap::ValueEnum>::from_str(m, false)
+                    })?,
+                    summary: c.parse("summary", json)?,
+                })
+            })
             .collect::<Result<_>>()?;
         Ok((plans, total as u64))
     }

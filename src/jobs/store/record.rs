@@ -1,10 +1,12 @@
-//! One job's row: what a job is, as the store keeps it and the views show it.
+//! One job's row: what a job is, as the store keeps it and the views show it; and a saved
+//! plan in brief, as the plan list shows it.
 
 use crate::apply::RunState;
 use crate::apply::progress::RebuildNow;
 use crate::jobs::alerts::AlertState;
 use crate::jobs::{JobKind, JobPhase, JobStatus};
-use crate::plan::Plan;
+use crate::plan::{Plan, Summary};
+use crate::settings::Mode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -94,4 +96,17 @@ impl JobRecord {
         self.started_at.get_or_insert_with(Utc::now);
         self.set_plan(plan)
     }
+}
+
+/// A saved plan in brief (`GET /api/v1/plans`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PlanBrief {
+    pub plan_id: String,
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+    pub cluster_id: String,
+    /// The address discovery started from (`host:port`).
+    pub seed: String,
+    pub mode: Mode,
+    pub summary: Summary,
 }

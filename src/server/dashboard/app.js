@@ -331,7 +331,10 @@ async function fragmentationPage(name, query) {
   const q = new URLSearchParams(query);
   const since = q.get('since') || '24h';
   const data = await api('GET', `/api/v1/clusters/${encodeURIComponent(name)}/fragmentation?${q.toString() || 'since=' + since}`);
-  const all = await api('GET', `/api/v1/clusters/${encodeURIComponent(name)}/fragmentation?since=${encodeURIComponent(since)}`);
+  // The choices of the filters come from the unfiltered history.
+  const all = q.get('node') || q.get('schema')
+    ? await api('GET', `/api/v1/clusters/${encodeURIComponent(name)}/fragmentation?since=${encodeURIComponent(since)}`)
+    : data;
   const nodeNames = all.nodes.map((n) => n.address);
   const schemas = [...new Set(all.tables.map((t) => t.schema))].sort();
   const go = (k, v) => {
