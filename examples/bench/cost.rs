@@ -46,10 +46,7 @@ async fn window(pids: &[u32], length: Duration) -> BenchResult<Window> {
     tokio::time::sleep(length).await;
     let after = all()?;
     let wall = started.elapsed().as_secs_f64();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0.0);
+    let load = mysql_tablespace_recycling::server::load_average();
     Ok(Window {
         wall,
         cpu: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
@@ -70,9 +67,20 @@ async fn scans(db: &Path, since_ms: i64, until_ms: i64) -> BenchResult<Vec<Scan>
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
         .map_err(|e| format!("{}: {e}", db.display()))?;
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT scan_id, started_at, finished_at FROM scans \
-         WHERE cluster = ? AND started_at >= ? AND started_at < ? ORDER BY scan_id",
+    type Row = (
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT s.scan_id, s.started_at, s.finished_at, n.node, n.status, n.tables, n.duration_ms \
+         FROM scans s LEFT JOIN node_scans n ON n.scan_id = s.scan_id \
+         WHERE s.cluster = ? AND s.started_at >= ? AND s.started_at < ? \
+         ORDER BY s.scan_id, n.node",
     )
     .bind(CLUSTER)
     .bind(since_ms)
@@ -80,24 +88,25 @@ async fn scans(db: &Path, since_ms: i64, until_ms: i64) -> BenchResult<Vec<Scan>
     .fetch_all(&mut c)
     .await
     .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (id, started, finished) in rows {
-        let nodes: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT node, status, tables, duration_ms FROM node_scans WHERE scan_id = ? \
-             ORDER BY node",
-        )
-        .bind(id)
-        .fetch_all(&mut c)
-        .await
-        .map_err(|e| e.to_string())?;
-        out.push(Scan {
-            duration: (finished - started) as f64 / 1000.0,
-            nodes: nodes
-                .into_iter()
-                .map(|(n, s, t, ms)| (n, s, t, ms as f64 / 1000.0))
-                .collect(),
-        });
+    let mut out: Vec<(i64, Scan)> = Vec::new();
+    for (id, started, finished, node, status, tables, ms) in rows {
+        if out.last().is_none_or(|(last, _)| *last != id) {
+            let duration = (finished - started) as f64 / 1000.0;
+            out.push((
+                id,
+                Scan {
+                    duration,
+                    nodes: Vec::new(),
+                },
+            ));
+        }
+        if let (Some(n), Some(s), Some(t), Some(ms), Some((_, scan))) =
+            (node, status, tables, ms, out.last_mut())
+        {
+            scan.nodes.push((n, s, t, ms as f64 / 1000.0));
+        }
     }
+    let out = out.into_iter().map(|(_, s)| s).collect();
     Ok(out)
 }
 
